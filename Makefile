@@ -1,0 +1,58 @@
+# Parley: the two commands are `make run` and `make test`; everything else is a step of theirs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PARLEY := $(VENV)/bin/parley
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test check unit integration browser chaos bench infra-up infra-down infra-status infra-build frontend-assets clean
+
+# Set-up alone, idempotent: venv with the `parley` command, Kafka and OIDC jars, the FerretDB
+# launcher, the browser's vendored assets and Debian's chromium for browser tests.
+install: $(STAMP) infra-build frontend-assets
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "python3 not found: apt-get install python3 python3-venv"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev,bench]'
+	@touch $(STAMP)
+
+infra-build: $(STAMP)
+	@$(PARLEY) infra build
+
+frontend-assets: $(STAMP)
+	@$(PARLEY) assets build
+
+run: install
+	@$(PARLEY) run
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check actors adapters gateway infra parley tests bench
+	$(VENV)/bin/mypy
+
+test: install
+	@$(MAKE) --no-print-directory check
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not integration and not browser and not chaos"
+
+chaos: install
+	$(VENV)/bin/pytest -q tests/chaos --chaos-long
+
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
+
+infra-up: install
+	@$(PARLEY) infra up
+
+infra-down: $(STAMP)
+	@$(PARLEY) infra down
+
+infra-status: $(STAMP)
+	@$(PARLEY) infra status
+
+clean:
+	rm -rf $(VENV) .parley .mypy_cache .ruff_cache
