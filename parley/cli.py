@@ -1,0 +1,83 @@
+"""The `parley` command: one entry point for operators, scripts and the Makefile.
+
+Each subcommand imports its implementation lazily so that `parley infra status` does not pay
+for loading the gateway, and a missing optional part fails with one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parley", description="Parley chat platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (gateway, core or both)")
+    serve.add_argument("--role", choices=["all", "gateway", "core"], default=None)
+    serve.add_argument("--port", type=int, default=None, help="gateway HTTP port")
+
+    sub.add_parser("run", help="start local services and the server; Ctrl-C stops everything")
+
+    token = sub.add_parser("token", help="print an access token from the local OIDC provider")
+    token.add_argument("user", help="user name, e.g. alice")
+
+    infra = sub.add_parser("infra", help="local Kafka, FerretDB and OIDC provider")
+    infra.add_argument("action", choices=["build", "up", "down", "status", "reset"])
+
+    assets = sub.add_parser("assets", help="browser assets vendored from npm")
+    assets.add_argument("action", choices=["build"])
+
+    plugin = sub.add_parser("plugin", help="plugin workspace (not built yet)")
+    plugin.add_argument("action", choices=["new", "test", "list"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from parley.errors import ParleyError
+
+    try:
+        if args.command == "serve":
+            from parley.serve import serve_main
+
+            return serve_main(role=args.role, port=args.port)
+        if args.command == "run":
+            from parley.run import run_main
+
+            return run_main()
+        if args.command == "token":
+            from gateway.auth.devtoken import token_main
+
+            return token_main(args.user)
+        if args.command == "infra":
+            from infra.cli import infra_main
+
+            return infra_main(args.action)
+        if args.command == "assets":
+            from gateway.assets import assets_main
+
+            return assets_main(args.action)
+        if args.command == "plugin":
+            print("parley plugin: the plugin workspace is not built yet", file=sys.stderr)
+            return 2
+    except ParleyError as exc:
+        # Operator-facing failures are one clear line, never a stack trace.
+        print(f"parley {args.command}: {exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

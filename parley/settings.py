@@ -1,0 +1,139 @@
+"""Every setting Parley reads, in one place, with the environment name that sets it.
+
+The README's configuration table is generated from this model's fields (see
+`tests/test_readme.py`), so a new variable is documented the moment it exists.
+Names from the two original systems (``CORS_ORIGINS``, ``KAFKA_GROUP_INSTANCE_ID``,
+``CLERK_JWT_ISSUER``...) are accepted as aliases where they mean the same thing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Role", "Settings", "load_settings"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Role(StrEnum):
+    ALL = "all"
+    GATEWAY = "gateway"
+    CORE = "core"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", populate_by_name=True)
+
+    # --- server -------------------------------------------------------------------------
+    role: Role = Field(default=Role.ALL, description="Which parts this process runs.")
+    http_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
+    http_port: int = Field(default=8080, description="Gateway HTTP (REST, /ws, /config.js).")
+    ws_port: int = Field(
+        default=0,
+        description="Optional dedicated WebSocket listener (0: /ws on the HTTP port only).",
+    )
+    public_url: str = Field(
+        default="", description="URL browsers use to reach the gateway (default: from host/port)."
+    )
+    cors_origins: str = Field(
+        default="",
+        validation_alias=AliasChoices("PARLEY_CORS_ORIGINS", "CORS_ORIGINS"),
+        description="Comma-separated browser origins allowed for REST and WebSocket.",
+    )
+    gateway_id: str = Field(default="", description="Name of this gateway (default: hostname-pid).")
+    shutdown_grace_s: float = Field(default=20.0, description="Drain deadline after SIGTERM.")
+    log_level: str = Field(default="INFO", description="Root log level (JSON lines on stderr).")
+
+    # --- kafka --------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("PARLEY_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers.",
+    )
+    commands_topic: str = Field(default="chat.commands", description="Accepted messages.")
+    events_topic: str = Field(default="chat.events", description="Persisted, sequenced events.")
+    dlq_topic: str = Field(default="chat.dlq", description="Records that can never be processed.")
+    domain_changes_topic: str = Field(
+        default="parley.domain-changes",
+        validation_alias=AliasChoices("PARLEY_DOMAIN_CHANGES_TOPIC", "KAFKA_DOMAIN_CHANGES_TOPIC"),
+        description="Domain events (threads, members).",
+    )
+    topic_partitions: int = Field(default=6, description="Partitions when Parley creates topics.")
+    core_group: str = Field(default="core", description="Consumer group of the cores.")
+    group_instance_id: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "PARLEY_GROUP_INSTANCE_ID",
+            "KAFKA_COMMANDS_GROUP_INSTANCE_ID",
+            "KAFKA_GROUP_INSTANCE_ID",
+        ),
+        description="Static membership id of this core (empty: dynamic membership).",
+    )
+    outbox_group_instance_id: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "PARLEY_OUTBOX_GROUP_INSTANCE_ID", "KAFKA_OUTBOX_GROUP_INSTANCE_ID"
+        ),
+        description="Static membership id of this gateway's events consumer.",
+    )
+    kafka_session_timeout_ms: int = Field(default=10_000, description="Consumer session timeout.")
+
+    # --- store --------------------------------------------------------------------------
+    mongo_uri: str = Field(
+        default="mongodb://127.0.0.1:27017/parley", description="MongoDB (or FerretDB) URI."
+    )
+    mongo_write_majority: bool = Field(
+        default=True, description="w=majority, j=true on writes (production setting)."
+    )
+
+    # --- identity -----------------------------------------------------------------------
+    oidc_issuer: str = Field(
+        default="http://127.0.0.1:9400/parley",
+        validation_alias=AliasChoices("PARLEY_OIDC_ISSUER", "CLERK_JWT_ISSUER", "OIDC_ISSUER"),
+        description="OIDC issuer; discovery is fetched from it.",
+    )
+    oidc_jwks_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("PARLEY_OIDC_JWKS_URL", "CLERK_JWKS_URL"),
+        description="JWKS URL override (default: from discovery).",
+    )
+    oidc_ca_bundle: str = Field(default="", description="CA bundle for the provider's TLS.")
+    oidc_audience: str = Field(default="parley", description="Required `aud` of access tokens.")
+    oidc_client_id: str = Field(default="parley-web", description="Browser client id.")
+    oidc_algorithms: str = Field(default="RS256,ES256", description="Allowed JWT algorithms.")
+
+    # --- limits -------------------------------------------------------------------------
+    max_text_bytes: int = Field(default=16_384, description="Largest message text (UTF-8).")
+    max_body_bytes: int = Field(default=65_536, description="Largest REST body.")
+    max_ws_frame_bytes: int = Field(default=65_536, description="Largest WebSocket frame.")
+    user_rate_per_s: float = Field(default=20.0, description="Messages per user per second.")
+    user_rate_burst: int = Field(default=40, description="Token bucket burst per user.")
+    max_connections_per_user: int = Field(default=20, description="Open WebSockets per user.")
+    ws_mailbox_frames: int = Field(
+        default=1024, description="Frames queued per connection before it is closed as slow."
+    )
+
+    # --- local services -----------------------------------------------------------------
+    state_dir: Path = Field(
+        default=REPO_ROOT / ".parley", description="Logs and data of the local services."
+    )
+    kafka_port: int = Field(default=9092, description="Local Kafka broker port.")
+    kafka_controller_port: int = Field(default=9093, description="Local KRaft controller port.")
+    mongo_port: int = Field(default=27017, description="Local FerretDB port.")
+    oidc_port: int = Field(default=9400, description="Local OIDC provider port.")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def http_base_url(self) -> str:
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
