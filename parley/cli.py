@@ -58,7 +58,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             return run_main()
         if args.command == "token":
-            from gateway.auth.devtoken import token_main
+            from infra.token import token_main
 
             return token_main(args.user)
         if args.command == "infra":
