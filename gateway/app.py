@@ -1,0 +1,66 @@
+"""The Quart-Trio application: REST, operator endpoints, browser files, `/ws` fallback."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from quart import Response
+from quart_trio import QuartTrio
+
+from gateway._errors import ApiError
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
+
+__all__ = ["create_app"]
+
+# Blueprints that other parts of the gateway contribute; a module that is not there yet is
+# skipped so the app still answers health checks while the rest is being built.
+_OPTIONAL_BLUEPRINTS = (
+    ("gateway.rest", "rest_blueprint"),
+    ("gateway.static", "static_blueprint"),
+)
+
+
+def create_app(ctx: GatewayContext) -> QuartTrio:
+    from gateway.ops import ops_blueprint
+
+    # An explicit root path: the editable install's import hook hides it from Flask.
+    app = QuartTrio(__name__, root_path=str(Path(__file__).parent))
+    app.config["PARLEY_CONTEXT"] = ctx
+    app.config["MAX_CONTENT_LENGTH"] = ctx.settings.max_body_bytes
+    app.register_blueprint(ops_blueprint)
+    for module_name, attr in _OPTIONAL_BLUEPRINTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.register_blueprint(getattr(module, attr))
+
+    @app.errorhandler(ApiError)
+    async def _api_error(exc: ApiError) -> Response:
+        headers: dict[str, Any] = {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return Response(
+            _dumps(exc.body()), status=exc.status, headers=headers,
+            content_type="application/json",
+        )
+
+    @app.errorhandler(413)
+    async def _too_large(_exc: Exception) -> Response:
+        body = {"error": {"code": "too_large", "message":
+                f"request body exceeds {ctx.settings.max_body_bytes} bytes"}}
+        return Response(_dumps(body), status=413, content_type="application/json")
+
+    return app
+
+
+def _dumps(obj: object) -> str:
+    import json
+
+    return json.dumps(obj)

@@ -1,0 +1,59 @@
+"""Operator and browser-bootstrap endpoints: health, readiness, metrics, config.js, snapshot."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Blueprint, Response, current_app
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
+
+__all__ = ["ops_blueprint"]
+
+ops_blueprint = Blueprint("ops", __name__)
+
+
+def _ctx() -> GatewayContext:
+    ctx: GatewayContext = current_app.config["PARLEY_CONTEXT"]
+    return ctx
+
+
+@ops_blueprint.get("/healthz")
+async def healthz() -> Response:
+    # Liveness only: the process answers. Dependencies belong to /readyz.
+    return Response(json.dumps({"status": "ok"}), content_type="application/json")
+
+
+@ops_blueprint.get("/readyz")
+async def readyz() -> Response:
+    readiness = _ctx().readiness
+    status = 200 if readiness.ready else 503
+    return Response(
+        json.dumps(readiness.report()), status=status, content_type="application/json"
+    )
+
+
+@ops_blueprint.get("/metrics")
+async def metrics() -> Response:
+    ctx = _ctx()
+    ctx.refresh_gauges()
+    return Response(generate_latest(ctx.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+@ops_blueprint.get("/config.js")
+async def config_js() -> Response:
+    # Runtime configuration for the browser; nothing here is baked into static files.
+    body = "window.PARLEY_CONFIG = " + json.dumps(_ctx().browser_config(), indent=2) + ";\n"
+    return Response(
+        body,
+        content_type="application/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@ops_blueprint.get("/api/v1/server")
+async def server_snapshot() -> Response:
+    return Response(json.dumps(_ctx().snapshot(), default=str), content_type="application/json")
