@@ -1,0 +1,152 @@
+"""The records that cross Kafka, in one place: what a gateway produces and a core consumes.
+
+    chat.commands  key=thread_id  value=PostMessage      (accepted, not yet stored)
+    chat.events    key=thread_id  value=MessageEvent     (stored, with its per-thread seq)
+                                        | TypingEvent      (ephemeral, never stored)
+                                        | MembershipEvent  (members changed: gateways re-check)
+
+Values are compact JSON objects with a ``type`` tag; unknown tags are ignored by readers so
+that a newer producer never breaks an older gateway during a rolling deploy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import orjson
+
+__all__ = [
+    "EventDecodeError",
+    "MembershipEvent",
+    "MessageEvent",
+    "PostMessage",
+    "TypingEvent",
+    "decode_command",
+    "decode_event",
+    "encode",
+]
+
+
+class EventDecodeError(ValueError):
+    """Raised when a Kafka record is not a valid Parley record; the reason names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class PostMessage:
+    """A message the gateway accepted: Kafka has it, no store has it yet."""
+
+    message_id: str
+    thread_id: str
+    sender_id: str
+    text: str
+    created_at: str
+    client_msg_id: str | None = None
+    type: Literal["post"] = "post"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A stored message with its per-thread sequence number; what clients receive."""
+
+    thread_id: str
+    seq: int
+    message_id: str
+    sender_id: str
+    text: str
+    created_at: str
+    client_msg_id: str | None = None
+    type: Literal["message"] = "message"
+
+    def client_frame(self) -> dict[str, Any]:
+        frame = asdict(self)
+        if frame["client_msg_id"] is None:
+            del frame["client_msg_id"]
+        return frame
+
+
+@dataclass(frozen=True, slots=True)
+class TypingEvent:
+    thread_id: str
+    user_id: str
+    type: Literal["typing"] = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipEvent:
+    """Members of a thread changed; gateways drop subscriptions of removed users."""
+
+    thread_id: str
+    members: tuple[str, ...]
+    type: Literal["membership"] = "membership"
+
+
+def encode(record: PostMessage | MessageEvent | TypingEvent | MembershipEvent) -> bytes:
+    return orjson.dumps(record)
+
+
+def _str(obj: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise EventDecodeError(f"field {key!r} must be a non-empty string")
+    return value
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise EventDecodeError(f"value is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise EventDecodeError("value must be a JSON object")
+    return obj
+
+
+def decode_command(raw: bytes) -> PostMessage:
+    obj = _load(raw)
+    if obj.get("type") != "post":
+        raise EventDecodeError(f"unknown command type {obj.get('type')!r}")
+    return PostMessage(
+        message_id=_str(obj, "message_id"),
+        thread_id=_str(obj, "thread_id"),
+        sender_id=_str(obj, "sender_id"),
+        text=_text(obj),
+        created_at=_str(obj, "created_at"),
+        client_msg_id=_str(obj, "client_msg_id", optional=True),
+    )
+
+
+def _text(obj: dict[str, Any]) -> str:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise EventDecodeError("field 'text' must be a string")
+    return text
+
+
+def decode_event(raw: bytes) -> MessageEvent | TypingEvent | MembershipEvent | None:
+    """Decode a chat.events value; None for a tag this version does not know."""
+    obj = _load(raw)
+    kind = obj.get("type")
+    if kind == "message":
+        seq = obj.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise EventDecodeError("field 'seq' must be a positive integer")
+        return MessageEvent(
+            thread_id=_str(obj, "thread_id"),
+            seq=seq,
+            message_id=_str(obj, "message_id"),
+            sender_id=_str(obj, "sender_id"),
+            text=_text(obj),
+            created_at=_str(obj, "created_at"),
+            client_msg_id=_str(obj, "client_msg_id", optional=True),
+        )
+    if kind == "typing":
+        return TypingEvent(thread_id=_str(obj, "thread_id"), user_id=_str(obj, "user_id"))
+    if kind == "membership":
+        members = obj.get("members")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise EventDecodeError("field 'members' must be a list of strings")
+        return MembershipEvent(thread_id=_str(obj, "thread_id"), members=tuple(members))
+    return None
