@@ -3,6 +3,7 @@
     chat.commands  key=thread_id  value=PostMessage      (accepted, not yet stored)
     chat.events    key=thread_id  value=MessageEvent     (stored, with its per-thread seq)
                                         | TypingEvent      (ephemeral, never stored)
+                                        | PresenceEvent    (ephemeral, never stored)
                                         | MembershipEvent  (members changed: gateways re-check)
 
 Values are compact JSON objects with a ``type`` tag; unknown tags are ignored by readers so
@@ -17,10 +18,12 @@ from typing import Any, Literal
 import orjson
 
 __all__ = [
+    "Event",
     "EventDecodeError",
     "MembershipEvent",
     "MessageEvent",
     "PostMessage",
+    "PresenceEvent",
     "TypingEvent",
     "decode_command",
     "decode_event",
@@ -73,6 +76,16 @@ class TypingEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceEvent:
+    """A user's first connection to a thread opened (online) or its last one closed."""
+
+    thread_id: str
+    user_id: str
+    status: Literal["online", "offline"]
+    type: Literal["presence"] = "presence"
+
+
+@dataclass(frozen=True, slots=True)
 class MembershipEvent:
     """Members of a thread changed; gateways drop subscriptions of removed users."""
 
@@ -81,7 +94,10 @@ class MembershipEvent:
     type: Literal["membership"] = "membership"
 
 
-def encode(record: PostMessage | MessageEvent | TypingEvent | MembershipEvent) -> bytes:
+Event = MessageEvent | TypingEvent | PresenceEvent | MembershipEvent
+
+
+def encode(record: PostMessage | Event) -> bytes:
     return orjson.dumps(record)
 
 
@@ -125,7 +141,7 @@ def _text(obj: dict[str, Any]) -> str:
     return text
 
 
-def decode_event(raw: bytes) -> MessageEvent | TypingEvent | MembershipEvent | None:
+def decode_event(raw: bytes) -> Event | None:
     """Decode a chat.events value; None for a tag this version does not know."""
     obj = _load(raw)
     kind = obj.get("type")
@@ -144,6 +160,13 @@ def decode_event(raw: bytes) -> MessageEvent | TypingEvent | MembershipEvent | N
         )
     if kind == "typing":
         return TypingEvent(thread_id=_str(obj, "thread_id"), user_id=_str(obj, "user_id"))
+    if kind == "presence":
+        status = obj.get("status")
+        if status not in ("online", "offline"):
+            raise EventDecodeError("field 'status' must be 'online' or 'offline'")
+        return PresenceEvent(
+            thread_id=_str(obj, "thread_id"), user_id=_str(obj, "user_id"), status=status
+        )
     if kind == "membership":
         members = obj.get("members")
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
