@@ -82,7 +82,11 @@ def build_assets(frontend_dir: Path, cache_dir: Path) -> bool:
         version = json.loads((package_dir / "package.json").read_text())["version"]
         target = vendor_dir / item.target
         shutil.copyfile(package_dir / item.source, target)
-        files[item.target] = {"package": item.package, "version": version, "sha256": _sha256(target)}
+        files[item.target] = {
+            "package": item.package,
+            "version": version,
+            "sha256": _sha256(target),
+        }
         for name in _LICENSES:
             if (package_dir / name).is_file():
                 (vendor_dir / "licenses").mkdir(exist_ok=True)
