@@ -10,11 +10,18 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway._errors import Unauthenticated, Unavailable
 from gateway.metrics import Metrics
 from gateway.readiness import Readiness
 from parley.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.auth import Principal, TokenVerifier
+    from gateway.ingest import Ingest
+    from gateway.threads import ThreadDirectory
+    from gateway.ws.hub import FanoutHub
 
 __all__ = ["GatewayContext"]
 
@@ -27,6 +34,32 @@ class GatewayContext:
     ws_url: str = ""
     snapshot_sources: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
     gauge_refreshers: list[Callable[[], None]] = field(default_factory=list)
+    # Wired by `parley serve` once the adapters are up; None in a core-only process.
+    verifier: TokenVerifier | None = None
+    ingest: Ingest | None = None
+    threads: ThreadDirectory | None = None
+    hub: FanoutHub | None = None
+
+    def require_ingest(self) -> Ingest:
+        if self.ingest is None:
+            raise Unavailable("message intake is not ready yet", retry_after_s=1)
+        return self.ingest
+
+    def require_threads(self) -> ThreadDirectory:
+        if self.threads is None:
+            raise Unavailable("the thread store is not ready yet", retry_after_s=1)
+        return self.threads
+
+    async def authenticate(self, token: str) -> Principal:
+        from gateway.auth import InvalidToken
+
+        if self.verifier is None:
+            raise Unavailable("token verification is not ready yet", retry_after_s=1)
+        try:
+            return await self.verifier.verify(token)
+        except InvalidToken as exc:
+            # The reason never contains the token itself (gateway.auth guarantees it).
+            raise Unauthenticated(f"access token refused: {exc}") from None
 
     @property
     def gateway_id(self) -> str:

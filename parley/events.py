@@ -13,6 +13,7 @@ that a newer producer never breaks an older gateway during a rolling deploy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -28,7 +29,13 @@ __all__ = [
     "decode_command",
     "decode_event",
     "encode",
+    "utc_now_iso",
 ]
+
+
+def utc_now_iso() -> str:
+    """Server time as clients see it: ISO 8601, milliseconds, UTC with a Z."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventDecodeError(ValueError):

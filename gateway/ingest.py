@@ -1,0 +1,168 @@
+"""Accepting a message: validate, authorise, name it, and answer only once Kafka has it.
+
+The order is the design's: validate → authorise → assign message_id and server time →
+produce to `chat.commands` and await the broker's ack → answer. Nothing is written to the
+store here; the core does that exactly once, later, from Kafka.
+
+Retries: with a `client_msg_id` the message_id is derived from (sender, client_msg_id), so a
+retry through any gateway, before or after a crash, names the same message and the store's
+unique index keeps one copy. A retry with *different* text is refused with 409, detected
+from the recent-posts memory of this gateway or from the stored message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import uuid6
+
+from adapters import AdapterClosedError, AdapterError, UnknownOutcomeError
+from gateway._errors import Conflict, RateLimited, Unavailable
+from gateway.schemas import check_text
+from parley.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
+
+if TYPE_CHECKING:
+    from adapters import KafkaProducer
+    from gateway.auth import Principal
+    from gateway.limits import RateLimiter
+    from gateway.metrics import Metrics
+    from gateway.readiness import Readiness
+    from gateway.threads import ThreadDirectory
+    from parley.settings import Settings
+
+__all__ = ["Accepted", "Ingest", "message_id_for"]
+
+_RECENT_POSTS = 50_000
+_NAMESPACE = uuid.UUID("6f1c7e52-3b1d-4f44-9a51-0e6b8a0c2d11")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: str
+    thread_id: str
+    accepted_at: str
+
+    def body(self) -> dict[str, str]:
+        return {
+            "message_id": self.message_id,
+            "thread_id": self.thread_id,
+            "accepted_at": self.accepted_at,
+        }
+
+
+def message_id_for(sender_id: str, client_msg_id: str | None) -> str:
+    """UUIDv7 for a fresh message; a stable UUIDv5 when the client named its attempt."""
+    if client_msg_id is None:
+        return str(uuid6.uuid7())
+    return str(uuid.uuid5(_NAMESPACE, f"{sender_id}\x00{client_msg_id}"))
+
+
+def _digest(thread_id: str, text: str) -> bytes:
+    return hashlib.blake2b(f"{thread_id}\x00{text}".encode(), digest_size=16).digest()
+
+
+class Ingest:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: KafkaProducer,
+        threads: ThreadDirectory,
+        rate_limiter: RateLimiter,
+        metrics: Metrics,
+        readiness: Readiness,
+    ) -> None:
+        self._settings = settings
+        self._producer = producer
+        self._threads = threads
+        self._rate = rate_limiter
+        self._metrics = metrics
+        self._readiness = readiness
+        # (sender, client_msg_id) → digest of what was accepted, for 409 on reuse.
+        self._recent: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+
+    async def accept(
+        self,
+        principal: Principal,
+        thread_id: str,
+        text: str,
+        client_msg_id: str | None,
+        via: str,
+    ) -> Accepted:
+        if self._readiness.draining.is_set():
+            self._metrics.refused.labels("draining").inc()
+            raise Unavailable("server is shutting down; retry on another gateway", retry_after_s=1)
+        check_text(text, self._settings.max_text_bytes)
+        user = principal.user_id
+        decision = self._rate.check(user)
+        if not decision.allowed:
+            self._metrics.refused.labels("rate").inc()
+            raise RateLimited(
+                f"more than {self._settings.user_rate_per_s:g} messages per second; slow down",
+                retry_after_s=decision.retry_after_s,
+            )
+        await self._threads.require_member(user, thread_id)
+
+        message_id = message_id_for(user, client_msg_id)
+        if client_msg_id is not None:
+            await self._check_reuse(user, client_msg_id, message_id, thread_id, text)
+
+        accepted_at = utc_now_iso()
+        record = PostMessage(
+            message_id=message_id,
+            thread_id=thread_id,
+            sender_id=user,
+            text=text,
+            created_at=accepted_at,
+            client_msg_id=client_msg_id,
+        )
+        try:
+            await self._producer.produce(
+                self._settings.commands_topic, encode(record), key=thread_id
+            )
+        except UnknownOutcomeError:
+            self._metrics.refused.labels("kafka_unknown").inc()
+            raise Unavailable(
+                "Kafka did not confirm the message; retry with the same client_msg_id",
+                retry_after_s=1,
+            ) from None
+        except (AdapterClosedError, AdapterError):
+            self._metrics.refused.labels("kafka_unavailable").inc()
+            raise Unavailable("Kafka is not reachable; retry later", retry_after_s=2) from None
+        if client_msg_id is not None:
+            self._remember(user, client_msg_id, thread_id, text)
+        self._metrics.ingested.labels(via).inc()
+        return Accepted(message_id=message_id, thread_id=thread_id, accepted_at=accepted_at)
+
+    async def _check_reuse(
+        self, user: str, client_msg_id: str, message_id: str, thread_id: str, text: str
+    ) -> None:
+        seen = self._recent.get((user, client_msg_id))
+        if seen is None:
+            stored = await self._threads.find_message(message_id)
+            if stored is None:
+                return
+            seen = _digest(stored["thread_id"], stored["text"])
+        if seen != _digest(thread_id, text):
+            raise Conflict(
+                "client_msg_id was already used for a different message; use a new one",
+                field="client_msg_id",
+            )
+
+    def _remember(self, user: str, client_msg_id: str, thread_id: str, text: str) -> None:
+        self._recent[(user, client_msg_id)] = _digest(thread_id, text)
+        if len(self._recent) > _RECENT_POSTS:
+            self._recent.popitem(last=False)
+
+    async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None:
+        """Typing and presence go straight to chat.events: never stored, best effort."""
+        try:
+            await self._producer.produce(
+                self._settings.events_topic, encode(event), key=event.thread_id
+            )
+        except AdapterError:
+            # Losing a typing indicator is harmless; it must never fail the connection.
+            return

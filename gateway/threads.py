@@ -1,0 +1,194 @@
+"""Threads and their members, as the gateway sees them: a short-lived cache over the store.
+
+Membership is checked on every post and subscribe, so it is cached; the cache lives at most
+`_TTL_S` seconds, which bounds how long a removed member can keep posting through another
+gateway. Changes made here also go out as a MembershipEvent so every gateway drops the
+removed user's live subscriptions at once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway._errors import Forbidden, NotFound, ValidationFailed
+from gateway.schemas import _ID_PATTERN
+from parley.events import MembershipEvent, MessageEvent, encode, utc_now_iso
+
+if TYPE_CHECKING:
+    from adapters import HistoryPage, KafkaProducer
+    from parley.settings import Settings
+
+__all__ = ["ThreadDirectory", "ThreadStorePort", "event_from_doc", "public_thread"]
+
+_TTL_S = 2.0
+_MAX_MEMBERS = 1000
+
+
+class ThreadStorePort(Protocol):
+    async def create_thread(self, doc: dict[str, Any]) -> dict[str, Any]: ...
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None: ...
+    async def list_threads(self, member: str, limit: int = ...) -> list[dict[str, Any]]: ...
+    async def set_members(self, thread_id: str, members: list[str]) -> dict[str, Any] | None: ...
+    async def find_message(self, message_id: str) -> dict[str, Any] | None: ...
+    async def history(
+        self,
+        thread_id: str,
+        *,
+        after_seq: int | None = ...,
+        before_seq: int | None = ...,
+        limit: int = ...,
+    ) -> HistoryPage: ...
+
+
+def public_thread(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "thread_id": doc["thread_id"],
+        "title": doc.get("title", ""),
+        "members": list(doc.get("members", [])),
+        "created_by": doc.get("created_by"),
+        "created_at": doc.get("created_at"),
+    }
+
+
+def event_from_doc(doc: dict[str, Any]) -> MessageEvent:
+    return MessageEvent(
+        thread_id=doc["thread_id"],
+        seq=int(doc["seq"]),
+        message_id=doc["message_id"],
+        sender_id=doc["sender_id"],
+        text=doc["text"],
+        created_at=doc["created_at"],
+        client_msg_id=doc.get("client_msg_id"),
+    )
+
+
+@dataclass(slots=True)
+class _Cached:
+    doc: dict[str, Any] | None
+    expires: float
+
+
+class ThreadDirectory:
+    def __init__(
+        self, settings: Settings, store: ThreadStorePort, producer: KafkaProducer | None
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._producer = producer
+        self._cache: dict[str, _Cached] = {}
+
+    # --- membership -------------------------------------------------------------------
+    async def _thread(self, thread_id: str) -> dict[str, Any]:
+        now = time.monotonic()
+        cached = self._cache.get(thread_id)
+        if cached is None or cached.expires < now:
+            doc = await self._store.get_thread(thread_id)
+            cached = _Cached(doc, now + _TTL_S)
+            self._cache[thread_id] = cached
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+        if cached.doc is None:
+            raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
+        return cached.doc
+
+    def forget(self, thread_id: str) -> None:
+        self._cache.pop(thread_id, None)
+
+    async def require_member(self, user_id: str, thread_id: str) -> None:
+        doc = await self._thread(thread_id)
+        if user_id not in doc.get("members", ()):
+            raise Forbidden("you are not a member of this thread", field="thread_id")
+
+    # --- threads ----------------------------------------------------------------------
+    async def create(self, creator: str, title: str, members: list[str]) -> dict[str, Any]:
+        for member in members:
+            if not re.match(_ID_PATTERN, member):
+                raise ValidationFailed(
+                    f"member {member[:40]!r} is not a valid user id", field="members"
+                )
+        unique = list(dict.fromkeys([creator, *members]))
+        if len(unique) > _MAX_MEMBERS:
+            raise ValidationFailed(f"at most {_MAX_MEMBERS} members", field="members")
+        doc = {
+            "thread_id": "t_" + secrets.token_hex(8),
+            "title": title,
+            "members": unique,
+            "created_by": creator,
+            "created_at": utc_now_iso(),
+        }
+        stored = await self._store.create_thread(doc)
+        return public_thread(stored)
+
+    async def list_for(self, user_id: str) -> list[dict[str, Any]]:
+        return [public_thread(d) for d in await self._store.list_threads(user_id)]
+
+    async def get_for(self, user_id: str, thread_id: str) -> dict[str, Any]:
+        await self.require_member(user_id, thread_id)
+        return public_thread(await self._thread(thread_id))
+
+    async def add_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
+        doc = await self._require_creator(actor, thread_id)
+        members = list(dict.fromkeys([*doc.get("members", []), user_id]))
+        return await self._set_members(thread_id, members)
+
+    async def remove_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
+        doc = await self._require_creator(actor, thread_id)
+        if user_id == doc.get("created_by"):
+            raise ValidationFailed("the creator cannot be removed", field="user_id")
+        members = [m for m in doc.get("members", []) if m != user_id]
+        return await self._set_members(thread_id, members)
+
+    async def _require_creator(self, actor: str, thread_id: str) -> dict[str, Any]:
+        self.forget(thread_id)
+        doc = await self._thread(thread_id)
+        if actor not in doc.get("members", ()):
+            raise Forbidden("you are not a member of this thread", field="thread_id")
+        if doc.get("created_by") != actor:
+            raise Forbidden("only the thread's creator changes its members", field="thread_id")
+        return doc
+
+    async def _set_members(self, thread_id: str, members: list[str]) -> dict[str, Any]:
+        updated = await self._store.set_members(thread_id, members)
+        self.forget(thread_id)
+        if updated is None:
+            raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
+        if self._producer is not None:
+            event = MembershipEvent(thread_id=thread_id, members=tuple(members))
+            await self._producer.produce(
+                self._settings.events_topic, encode(event), key=thread_id
+            )
+        return public_thread(updated)
+
+    # --- messages ---------------------------------------------------------------------
+    async def find_message(self, message_id: str) -> dict[str, Any] | None:
+        return await self._store.find_message(message_id)
+
+    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
+        page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
+        return [event_from_doc(d) for d in page.messages]
+
+    async def history_page(
+        self,
+        user_id: str,
+        thread_id: str,
+        *,
+        after_seq: int | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        await self.require_member(user_id, thread_id)
+        page = await self._store.history(
+            thread_id, after_seq=after_seq, before_seq=before_seq, limit=limit
+        )
+        out: dict[str, Any] = {
+            "messages": [event_from_doc(d).client_frame() for d in page.messages]
+        }
+        if page.next_before_seq is not None:
+            out["next_before_seq"] = page.next_before_seq
+        if page.next_after_seq is not None:
+            out["next_after_seq"] = page.next_after_seq
+        return out
