@@ -33,8 +33,11 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
     http_port: int = Field(default=8080, description="Gateway HTTP (REST, /ws, /config.js).")
     ws_port: int = Field(
-        default=0,
-        description="Optional dedicated WebSocket listener (0: /ws on the HTTP port only).",
+        default=8081,
+        description=(
+            "Fast WebSocket listener that /config.js advertises (0: any free port; -1: off, "
+            "clients use /ws on the HTTP port, which always works)."
+        ),
     )
     public_url: str = Field(
         default="", description="URL browsers use to reach the gateway (default: from host/port)."
@@ -137,3 +140,27 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def env_names(name: str) -> list[str]:
+    """Every environment name that sets the field `name`, the canonical one first."""
+    info = Settings.model_fields[name]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"PARLEY_{name.upper()}"]
+
+
+def markdown_env_table() -> str:
+    """The README's configuration table, generated so it cannot drift from the code."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        names = env_names(name)
+        shown = f"`{names[0]}`" + "".join(f" (or `{n}`)" for n in names[1:])
+        default = info.default
+        if isinstance(default, Path):
+            default = "<repo>/.parley"
+        elif isinstance(default, StrEnum):
+            default = default.value
+        rows.append(f"| {shown} | `{default}` | {info.description or ''} |")
+    return "\n".join(rows)
