@@ -20,6 +20,8 @@ __all__ = ["create_app"]
 # skipped so the app still answers health checks while the rest is being built.
 _OPTIONAL_BLUEPRINTS = (
     ("gateway.rest", "rest_blueprint"),
+    ("gateway.openapi", "openapi_blueprint"),
+    ("gateway.ws.quart_route", "ws_blueprint"),
     ("gateway.static", "static_blueprint"),
 )
 

@@ -61,8 +61,10 @@ async def _body() -> Any:
 async def post_message() -> Response:
     principal = await _principal()
     body = parse_body(PostMessageBody, await _body())
-    accepted = await _ctx().require_ingest().accept(
-        principal, body.thread_id, body.text, body.client_msg_id, via="rest"
+    accepted = (
+        await _ctx()
+        .require_ingest()
+        .accept(principal, body.thread_id, body.text, body.client_msg_id, via="rest")
     )
     return _json(accepted.body(), 202)
 
@@ -71,8 +73,10 @@ async def post_message() -> Response:
 async def post_thread_message(thread_id: str) -> Response:
     principal = await _principal()
     body = parse_body(PostThreadMessageBody, await _body())
-    accepted = await _ctx().require_ingest().accept(
-        principal, thread_id, body.text, body.client_msg_id, via="rest"
+    accepted = (
+        await _ctx()
+        .require_ingest()
+        .accept(principal, thread_id, body.text, body.client_msg_id, via="rest")
     )
     return _json(accepted.body(), 202)
 
@@ -119,12 +123,16 @@ async def history(thread_id: str) -> Response:
     query = _history_query(request.args.to_dict())
     if query.after_seq is not None and query.before_seq is not None:
         raise ValidationFailed("give after_seq or before_seq, not both", field="before_seq")
-    page = await _ctx().require_threads().history_page(
-        principal.user_id,
-        thread_id,
-        after_seq=query.after_seq,
-        before_seq=query.before_seq,
-        limit=query.limit,
+    page = (
+        await _ctx()
+        .require_threads()
+        .history_page(
+            principal.user_id,
+            thread_id,
+            after_seq=query.after_seq,
+            before_seq=query.before_seq,
+            limit=query.limit,
+        )
     )
     return _json(page)
 

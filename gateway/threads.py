@@ -158,9 +158,7 @@ class ThreadDirectory:
             raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
         if self._producer is not None:
             event = MembershipEvent(thread_id=thread_id, members=tuple(members))
-            await self._producer.produce(
-                self._settings.events_topic, encode(event), key=thread_id
-            )
+            await self._producer.produce(self._settings.events_topic, encode(event), key=thread_id)
         return public_thread(updated)
 
     # --- messages ---------------------------------------------------------------------

@@ -1,0 +1,45 @@
+"""Every gateway reads all of `chat.events` and hands each event to its FanoutHub.
+
+Each gateway is a consumer group of its own (it needs every partition) that starts at the
+log's end: a client that was away recovers from the store with `since_seq`, so the gateway
+never replays history and commits nothing worth keeping.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from parley.events import EventDecodeError, MembershipEvent, decode_event
+
+if TYPE_CHECKING:
+    from adapters import KafkaConsumer
+    from gateway.context import GatewayContext
+
+__all__ = ["events_group_id", "pump_events"]
+
+log = logging.getLogger(__name__)
+
+
+def events_group_id(gateway_id: str) -> str:
+    return f"parley-gateway-{gateway_id}"
+
+
+async def pump_events(ctx: GatewayContext, consumer: KafkaConsumer) -> None:
+    """Deliver events until the consumer stops; a malformed event is logged and skipped."""
+    async for record in consumer:
+        try:
+            event = decode_event(record.value or b"")
+        except EventDecodeError as exc:
+            log.error(
+                "skipping malformed event",
+                extra={"partition": record.partition, "offset": record.offset, "why": str(exc)},
+            )
+            consumer.ack(record)
+            continue
+        if event is not None:
+            if isinstance(event, MembershipEvent) and ctx.threads is not None:
+                ctx.threads.forget(event.thread_id)
+            if ctx.hub is not None:
+                ctx.hub.publish(event)
+        consumer.ack(record)

@@ -1,0 +1,129 @@
+"""`GET /openapi.json`: the REST API described from the same models that validate it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response
+
+from gateway.schemas import AddMember, CreateThread, PostMessageBody, PostThreadMessageBody
+
+__all__ = ["openapi_blueprint", "openapi_document"]
+
+openapi_blueprint = Blueprint("openapi", __name__)
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_ACCEPTED = {
+    "type": "object",
+    "required": ["message_id", "thread_id", "accepted_at"],
+    "properties": {
+        "message_id": {"type": "string"},
+        "thread_id": {"type": "string"},
+        "accepted_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+    }
+
+
+def _answers(ok: str, description: str, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {ok: {"description": description}}
+    for status in (401, 422, *errors):
+        out[str(status)] = {
+            "description": "error",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+    return out
+
+
+def openapi_document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        model.__name__: model.model_json_schema()
+        for model in (PostMessageBody, PostThreadMessageBody, CreateThread, AddMember)
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                    "retry_after_s": {"type": "number"},
+                },
+            }
+        },
+    }
+    schemas["Accepted"] = _ACCEPTED
+    thread_id = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    post_message = {
+        "summary": "Post a message; 202 once Kafka acknowledged it",
+        "requestBody": _body("PostMessageBody"),
+        "responses": _answers("202", "accepted", 403, 404, 409, 413, 429, 503),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Parley", "version": "0.1.0"},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/messages": {"post": post_message},
+            "/messages": {"post": post_message},
+            "/api/threads": {
+                "post": {
+                    "summary": "Create a thread (the creator is a member)",
+                    "requestBody": _body("CreateThread"),
+                    "responses": _answers("201", "created"),
+                },
+                "get": {
+                    "summary": "Threads you are a member of",
+                    "responses": _answers("200", "threads"),
+                },
+            },
+            "/api/threads/{thread_id}": {
+                "get": {"parameters": [thread_id], "responses": _answers("200", "thread", 403)}
+            },
+            "/api/threads/{thread_id}/members": {
+                "post": {
+                    "parameters": [thread_id],
+                    "requestBody": _body("AddMember"),
+                    "responses": _answers("200", "thread", 403, 404),
+                }
+            },
+            "/api/threads/{thread_id}/messages": {
+                "post": {
+                    "parameters": [thread_id],
+                    "requestBody": _body("PostThreadMessageBody"),
+                    "responses": _answers("202", "accepted", 403, 404, 409, 413, 429, 503),
+                },
+                "get": {
+                    "summary": "History by seq, both directions",
+                    "parameters": [
+                        thread_id,
+                        *(
+                            {"name": n, "in": "query", "schema": {"type": "integer"}}
+                            for n in ("after_seq", "before_seq", "limit")
+                        ),
+                    ],
+                    "responses": _answers("200", "a page of messages", 403, 404),
+                },
+            },
+        },
+    }
+
+
+@openapi_blueprint.get("/openapi.json")
+async def openapi_json() -> Response:
+    import json
+
+    return Response(json.dumps(openapi_document()), content_type="application/json")
