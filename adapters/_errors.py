@@ -1,0 +1,93 @@
+"""Errors raised by the Kafka and MongoDB adapters.
+
+    AdapterError                      base of everything below
+    ├── AdapterClosedError            we stopped this adapter; it takes no more requests
+    ├── AdapterUnavailableError       the service (broker, store) cannot be reached right now
+    ├── ProduceError                  base of producer failures
+    │   ├── ProduceRejectedError      librdkafka refused the record before queueing it: nothing
+    │   │                             was written (too large, unknown topic, bad header)
+    │   └── UnknownOutcomeError       a delivery report carried an error: the record may or may
+    │                                 not be in the log; retry with the same key and message id
+    ├── StoreError                    base of MongoDB/FerretDB failures
+    │   ├── StoreUnavailableError     no server answered in time (also an AdapterUnavailableError)
+    │   ├── InvalidDocumentError      the document can never be stored (`$` key, `.` in a key)
+    │   └── SeqConflictError          another writer already holds (thread_id, seq)
+    └── PoisonRecordError             raised by a record handler: the record can never be
+                                      processed; the pipeline sends it to the DLQ and acks it
+
+Following trio, *Closed* means we closed it and *Unavailable*/*UnknownOutcome* mean the
+infrastructure failed. Every class says when it is raised.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdapterClosedError",
+    "AdapterError",
+    "AdapterUnavailableError",
+    "InvalidDocumentError",
+    "PoisonRecordError",
+    "ProduceError",
+    "ProduceRejectedError",
+    "SeqConflictError",
+    "StoreError",
+    "StoreUnavailableError",
+    "UnknownOutcomeError",
+]
+
+
+class AdapterError(Exception):
+    """Base of every adapter failure; str(exc) is one complete sentence."""
+
+
+class AdapterClosedError(AdapterError):
+    """Raised by a request made after (or while) its adapter was stopped by its owner."""
+
+
+class AdapterUnavailableError(AdapterError):
+    """Raised when the broker or store cannot be reached; the caller may retry later."""
+
+
+class ProduceError(AdapterError):
+    """Base of producer failures."""
+
+
+class ProduceRejectedError(ProduceError):
+    """Raised by `produce()` when librdkafka refused the record: it was never queued."""
+
+
+class UnknownOutcomeError(ProduceError):
+    """Raised by `produce()` when the delivery report carried an error.
+
+    The broker may still have written the record (a timed-out request can succeed), so the
+    caller must treat the outcome as unknown and retry with the same key and message id.
+    """
+
+    def __init__(self, message: str, *, code: str = "", retriable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retriable = retriable
+
+
+class StoreError(AdapterError):
+    """Base of MongoDB/FerretDB failures."""
+
+
+class StoreUnavailableError(StoreError, AdapterUnavailableError):
+    """Raised when no server answered within the store's timeouts (outage, restart)."""
+
+
+class InvalidDocumentError(StoreError):
+    """Raised before writing a document that neither MongoDB nor FerretDB can hold."""
+
+
+class SeqConflictError(StoreError):
+    """Raised by `insert_message` when (thread_id, seq) is taken by a different message."""
+
+
+class PoisonRecordError(AdapterError):
+    """Raised by a record handler for a record that can never be processed.
+
+    The consume pipeline sends the record to the dead-letter topic with `str(exc)` as the
+    reason, then acknowledges it so its partition moves on.
+    """

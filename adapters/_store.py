@@ -1,0 +1,344 @@
+"""MongoDB/FerretDB store actor: pymongo behind its own thread limiter.
+
+Every write is one single-document operation (no transactions: FerretDB has none and Jepsen
+found anomalies in MongoDB's). Idempotence comes from unique indexes: a retried insert of
+a message hits `message_id` and returns the stored document instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.errors import (
+    CollectionInvalid,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
+from pymongo.write_concern import WriteConcern
+
+from ._backoff import backoff_delays
+from ._documents import check_document, public
+from ._errors import (
+    AdapterClosedError,
+    SeqConflictError,
+    StoreError,
+    StoreUnavailableError,
+)
+from ._types import HistoryPage, Readiness, StoreCounters, StoredMessage
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+    from parley.settings import Settings
+
+__all__ = ["MongoStore"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Doc = dict[str, Any]
+_SEQ_RETRIES = 5
+_MAX_PAGE = 500
+
+
+class MongoStore:
+    """Messages and threads; run with `nursery.start(store.run)` or call `start()`/`close()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool_size: int = 16,
+        server_timeout_ms: int = 3_000,
+        database: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._pool_size = pool_size
+        self._timeout_ms = server_timeout_ms
+        self._database_name = database
+        self._limiter = trio.CapacityLimiter(pool_size)
+        self._client: MongoClient[Doc] | None = None
+        self._db: Database[Doc] | None = None
+        self._schema_ready = trio.Event()
+        self._stop_requested = trio.Event()
+        self._closed = False
+        self._ready = False
+        self._message = "store not started"
+        self.counters = StoreCounters()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def readiness(self) -> Readiness:
+        return Readiness(self._ready, self._message)
+
+    async def start(self) -> None:
+        """Connect and create collections and indexes; raises StoreUnavailableError."""
+        if self._client is None:
+            self._client = MongoClient(
+                self._settings.mongo_uri,
+                maxPoolSize=self._pool_size,
+                serverSelectionTimeoutMS=self._timeout_ms,
+                connectTimeoutMS=self._timeout_ms,
+                socketTimeoutMS=max(10_000, 3 * self._timeout_ms),
+                tz_aware=True,
+                retryWrites=True,
+                appname="parley",
+            )
+            db = self._client.get_default_database(default=self._database_name or "parley")
+            if self._database_name:
+                db = self._client[self._database_name]
+            if self._settings.mongo_write_majority:
+                db = db.with_options(
+                    write_concern=WriteConcern(w="majority", j=True, wtimeout=5_000)
+                )
+            self._db = db
+        await self._call(self._ensure_schema, wait_ready=False)
+        self._ready, self._message = True, "store connected"
+        self._schema_ready.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start with backoff (readiness false meanwhile), serve until stopped, then close."""
+        task_status.started()
+        try:
+            delays = backoff_delays()
+            while not self._schema_ready.is_set():
+                try:
+                    await self.start()
+                except StoreUnavailableError as exc:
+                    self._message = str(exc)
+                    log.warning("%s", exc)
+                    await trio.sleep(next(delays))
+            await self._stop_requested.wait()
+        finally:
+            self._closed = True
+            with trio.CancelScope(shield=True):
+                await self.close()
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._ready, self._message = False, "store closed"
+        client, self._client = self._client, None
+        if client is not None:
+            await trio.to_thread.run_sync(client.close, limiter=self._limiter)
+
+    # --- messages -------------------------------------------------------------------------
+    async def insert_message(
+        self, doc: Mapping[str, Any], *, assign_seq: bool = False
+    ) -> StoredMessage:
+        """Store `doc` once per `message_id`; a retry returns the stored one (duplicate=True).
+
+        With assign_seq the store gives the message the thread's next seq (retrying on a
+        race); otherwise `doc["seq"]` is used and a clash raises SeqConflictError.
+        """
+        if "message_id" not in doc or "thread_id" not in doc:
+            raise StoreError("a message needs message_id and thread_id")
+        check_document(doc)
+        result = await self._call(lambda: self._insert_message(dict(doc), assign_seq))
+        if result.duplicate:
+            self.counters.duplicates += 1
+        else:
+            self.counters.stored += 1
+        return result
+
+    async def find_message(self, message_id: str) -> Doc | None:
+        """The stored message with this id, or None."""
+        return await self._call(
+            lambda: public(self._messages().find_one({"message_id": message_id}))
+        )
+
+    async def last_seq(self, thread_id: str) -> int:
+        """Highest seq stored for the thread (0 when it has no messages)."""
+        return await self._call(lambda: self._last_seq(thread_id))
+
+    async def count_messages(self, thread_id: str | None = None) -> int:
+        query = {} if thread_id is None else {"thread_id": thread_id}
+        return await self._call(lambda: self._messages().count_documents(query))
+
+    async def history(
+        self,
+        thread_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> HistoryPage:
+        """A page in ascending seq: after `after_seq`, else before `before_seq`, else the newest."""
+        limit = max(1, min(limit, _MAX_PAGE))
+        return await self._call(lambda: self._history(thread_id, after_seq, before_seq, limit))
+
+    # --- threads --------------------------------------------------------------------------
+    async def create_thread(self, doc: Mapping[str, Any]) -> Doc:
+        """Store a thread document (needs `thread_id`); a retry returns the stored one."""
+        if "thread_id" not in doc:
+            raise StoreError("a thread needs a thread_id")
+        check_document(doc)
+        return await self._call(lambda: self._create_thread(dict(doc)))
+
+    async def get_thread(self, thread_id: str) -> Doc | None:
+        return await self._call(lambda: public(self._threads().find_one({"thread_id": thread_id})))
+
+    async def list_threads(self, member: str, limit: int = 100) -> list[Doc]:
+        """Threads `member` belongs to, newest first."""
+
+        def run() -> list[Doc]:
+            cur = self._threads().find({"members": member}, {"_id": 0})
+            return list(cur.sort("created_at", DESCENDING).limit(max(1, min(limit, _MAX_PAGE))))
+
+        return await self._call(run)
+
+    async def set_members(self, thread_id: str, members: list[str]) -> Doc | None:
+        """Replace the member list; returns the updated thread, None if it does not exist."""
+        check_document({"members": members})
+        return await self._call(
+            lambda: self._update_thread(thread_id, {"$set": {"members": members}})
+        )
+
+    async def add_member(self, thread_id: str, user_id: str) -> Doc | None:
+        """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""
+        return await self._call(
+            lambda: self._update_thread(thread_id, {"$addToSet": {"members": user_id}})
+        )
+
+    async def remove_member(self, thread_id: str, user_id: str) -> Doc | None:
+        """Remove `user_id`; returns the thread, None if it does not exist."""
+        return await self._call(
+            lambda: self._update_thread(thread_id, {"$pull": {"members": user_id}})
+        )
+
+    # --- blocking parts (run on the store's limiter) ---------------------------------------
+    async def _call(self, fn: Callable[[], T], *, wait_ready: bool = True) -> T:
+        if self._closed:
+            raise AdapterClosedError("the store is closed")
+        if wait_ready:
+            # Writes before the unique indexes exist could store duplicates.
+            await self._schema_ready.wait()
+        try:
+            result = await trio.to_thread.run_sync(fn, limiter=self._limiter)
+        except (ConnectionFailure, WTimeoutError) as exc:
+            self.counters.unavailable += 1
+            self._ready = False
+            self._message = f"store at {self._settings.mongo_uri} unavailable: {exc}"
+            raise StoreUnavailableError(self._message) from exc
+        except PyMongoError as exc:
+            if isinstance(exc, SeqConflictError):
+                raise
+            raise StoreError(f"store operation failed: {exc}") from exc
+        if not self._ready and self._schema_ready.is_set():
+            self._ready, self._message = True, "store connected"
+        return result
+
+    def _messages(self) -> Collection[Doc]:
+        if self._db is None:
+            raise AdapterClosedError("the store is closed")
+        return self._db["messages"]
+
+    def _threads(self) -> Collection[Doc]:
+        if self._db is None:
+            raise AdapterClosedError("the store is closed")
+        return self._db["threads"]
+
+    def _ensure_schema(self) -> None:
+        assert self._db is not None
+        self._db.command("ping")
+        existing = set(self._db.list_collection_names())
+        for name in ("messages", "threads"):
+            if name not in existing:
+                # Another process may create it first.
+                with contextlib.suppress(CollectionInvalid, OperationFailure):
+                    self._db.create_collection(name)
+        msgs, threads = self._messages(), self._threads()
+        msgs.create_index([("message_id", ASCENDING)], unique=True, name="message_id_unique")
+        msgs.create_index(
+            [("thread_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="thread_seq_unique"
+        )
+        msgs.create_index([("created_at", ASCENDING)], name="created_at")
+        threads.create_index([("thread_id", ASCENDING)], unique=True, name="thread_id_unique")
+        threads.create_index([("members", ASCENDING)], name="members")
+        threads.create_index([("created_at", ASCENDING)], name="created_at")
+
+    def _last_seq(self, thread_id: str) -> int:
+        top = self._messages().find_one(
+            {"thread_id": thread_id}, {"seq": 1}, sort=[("seq", DESCENDING)]
+        )
+        return int(top["seq"]) if top is not None and "seq" in top else 0
+
+    def _insert_message(self, doc: Doc, assign_seq: bool) -> StoredMessage:
+        for _ in range(_SEQ_RETRIES):
+            if assign_seq:
+                doc["seq"] = self._last_seq(doc["thread_id"]) + 1
+            attempt = dict(doc)  # insert_one adds _id to the dict it is given
+            try:
+                self._messages().insert_one(attempt)
+            except DuplicateKeyError:
+                stored = self._messages().find_one({"message_id": doc["message_id"]}, {"_id": 0})
+                if stored is not None:
+                    return StoredMessage(stored, duplicate=True)
+                self.counters.seq_conflicts += 1
+                if not assign_seq:
+                    raise SeqConflictError(
+                        f"seq {doc.get('seq')} of thread {doc['thread_id']} is taken"
+                    ) from None
+                continue
+            return StoredMessage(public(attempt) or {}, duplicate=False)
+        raise SeqConflictError(
+            f"no free seq for thread {doc['thread_id']} after {_SEQ_RETRIES} tries"
+        )
+
+    def _history(
+        self, thread_id: str, after_seq: int | None, before_seq: int | None, limit: int
+    ) -> HistoryPage:
+        query: Doc = {"thread_id": thread_id}
+        if after_seq is not None:
+            query["seq"] = {"$gt": after_seq}
+            if before_seq is not None:
+                query["seq"]["$lt"] = before_seq
+            rows = list(
+                self._messages().find(query, {"_id": 0}).sort("seq", ASCENDING).limit(limit + 1)
+            )
+            more = len(rows) > limit
+            rows = rows[:limit]
+            return HistoryPage(
+                tuple(rows),
+                next_before_seq=rows[0]["seq"] if rows and after_seq > 0 else None,
+                next_after_seq=rows[-1]["seq"] if rows and more else None,
+            )
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        rows = list(
+            self._messages().find(query, {"_id": 0}).sort("seq", DESCENDING).limit(limit + 1)
+        )
+        more = len(rows) > limit
+        rows = rows[:limit][::-1]
+        return HistoryPage(
+            tuple(rows),
+            next_before_seq=rows[0]["seq"] if rows and more else None,
+            next_after_seq=rows[-1]["seq"] if rows and before_seq is not None else None,
+        )
+
+    def _create_thread(self, doc: Doc) -> Doc:
+        try:
+            self._threads().insert_one(dict(doc))
+        except DuplicateKeyError:
+            stored = self._threads().find_one({"thread_id": doc["thread_id"]}, {"_id": 0})
+            if stored is None:
+                raise StoreError(f"thread {doc['thread_id']} clashed but is not stored") from None
+            return stored
+        return doc
+
+    def _update_thread(self, thread_id: str, update: Doc) -> Doc | None:
+        # Two single-document operations rather than findAndModify: FerretDB's support for
+        # the latter's options differs, and membership is not a sequencer.
+        if self._threads().update_one({"thread_id": thread_id}, update).matched_count == 0:
+            return None
+        return public(self._threads().find_one({"thread_id": thread_id}))
