@@ -1,0 +1,289 @@
+"""Access-token verification against the OIDC provider's published keys.
+
+Decisions (documented in the report and ARCHITECTURE.md):
+- Algorithms: ``PARLEY_OIDC_ALGORITHMS`` intersected with the asymmetric ones; configuring
+  ``none`` or an HS* algorithm is a configuration error, not a silent downgrade.
+- Required claims: exp, iat, iss, aud, sub; leeway 30 s for clock skew on exp/nbf/iat.
+- ``iss`` must equal ``PARLEY_OIDC_ISSUER`` exactly (no prefix/suffix/slash tolerance).
+- ``aud`` may be a string or a list (RFC 7519 4.1.3): accepted when it is or contains
+  ``PARLEY_OIDC_AUDIENCE``; a list must be non-empty and hold only strings.
+- ID tokens are refused as access tokens by several independent signals: their ``aud`` is
+  the browser client id (keep ``PARLEY_OIDC_AUDIENCE`` different from the client id), a
+  header ``typ`` other than JWT/at+jwt, an ``at_hash``/``c_hash``/``s_hash`` claim (only ID
+  tokens carry them, OIDC Core 3.1.3.6), ``token_use`` other than ``access`` (Cognito) and a
+  ``typ`` claim of ``ID``/``Refresh`` (Keycloak). ``nonce`` is NOT a signal: Keycloak and
+  mock-oauth2-server copy it into access tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import types
+from typing import Any
+
+import httpx
+import jwt
+import trio
+from jwt import exceptions as jwt_errors
+
+from gateway.auth._errors import (
+    BadSignature,
+    ClaimRejected,
+    ExpiredToken,
+    InvalidToken,
+    MalformedToken,
+    ProviderUnavailable,
+    UnsafeTokenHeader,
+    WrongTokenType,
+)
+from gateway.auth._header import ASYMMETRIC_ALGORITHMS, parse_header
+from gateway.auth._jwks_cache import Clock, JwksCache
+from gateway.auth._principal import Principal
+from gateway.auth._provider import ProviderClient
+from parley.errors import ConfigurationError
+from parley.settings import Settings
+
+__all__ = ["LEEWAY_S", "REQUIRED_CLAIMS", "TokenVerifier", "allowed_algorithms"]
+
+log = logging.getLogger("parley.auth")
+
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+LEEWAY_S = 30.0
+MAX_SUBJECT_CHARS = 255
+_ID_TOKEN_ONLY_CLAIMS = ("at_hash", "c_hash", "s_hash")
+_NON_ACCESS_TYP_CLAIMS = frozenset({"id", "refresh", "offline"})
+
+# Loading a CA bundle reads files: keep it off the event loop, one at a time.
+_TLS_SETUP_LIMITER_TOKENS = 1
+
+
+def allowed_algorithms(settings: Settings) -> frozenset[str]:
+    """Parse ``PARLEY_OIDC_ALGORITHMS``; refuse symmetric or unsigned algorithms outright."""
+    names = [a.strip() for a in settings.oidc_algorithms.split(",") if a.strip()]
+    unsafe = [a for a in names if a.lower() == "none" or a.upper().startswith("HS")]
+    if unsafe:
+        raise ConfigurationError(
+            "PARLEY_OIDC_ALGORITHMS may not contain 'none' or HS* algorithms "
+            "(anyone holding the provider's public key could forge tokens)"
+        )
+    unknown = [a for a in names if a not in ASYMMETRIC_ALGORITHMS]
+    if unknown or not names:
+        raise ConfigurationError(
+            "PARLEY_OIDC_ALGORITHMS must list algorithms among "
+            + ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+        )
+    return frozenset(names)
+
+
+class TokenVerifier:
+    """Verifies bearer access tokens; one per gateway process.
+
+    Lifecycle: ``await nursery.start(verifier.run)`` loads the keys (readiness) and keeps
+    them fresh until cancelled. Or, without a background task: ``await verifier.start()``
+    then ``verify``; ``aclose()`` (or ``async with``) closes the HTTP client it created.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        http_client: httpx.AsyncClient | None = None,
+        *,
+        clock: Clock | None = None,
+        fetch_timeout_s: float = 5.0,
+        unknown_kid_interval_s: float = 30.0,
+        max_age_s: float = 300.0,
+    ) -> None:
+        if not settings.oidc_issuer:
+            raise ConfigurationError("PARLEY_OIDC_ISSUER is empty")
+        if not settings.oidc_audience:
+            raise ConfigurationError("PARLEY_OIDC_AUDIENCE is empty")
+        self._issuer = settings.oidc_issuer
+        self._audience = settings.oidc_audience
+        self._algorithms = allowed_algorithms(settings)
+        self._settings = settings
+        self._fetch_timeout_s = fetch_timeout_s
+        self._client = http_client
+        self._owns_client = http_client is None
+        self._provider: ProviderClient | None = None
+        self._decoder = jwt.PyJWT(
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_signature": True,
+                "verify_exp": True,
+                "verify_nbf": True,
+                "verify_iat": True,
+                "verify_aud": True,
+                "verify_iss": True,
+                "verify_sub": True,
+                "strict_aud": False,
+                "enforce_minimum_key_length": True,
+            }
+        )
+        self.keys = JwksCache(
+            self._fetch_jwks,
+            self._algorithms,
+            clock=clock if clock is not None else trio.current_time,
+            unknown_kid_interval_s=unknown_kid_interval_s,
+            max_age_s=max_age_s,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """For /readyz: keys have been loaded at least once."""
+        return self.keys.ready
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        return self._algorithms
+
+    @property
+    def jwks_fetches(self) -> int:
+        return 0 if self._provider is None else self._provider.jwks_fetches
+
+    async def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            verify: ssl.SSLContext | bool = True
+            if self._settings.oidc_ca_bundle:
+                verify = await trio.to_thread.run_sync(
+                    _tls_context,
+                    self._settings.oidc_ca_bundle,
+                    limiter=trio.CapacityLimiter(_TLS_SETUP_LIMITER_TOKENS),
+                )
+            self._client = httpx.AsyncClient(
+                verify=verify,
+                timeout=httpx.Timeout(self._fetch_timeout_s),
+                follow_redirects=False,
+                headers={"User-Agent": "parley-gateway"},
+            )
+        return self._client
+
+    async def _fetch_jwks(self) -> Any:
+        if self._provider is None:
+            self._provider = ProviderClient(
+                await self._http(), self._issuer, self._settings.oidc_jwks_url
+            )
+        return await self._provider.fetch_jwks()
+
+    async def start(self, *, timeout_s: float = 30.0) -> None:
+        """Load the keys, retrying with backoff; raise ``ProviderUnavailable`` after timeout."""
+        with trio.move_on_after(timeout_s):
+            while True:
+                if await self.keys.refresh():
+                    return
+                await trio.sleep(self.keys.retry_delay())
+        raise ProviderUnavailable(
+            f"no signing keys from {self._issuer} within {timeout_s:g} s "
+            f"({self.keys.last_error or 'no answer'})"
+        )
+
+    async def run(
+        self,
+        *,
+        start_timeout_s: float = 30.0,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Load keys, report started, then keep them fresh until cancelled."""
+        try:
+            await self.start(timeout_s=start_timeout_s)
+            task_status.started()
+            await self.keys.run_refresher()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            client, self._client, self._provider = self._client, None, None
+            await client.aclose()
+
+    async def __aenter__(self) -> TokenVerifier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- verification ------------------------------------------------------------------
+    async def verify(self, token: object) -> Principal:
+        """Return who the access token names, or raise an ``InvalidToken`` subclass."""
+        header = parse_header(token, self._algorithms)
+        assert isinstance(token, str)  # parse_header refused everything else
+        key = await self.keys.key_for(header.kid, header.alg)
+        claims = self._decode(token, key, header.alg)
+        return self._principal(claims)
+
+    def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
+        try:
+            return self._decoder.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY_S,
+            )
+        except jwt_errors.ExpiredSignatureError:
+            raise ExpiredToken("token has expired") from None
+        except jwt_errors.ImmatureSignatureError:
+            raise ClaimRejected("token is not valid yet (nbf or iat is in the future)") from None
+        except jwt_errors.MissingRequiredClaimError as exc:
+            raise ClaimRejected(f"token has no '{_claim_name(exc.claim)}' claim") from None
+        except jwt_errors.InvalidAudienceError:
+            raise ClaimRejected(
+                f"token audience (aud) does not include {self._audience!r}"
+            ) from None
+        except jwt_errors.InvalidIssuerError:
+            raise ClaimRejected("token issuer (iss) is not the configured issuer") from None
+        except jwt_errors.InvalidIssuedAtError:
+            raise ClaimRejected("token issued-at (iat) is not a number") from None
+        except jwt_errors.InvalidSubjectError:
+            raise ClaimRejected("token subject (sub) is not a string") from None
+        except jwt_errors.InvalidSignatureError:
+            raise BadSignature("token signature does not verify") from None
+        except (jwt_errors.InvalidAlgorithmError, jwt_errors.InvalidKeyError):
+            raise UnsafeTokenHeader("token algorithm does not match its signing key") from None
+        except jwt_errors.DecodeError:
+            raise MalformedToken("token payload is not valid base64url JSON") from None
+        except jwt_errors.PyJWTError:
+            raise InvalidToken("token claims are invalid") from None
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        if claims.get("iss") != self._issuer:  # defence in depth over PyJWT's own check
+            raise ClaimRejected("token issuer (iss) is not the configured issuer")
+        aud = claims.get("aud")
+        if isinstance(aud, list) and (not aud or not all(isinstance(a, str) for a in aud)):
+            raise ClaimRejected("token audience (aud) list is empty or holds non-strings")
+        sub = claims.get("sub")
+        if (
+            not isinstance(sub, str)
+            or not sub
+            or len(sub) > MAX_SUBJECT_CHARS
+            or not sub.isprintable()
+        ):
+            raise ClaimRejected("token subject (sub) is empty, too long or has control characters")
+        exp = claims.get("exp")
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise ClaimRejected("token expiry (exp) is not a number")
+        _refuse_non_access_token(claims)
+        return Principal(user_id=sub, expires_at=float(exp), claims=types.MappingProxyType(claims))
+
+
+def _refuse_non_access_token(claims: dict[str, Any]) -> None:
+    if any(name in claims for name in _ID_TOKEN_ONLY_CLAIMS):
+        raise WrongTokenType("an ID token was offered where an access token is required")
+    token_use = claims.get("token_use")
+    if token_use is not None and token_use != "access":
+        raise WrongTokenType("token is not an access token (token_use)")
+    typ = claims.get("typ")
+    if isinstance(typ, str) and typ.lower() in _NON_ACCESS_TYP_CLAIMS:
+        raise WrongTokenType("token is not an access token (typ claim)")
+
+
+def _claim_name(name: object) -> str:
+    # PyJWT reports the name from our own `require` list; anything else is not echoed.
+    return name if isinstance(name, str) and name in REQUIRED_CLAIMS else "required"
+
+
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_bundle)
