@@ -1,0 +1,121 @@
+"""Processes of the bench: peers and generators as children, their memory and CPU from /proc."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bench._errors import BenchError
+
+__all__ = [
+    "ServerProcess",
+    "cpu_seconds",
+    "quiesce",
+    "raise_fd_limit",
+    "rss_bytes",
+    "run_generator",
+    "start_peer",
+]
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def raise_fd_limit() -> None:
+    """Children inherit it: the servers under test need as many sockets as the generator."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise BenchError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return total
+
+
+def quiesce(pids: Sequence[int], below: float = 0.05, limit_s: float = 30.0) -> float:
+    """Wait until the processes use less than `below` of a core (a backlog from the previous
+    run would otherwise be charged to the next one). Returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if (cpu_seconds(pids) - before) / 0.5 < below:
+            break
+    return time.monotonic() - start
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def start_peer(module: str, name: str, timeout_s: float = 30.0) -> ServerProcess:
+    """Start `python -m module`, which prints {"port": N} first once it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    line = proc.stdout.readline()
+    if not line or time.monotonic() > deadline:
+        proc.kill()
+        raise BenchError(f"peer {name} did not start (exit {proc.poll()})")
+    return ServerProcess(name, proc, int(orjson.loads(line)["port"]))
+
+
+def run_generator(job: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
+    """Run one load-generator job in its own process; its last stdout line is the result."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.loadgen", orjson.dumps(job).decode()],
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"generator job {job['kind']} ran past {timeout_s:.0f} s") from exc
+    lines = out.stdout.decode().strip().splitlines()
+    if out.returncode != 0 or not lines:
+        tail = out.stderr.decode().strip().splitlines()[-5:]
+        raise BenchError(f"generator job {job['kind']} failed: " + " | ".join(tail))
+    result: dict[str, Any] = orjson.loads(lines[-1])
+    return result

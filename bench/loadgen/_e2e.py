@@ -1,0 +1,143 @@
+"""End-to-end job: POSTs at a fixed rate, latency from the scheduled send to the frame received.
+
+Clients are spread over threads (client i subscribes to thread i mod T), message k goes to
+thread k mod T, so each message reaches clients/T receivers. Latency is measured from the
+moment the POST was *due*, not from when a connection got round to sending it, so a generator
+or server that falls behind is charged for it (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from array import array
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from bench.loadgen._common import CpuMeter, open_fleet, padded_text, text_marker
+from bench.loadgen._http import HttpClient, http_connect
+from bench.loadgen._stats import distribution
+from bench.loadgen._ws import WsClient
+
+__all__ = ["e2e"]
+
+
+async def e2e(job: dict[str, Any]) -> dict[str, Any]:
+    rate, duration = float(job["rate"]), float(job["duration"])
+    n_clients, threads = int(job["clients"]), list(job["thread_ids"])
+    run = str(job["run_id"])
+    prefix = run + ":"
+    total = max(1, int(rate * duration))
+    text_bytes = int(job.get("text_bytes", 100))
+    latencies = array("d")
+    state = {"deliveries": 0, "foreign": 0, "max_lag": 0.0}
+    statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    t0 = 0.0
+    expected = 1 << 62  # known once the fleet is up
+    all_delivered = asyncio.Event()
+
+    marker = text_marker(run)
+
+    def on_raw(_client: WsClient, payload: bytes) -> bool:
+        hits = marker.findall(payload)
+        if not hits:
+            return False
+        now = time.perf_counter()
+        for k in hits:
+            latencies.append(now - (t0 + int(k) / rate))
+        state["deliveries"] += len(hits)
+        if state["deliveries"] >= expected:
+            all_delivered.set()
+        return True
+
+    def on_event(_client: WsClient, ev: dict[str, Any]) -> None:
+        if ev.get("type") == "message":
+            state["foreign"] += 1
+
+    fleet = await open_fleet(
+        job["ws"],
+        n_clients,
+        job["tokens"],
+        lambda i: threads[i % len(threads)],
+        on_event,
+        on_raw=on_raw,
+    )
+    if fleet.subscribed < n_clients:
+        fleet.close()
+        return {
+            "error": f"only {fleet.subscribed}/{n_clients} subscribed",
+            "errors": dict(fleet.errors),
+        }
+    receivers = Counter(threads[i % len(threads)] for i in range(n_clients))
+    expected = sum(receivers[threads[k % len(threads)]] for k in range(total))
+
+    http, path, tokens = job["http"], str(job.get("path", "/api/messages")), job["tokens"]
+    pool: list[HttpClient] = []
+    for _ in range(int(job.get("connections", 32))):
+        pool.append(await http_connect(http["host"], http["port"]))
+    queue: asyncio.Queue[int | None] = asyncio.Queue()
+
+    async def worker(i: int, client: HttpClient) -> None:
+        header = f"Authorization: Bearer {tokens[i % len(tokens)]}\r\n"
+        while (k := await queue.get()) is not None:
+            body = orjson.dumps(
+                {
+                    "thread_id": threads[k % len(threads)],
+                    "text": padded_text(f"{prefix}{k}:", text_bytes),
+                    "client_msg_id": f"{run}-{k}",
+                }
+            )
+            state["max_lag"] = max(state["max_lag"], time.perf_counter() - (t0 + k / rate))
+            try:
+                status, _ = await client.request("POST", path, body, header)
+            except (OSError, ConnectionError) as exc:
+                errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
+                return
+            statuses[status] += 1
+
+    cpu = CpuMeter()
+    cpu.start()
+    t0 = time.perf_counter() + 0.05
+    workers = [asyncio.create_task(worker(i, c)) for i, c in enumerate(pool)]
+    k = 0
+    while k < total:
+        now = time.perf_counter()
+        due = min(total, int((now - t0) * rate) + 1)
+        while k < due:
+            queue.put_nowait(k)
+            k += 1
+        await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
+    for _ in pool:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    send_span = time.perf_counter() - t0
+    # Stragglers: wait until every delivery arrived or nothing moved for a while.
+    if state["deliveries"] >= expected:
+        all_delivered.set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_delivered.wait(), float(job.get("drain_s", 5.0)))
+    cpu_share = cpu.stop()
+    fleet.close()
+    for c in pool:
+        if c.transport is not None:
+            c.transport.close()
+    accepted = sum(v for s, v in statuses.items() if 200 <= s < 300)
+    return {
+        "rate": rate,
+        "sent": total,
+        "accepted": accepted,
+        "achieved_rate": total / send_span if send_span > 0 else 0.0,
+        "statuses": {str(s): v for s, v in statuses.items()},
+        "deliveries": state["deliveries"],
+        "expected": expected,
+        "missing": expected - state["deliveries"],
+        "foreign": state["foreign"],
+        "max_send_lag": state["max_lag"],
+        "latency": distribution(latencies),
+        "gen_cpu": cpu_share,
+        "errors": dict(fleet.errors + errors),
+    }

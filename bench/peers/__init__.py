@@ -1,0 +1,15 @@
+"""Reference servers Parley is measured against, each run as its own process.
+
+Every peer speaks the subset of Parley's protocol its scenario uses (auth, subscribe, send →
+ack + broadcast, `POST /api/messages` → 202), binds 127.0.0.1 on a free port and prints
+`{"port": N}` as its first stdout line.
+
+- `ws_broadcast`: the `websockets` library (asyncio), broadcast with `websockets.broadcast`.
+- `starlette_app`: uvicorn + Starlette; a bare JSON endpoint answering 202, plus a WebSocket
+  route that broadcasts POSTed messages (the end-to-end peer: no broker, no store).
+- `noop`: raw asyncio protocol doing the least possible work; the generator's ceiling.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
