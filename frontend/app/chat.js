@@ -1,0 +1,331 @@
+// The chat state the components render: threads, timelines, pending sends, typing, presence.
+// It owns the WebSocket client and turns its frames into state; REST fills history and gaps.
+import { reactive } from "vue";
+import { ChatSocket } from "parley/ws.js";
+import { createTimeline, hasGap, insertMessages, startAt, unreadCount } from "parley/timeline.js";
+
+const PAGE = 50;
+const ACK_TIMEOUT_MS = 15000;
+const TYPING_SHOWN_MS = 6000;
+const TYPING_SEND_EVERY_MS = 3000;
+const THREAD_POLL_MS = 10000;
+
+export function newClientMsgId() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+  const b = window.crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function createChat({ api, config, auth, me, storage = window.localStorage }) {
+  const state = reactive({
+    me,
+    connection: "offline", // offline | connecting | online
+    retryInMs: 0,
+    threads: [], // [{thread_id, title, members}]
+    activeId: null,
+    timelines: {}, // thread_id -> timeline
+    lastRead: {}, // thread_id -> seq
+    lastSeq: {}, // thread_id -> last_seq the server reported
+    pending: {}, // thread_id -> [{clientMsgId, text, status, error, messageId}]
+    typing: {}, // thread_id -> {user_id: expiresAt}
+    presence: {}, // user_id -> "online" | "offline"
+    banner: "", // a problem that is not about one message
+    loadingOlder: false,
+    threadsError: "",
+  });
+  const recovering = new Map(); // thread_id -> promise (one gap fill at a time per thread)
+  const ackTimers = new Map();
+  let lastTypingSent = 0;
+  let pollTimer = null;
+  let tickTimer = null;
+
+  const readKey = (id) => `parley:lastRead:${me}:${id}`;
+  const loadLastRead = (id) => Number(storage.getItem(readKey(id)) || 0);
+
+  function timeline(id) {
+    if (!state.timelines[id]) {
+      state.timelines[id] = createTimeline(state.lastRead[id] ?? loadLastRead(id));
+      state.lastRead[id] = state.lastRead[id] ?? loadLastRead(id);
+    }
+    return state.timelines[id];
+  }
+
+  function markRead(id) {
+    const t = state.timelines[id];
+    if (!t || document.visibilityState === "hidden") return;
+    const seq = Math.max(t.high, t.maxSeen);
+    if (seq > (state.lastRead[id] || 0)) {
+      state.lastRead[id] = seq;
+      storage.setItem(readKey(id), String(seq));
+    }
+  }
+
+  function unread(id) {
+    const t = state.timelines[id];
+    return t ? unreadCount(t, state.lastRead[id] || 0, me) : 0;
+  }
+
+  function addMessages(id, messages) {
+    const t = timeline(id);
+    const added = insertMessages(t, messages);
+    if (added.length) {
+      const pend = state.pending[id] || [];
+      state.pending[id] = pend.filter((p) => !added.some((m) =>
+        m.message_id === p.messageId || (m.client_msg_id && m.client_msg_id === p.clientMsgId)));
+      if (id === state.activeId) markRead(id);
+    }
+    return added;
+  }
+
+  // ---- REST: history and gap recovery ------------------------------------------------------
+
+  async function openThread(id) {
+    state.activeId = id;
+    const t = timeline(id);
+    if (!t.loaded) {
+      const page = await api.history(id, { limit: PAGE });
+      const msgs = (page && page.messages) || [];
+      if (msgs.length) startAt(t, Math.min(...msgs.map((m) => m.seq)) - 1);
+      else startAt(t, 0);
+      addMessages(id, msgs);
+      t.loaded = true;
+      t.hasOlder = t.low !== null && t.low > 1;
+      await recover(id);
+    }
+    markRead(id);
+  }
+
+  async function loadOlder(id) {
+    const t = timeline(id);
+    if (!t.hasOlder || state.loadingOlder || t.low === null) return 0;
+    state.loadingOlder = true;
+    try {
+      const page = await api.history(id, { beforeSeq: t.low, limit: PAGE });
+      const added = addMessages(id, (page && page.messages) || []);
+      if (!added.length || (t.low !== null && t.low <= 1)) t.hasOlder = false;
+      return added.length;
+    } finally {
+      state.loadingOlder = false;
+    }
+  }
+
+  // Fill every hole between what we hold and what the server says exists, via after_seq.
+  function recover(id) {
+    if (recovering.has(id)) return recovering.get(id);
+    const run = (async () => {
+      const t = timeline(id);
+      for (let rounds = 0; rounds < 200 && hasGap(t, state.lastSeq[id] || 0); rounds += 1) {
+        const before = t.high;
+        const page = await api.history(id, { afterSeq: t.high, limit: 100 });
+        addMessages(id, (page && page.messages) || []);
+        if (t.high === before) break; // the server has nothing more for now
+      }
+    })().catch((err) => { state.banner = `Could not load missed messages: ${err.message}`; })
+      .finally(() => recovering.delete(id));
+    recovering.set(id, run);
+    return run;
+  }
+
+  // ---- threads -------------------------------------------------------------------------------
+
+  async function refreshThreads() {
+    try {
+      const threads = await api.listThreads();
+      state.threadsError = "";
+      const known = new Set(state.threads.map((t) => t.thread_id));
+      state.threads = threads;
+      for (const th of threads) {
+        if (Number.isInteger(th.last_seq)) state.lastSeq[th.thread_id] = th.last_seq;
+        timeline(th.thread_id);
+        if (!known.has(th.thread_id)) subscribe(th.thread_id);
+      }
+    } catch (err) {
+      state.threadsError = `Could not load threads: ${err.message}`;
+    }
+  }
+
+  async function createThread(title, members) {
+    const unique = [...new Set([me, ...members.map((m) => m.trim()).filter(Boolean)])];
+    const created = await api.createThread(title, unique);
+    await refreshThreads();
+    if (!state.threads.some((t) => t.thread_id === created.thread_id)) {
+      state.threads = [{ title, members: unique, ...created }, ...state.threads];
+      timeline(created.thread_id);
+      subscribe(created.thread_id);
+    }
+    return created.thread_id;
+  }
+
+  // ---- WebSocket -----------------------------------------------------------------------------
+
+  function subscribe(id) {
+    socket.send({ type: "subscribe", thread_id: id, since_seq: timeline(id).high });
+  }
+
+  function onOpen() {
+    state.banner = "";
+    for (const th of state.threads) subscribe(th.thread_id);
+    // Anything not acknowledged before the link dropped goes again, with the same id.
+    for (const list of Object.values(state.pending)) {
+      for (const p of list) if (p.status === "sending" || p.status === "waiting") transmit(p);
+    }
+    refreshThreads();
+  }
+
+  function onFrame(f) {
+    switch (f.type) {
+      case "message": {
+        if (typeof f.thread_id !== "string") return;
+        if (!state.threads.some((t) => t.thread_id === f.thread_id)) refreshThreads();
+        if (f.seq > (state.lastSeq[f.thread_id] || 0)) state.lastSeq[f.thread_id] = f.seq;
+        addMessages(f.thread_id, [f]);
+        const t = timeline(f.thread_id);
+        if (hasGap(t)) recover(f.thread_id);
+        const typers = state.typing[f.thread_id];
+        if (typers) delete typers[f.sender_id];
+        return;
+      }
+      case "subscribed": {
+        if (Number.isInteger(f.last_seq)) state.lastSeq[f.thread_id] = f.last_seq;
+        if (hasGap(timeline(f.thread_id), f.last_seq || 0)) recover(f.thread_id);
+        return;
+      }
+      case "ack": return onAck(f);
+      case "typing": {
+        const who = f.user_id || f.sender_id;
+        if (!who || who === me || typeof f.thread_id !== "string") return;
+        state.typing[f.thread_id] = { ...(state.typing[f.thread_id] || {}), [who]: Date.now() + TYPING_SHOWN_MS };
+        return;
+      }
+      case "presence": {
+        const who = f.user_id;
+        if (!who) return;
+        const online = f.status ? f.status === "online" : Boolean(f.online);
+        state.presence[who] = online ? "online" : "offline";
+        return;
+      }
+      case "error": return onError(f);
+      default:
+    }
+  }
+
+  function findPending(clientMsgId) {
+    for (const list of Object.values(state.pending)) {
+      const p = list.find((x) => x.clientMsgId === clientMsgId);
+      if (p) return p;
+    }
+    return null;
+  }
+
+  function onAck(f) {
+    const p = findPending(f.client_msg_id);
+    if (!p) return;
+    clearTimeout(ackTimers.get(p.clientMsgId));
+    p.status = "sent";
+    p.messageId = f.message_id;
+    const t = state.timelines[p.threadId];
+    if (t && t.byId[f.message_id]) {
+      state.pending[p.threadId] = state.pending[p.threadId].filter((x) => x !== p);
+    }
+  }
+
+  function onError(f) {
+    const text = f.message || f.code || "The server refused the request.";
+    let p = f.client_msg_id ? findPending(f.client_msg_id) : null;
+    if (!p) {
+      // Errors for a send may lack its id; with exactly one send in flight it must be that one.
+      const inFlight = Object.values(state.pending).flat().filter((x) => x.status === "sending" && x.transmitted);
+      if (inFlight.length === 1 && !["auth", "unauthenticated"].includes(f.code)) p = inFlight[0];
+    }
+    if (p) {
+      clearTimeout(ackTimers.get(p.clientMsgId));
+      p.status = "failed";
+      p.error = text;
+    } else {
+      state.banner = text;
+    }
+  }
+
+  function transmit(p) {
+    p.error = "";
+    const ok = socket.send({ type: "send", thread_id: p.threadId, client_msg_id: p.clientMsgId, text: p.text });
+    p.transmitted = ok;
+    p.status = ok ? "sending" : "waiting";
+    clearTimeout(ackTimers.get(p.clientMsgId));
+    if (!ok) return;
+    ackTimers.set(p.clientMsgId, setTimeout(() => {
+      if (p.status === "sending") {
+        p.status = "failed";
+        p.error = "No answer from the server; the message may not have been sent.";
+      }
+    }, ACK_TIMEOUT_MS));
+  }
+
+  function send(id, text) {
+    const p = reactive({ clientMsgId: newClientMsgId(), threadId: id, text, status: "waiting", error: "", messageId: null, transmitted: false });
+    state.pending[id] = [...(state.pending[id] || []), p];
+    transmit(p);
+    return p;
+  }
+
+  function retry(p) {
+    transmit(p); // same client_msg_id: the server stores it at most once
+  }
+
+  function discard(p) {
+    clearTimeout(ackTimers.get(p.clientMsgId));
+    state.pending[p.threadId] = (state.pending[p.threadId] || []).filter((x) => x !== p);
+  }
+
+  function typing(id) {
+    const now = Date.now();
+    if (now - lastTypingSent < TYPING_SEND_EVERY_MS) return;
+    lastTypingSent = now;
+    socket.send({ type: "typing", thread_id: id });
+  }
+
+  function typingUsers(id) {
+    const now = Date.now();
+    return Object.entries(state.typing[id] || {}).filter(([, until]) => until > now).map(([u]) => u);
+  }
+
+  const socket = new ChatSocket({
+    url: config.wsUrl,
+    getToken: () => auth.token(),
+    onFrame,
+    onOpen,
+    onState: (s, detail) => { state.connection = s; state.retryInMs = detail.retryInMs || 0; },
+    onAuthRefused: () => auth.renew().catch(() => { state.banner = "Your session has expired; please sign in again."; }),
+  });
+
+  async function start() {
+    await refreshThreads();
+    socket.start();
+    pollTimer = setInterval(refreshThreads, THREAD_POLL_MS);
+    // Re-render typing indicators as they expire.
+    tickTimer = setInterval(() => {
+      const now = Date.now();
+      for (const [id, users] of Object.entries(state.typing)) {
+        for (const [u, until] of Object.entries(users)) if (until <= now) delete state.typing[id][u];
+      }
+    }, 1000);
+    window.addEventListener("online", () => socket.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (state.activeId) markRead(state.activeId);
+    });
+  }
+
+  function stop() {
+    clearInterval(pollTimer);
+    clearInterval(tickTimer);
+    socket.stop();
+  }
+
+  return {
+    state, start, stop, openThread, loadOlder, createThread, refreshThreads, send, retry,
+    discard, typing, typingUsers, unread, timeline, reconnectNow: () => socket.reconnectNow(),
+  };
+}

@@ -1,0 +1,94 @@
+// The shell: login screen, or top bar + sidebar + open thread once signed in.
+import { computed, provide, reactive, ref, shallowRef, onBeforeUnmount } from "vue";
+import { createApi } from "parley/api.js";
+import { createChat } from "parley/chat.js";
+import { displayName, userId } from "parley/auth.js";
+import TopBar from "parley/components/TopBar.js";
+import Sidebar from "parley/components/Sidebar.js";
+import ChatWindow from "parley/components/ChatWindow.js";
+
+export default {
+  name: "App",
+  components: { TopBar, Sidebar, ChatWindow },
+  props: {
+    config: { type: Object, required: true },
+    auth: { type: Object, required: true },
+    initialUser: { type: Object, default: null },
+    loginError: { type: String, default: "" },
+    uiModules: { type: Object, required: true }, // shallowRef filled when plugins load
+  },
+  setup(props) {
+    const user = shallowRef(props.initialUser);
+    const error = ref(props.loginError);
+    const sidebarOpen = ref(false);
+    const signingIn = ref(false);
+    let chat = null;
+
+    if (user.value) {
+      const api = createApi(props.config, () => props.auth.token());
+      chat = createChat({ api, config: props.config, auth: props.auth, me: userId(user.value) });
+      chat.start();
+      window.parleyDebug = { chat };
+    }
+    props.auth.onChange((u) => {
+      if (!u && user.value) window.location.assign("/"); // signed out elsewhere
+      if (u) user.value = u;
+    });
+    onBeforeUnmount(() => chat && chat.stop());
+
+    const userName = computed(() => displayName(user.value));
+    const active = computed(() => chat && chat.state.threads.find((t) => t.thread_id === chat.state.activeId));
+    const context = reactive({
+      userName,
+      connection: computed(() => (chat ? chat.state.connection : "offline")),
+      activeThreadId: computed(() => (chat ? chat.state.activeId : null)),
+      activeTitle: computed(() => (active.value ? active.value.title : "")),
+    });
+    provide("uiModules", props.uiModules);
+    provide("uiContext", context);
+
+    async function login() {
+      signingIn.value = true;
+      error.value = "";
+      try { await props.auth.login(); }
+      catch (err) { error.value = `Could not reach the login provider: ${err.message}`; signingIn.value = false; }
+    }
+    async function select(id) {
+      sidebarOpen.value = false;
+      error.value = "";
+      try { await chat.openThread(id); }
+      catch (err) { error.value = `Could not open the thread: ${err.message}`; }
+    }
+    async function create({ title, members, resolve, reject }) {
+      try {
+        const id = await chat.createThread(title, members);
+        resolve(id);
+        await select(id);
+      } catch (err) { reject(err); }
+    }
+    return { user, error, sidebarOpen, signingIn, chat, userName, active, login, select, create };
+  },
+  template: `
+    <main v-if="!user" class="login" aria-labelledby="login-title">
+      <h1 id="login-title">Parley</h1>
+      <p>Sign in with your organisation's account to chat.</p>
+      <button type="button" class="primary" :disabled="signingIn" @click="login">
+        {{ signingIn ? "Opening the login page…" : "Sign in" }}</button>
+      <p v-if="error" class="error" role="alert">{{ error }}</p>
+    </main>
+    <div v-else class="shell" :class="{ 'sidebar-open': sidebarOpen }">
+      <TopBar :user-name="userName" :connection="chat.state.connection" :retry-in-ms="chat.state.retryInMs"
+              :sidebar-open="sidebarOpen" @logout="auth.logout()" @toggle-sidebar="sidebarOpen = !sidebarOpen"
+              @reconnect="chat.reconnectNow()" />
+      <p v-if="error || chat.state.banner" class="banner error" role="alert">{{ error || chat.state.banner }}</p>
+      <div class="layout">
+        <Sidebar :threads="chat.state.threads" :active-id="chat.state.activeId" :unread="chat.unread"
+                 :error="chat.state.threadsError" :open="sidebarOpen"
+                 @select="select" @create="create" @refresh="chat.refreshThreads()" />
+        <ChatWindow v-if="active" :chat="chat" :thread="active" />
+        <section v-else class="chat empty" aria-label="No thread open">
+          <p class="hint">Pick a thread on the left, or start a new one.</p>
+        </section>
+      </div>
+    </div>`,
+};
