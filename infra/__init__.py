@@ -1,1 +1,28 @@
-"""Parley package."""
+"""Local services for development and tests: Kafka (KRaft), FerretDB and an OIDC provider.
+
+`parley infra build|up|down|status|reset` (see `infra.cli`) and the test fixture in
+`tests/conftest.py` both go through `LocalServices`. `infra/README.md` lists the pinned versions
+and how each service starts.
+"""
+
+from __future__ import annotations
+
+from infra._build import BuildReport, build, is_built
+from infra._errors import BuildError
+from infra._local import Endpoints, LocalServices, Ports, ServiceStatus
+from infra._ports import find_free_port, find_free_ports
+from infra.token import fetch_access_token
+
+__all__ = [
+    "BuildError",
+    "BuildReport",
+    "Endpoints",
+    "LocalServices",
+    "Ports",
+    "ServiceStatus",
+    "build",
+    "fetch_access_token",
+    "find_free_port",
+    "find_free_ports",
+    "is_built",
+]

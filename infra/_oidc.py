@@ -1,0 +1,110 @@
+"""The local OIDC provider: navikt's mock-oauth2-server with an interactive login page.
+
+Issuer `http://127.0.0.1:PORT/parley`. Any user name typed on the login page (or sent as
+`username` in a password grant) becomes the token's `sub`; alice, bob and carol are the
+documented dev users but nothing restricts the name. Every grant gets `aud` = the audience.
+Signing keys are the ones bundled in the jar, so tokens stay valid across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+
+from infra._build import OIDC_DIR
+from infra._service import Service
+from infra._tools import find_java
+
+__all__ = ["ISSUER_ID", "OidcProvider"]
+
+ISSUER_ID = "parley"
+MAIN_CLASS = "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt"
+
+
+class OidcProvider(Service):
+    name = "oidc"
+    start_deadline_s = 60.0
+
+    def __init__(
+        self, state_dir: Path, port: int, *, audience: str = "parley", die_with_parent: bool = False
+    ) -> None:
+        super().__init__(state_dir, port, die_with_parent=die_with_parent)
+        self.audience = audience
+
+    @property
+    def marker(self) -> str:
+        return f"-Dparley.service={self.dir}"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ISSUER_ID}"
+
+    def config(self) -> dict[str, object]:
+        # The first mapping that matches wins. A request naming an `audience` (tests asking for a
+        # wrong one) gets it; every other request ("grant_type" is always present) gets ours.
+        # `sub` is left to the grant: the login name, or the password grant's username.
+        return {
+            "interactiveLogin": True,
+            "httpServer": "NettyWrapper",
+            "tokenCallbacks": [
+                {
+                    "issuerId": ISSUER_ID,
+                    "tokenExpiry": 3600,
+                    "requestMappings": [
+                        {
+                            "requestParam": "audience",
+                            "match": "*",
+                            "claims": {"aud": ["${audience}"]},
+                        },
+                        {
+                            "requestParam": "grant_type",
+                            "match": "*",
+                            "claims": {"aud": [self.audience]},
+                        },
+                    ],
+                }
+            ],
+        }
+
+    def prepare(self) -> None:
+        super().prepare()
+        (self.dir / "config.json").write_text(json.dumps(self.config(), indent=2) + "\n")
+
+    def command(self) -> list[str]:
+        return [
+            find_java(),
+            # A mock provider needs fast start and little memory, not peak throughput.
+            "-Xms32m",
+            "-Xmx256m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            self.marker,
+            "-cp",
+            str(OIDC_DIR / "libs" / "*"),
+            MAIN_CLASS,
+        ]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            SERVER_HOSTNAME="127.0.0.1",
+            SERVER_PORT=str(self.port),
+            JSON_CONFIG_PATH=str(self.dir / "config.json"),
+            LOG_LEVEL="INFO",
+        )
+        env.pop("JSON_CONFIG", None)  # it would take precedence over our file
+        return env
+
+    def probe(self) -> bool:
+        try:
+            alive = httpx.get(f"http://127.0.0.1:{self.port}/isalive", timeout=1.0)
+            if alive.status_code != 200:
+                return False
+            disc = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=2.0)
+            return disc.status_code == 200 and disc.json().get("issuer") == self.issuer
+        except (httpx.HTTPError, ValueError):
+            return False

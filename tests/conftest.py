@@ -1,0 +1,58 @@
+"""Session fixtures shared by every test package.
+
+`services` starts the REAL Kafka, FerretDB and OIDC provider once per session, lazily (only a
+session that has a test asking for it pays the few seconds), on free ports in a temporary state
+directory so a running `make run` on 9092/27017/9400 is never touched, and stops them at the end
+of the session, on failure too. `settings` is a `Settings` pointing at them.
+
+    def test_x(services: Endpoints, settings: Settings) -> None:
+        services.kafka_bootstrap  # "127.0.0.1:PORT"
+        services.mongo_uri        # "mongodb://127.0.0.1:PORT/parley" (pick your own database)
+        services.oidc_issuer      # "http://127.0.0.1:PORT/parley"
+        fetch_access_token(services.oidc_issuer, "alice")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from infra import Endpoints, LocalServices, Ports
+from parley.errors import ServiceStartError
+from parley.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    state_dir = tmp_path_factory.mktemp("parley-state")
+    # A lost race for a "free" port (another run took it meanwhile) gets one more try; a failed
+    # start has already stopped what it launched.
+    for attempt in (1, 2):
+        # die_with_parent: if the test run itself is killed, the kernel takes the services along.
+        stack = LocalServices(Ports.free(), state_dir, die_with_parent=True)
+        try:
+            endpoints = stack.start()
+            break
+        except ServiceStartError:
+            if attempt == 2:
+                raise
+    try:
+        yield endpoints
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(services: Endpoints) -> Settings:
+    """Settings aimed at the session's services; use `.model_copy(update=...)` to vary them."""
+    return load_settings(
+        kafka_bootstrap=services.kafka_bootstrap,
+        mongo_uri=services.mongo_uri,
+        oidc_issuer=services.oidc_issuer,
+        state_dir=services.state_dir,
+        kafka_port=services.ports.kafka,
+        kafka_controller_port=services.ports.kafka_controller,
+        mongo_port=services.ports.mongo,
+        oidc_port=services.ports.oidc,
+    )
