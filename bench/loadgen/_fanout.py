@@ -28,7 +28,7 @@ async def fanout(job: dict[str, Any]) -> dict[str, Any]:
     idle_timeout = float(job.get("idle_timeout", 10.0))
     sent_at = array("d", [0.0] * m)
     latencies = array("d")
-    state = {"deliveries": 0, "first": 0.0, "last": 0.0, "foreign": 0}
+    state: dict[str, float] = {"deliveries": 0, "first": 0.0, "last": 0.0, "foreign": 0}
     done = asyncio.get_running_loop().create_future()
     expected = n * m
     prefix = run + ":"
@@ -96,7 +96,7 @@ async def fanout(job: dict[str, Any]) -> dict[str, Any]:
         sent_at[k] = time.perf_counter()
         sender.send(body)
     # Wait for every delivery, giving up after `idle_timeout` without progress.
-    seen = -1
+    seen: float = -1
     while not done.done() and seen != state["deliveries"]:
         seen = state["deliveries"]
         with contextlib.suppress(TimeoutError):

@@ -1,0 +1,103 @@
+"""`python -m bench`: run the selected scenarios and write bench/results/latest.{json,md,png}."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+
+from bench._config import BenchConfig, parse_args
+from bench._e2e import run_e2e
+from bench._errors import BenchError
+from bench._memory import run_actors, run_memory
+from bench._report import write_chart, write_markdown
+from bench._results import Results, machine_info, summarise, write_json
+from bench._scenarios import Bench
+from bench._targets import PARLEY_BENCH_ENV, ParleyTarget, Target
+
+__all__ = ["main", "run"]
+
+_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory"}
+
+
+def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
+    return {
+        "fanout": bench.fanout,
+        "ingest": bench.ingest,
+        "e2e": lambda: run_e2e(bench),
+        "memory": lambda: run_memory(bench),
+        "actors": lambda: run_actors(bench),
+    }
+
+
+def run(cfg: BenchConfig) -> Results:
+    """Run every selected scenario; a scenario that fails is recorded, the others still run."""
+    results = Results()
+    parley: Target | None = None
+    if "parley" in cfg.targets and _NEEDS_SERVER & set(cfg.scenarios):
+        try:
+            given = (cfg.kafka_bootstrap, cfg.mongo_uri, cfg.oidc_issuer)
+            parley = ParleyTarget(cfg.users, given if all(given) else None)
+        except Exception as exc:  # infra or server failure: record it, peers still run
+            results.errors["parley"] = f"could not start Parley: {type(exc).__name__}: {exc}"
+    try:
+        bench = Bench(cfg, results, parley)
+        runners = _runners(bench)
+        for name in cfg.scenarios:
+            started = time.monotonic()
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            try:
+                runners[name]()
+            except BenchError as exc:
+                results.errors[name] = str(exc)
+            print(
+                f"bench: {name} done in {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        if parley is not None:
+            parley.close()
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    results = run(cfg)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "machine": machine_info(),
+        "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "sizes": _sizes(cfg),
+        "parley_env": ", ".join(f"{k}={v}" for k, v in PARLEY_BENCH_ENV.items())
+        + " (people's limits lifted for the load generator); everything else default",
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+    }
+    write_json(cfg.out / "latest.json", results, meta)
+    write_markdown(cfg.out / "latest.md", results, meta)
+    write_chart(cfg.out / "latency.png", results)
+    for row in results.rows:
+        value, _ = summarise(row.values)
+        peer_value, _ = summarise(row.peer_values)
+        print(
+            f"{row.scenario:7} {row.metric:40} {value if value is not None else '-':>12.6} "
+            f"{row.peer or '':18} {peer_value if peer_value is not None else '-':>12.6} {row.unit}"
+        )
+    for name, err in results.errors.items():
+        print(f"bench: {name}: {err}", file=sys.stderr)
+    print(f"bench: wrote {cfg.out}/latest.json, latest.md, latency.png", file=sys.stderr)
+    return 1 if results.errors else 0
+
+
+def _sizes(cfg: BenchConfig) -> str:
+    return (
+        f"rounds {cfg.rounds}; fan-out {cfg.fanout_clients} clients x {cfg.fanout_messages} "
+        f"messages (window {cfg.fanout_window}); ingest {cfg.ingest_connections} connections x "
+        f"{cfg.duration_s:g} s (WS window {cfg.ingest_ws_window}); e2e {cfg.e2e_rate:g} msg/s, "
+        f"{cfg.e2e_clients} clients in threads of {cfg.e2e_thread_size}, "
+        f"{cfg.e2e_duration_s:g} s; search from {cfg.search_start_rate:g} msg/s, "
+        f"<= {cfg.search_steps} steps of {cfg.search_duration_s:g} s; "
+        f"idle {cfg.idle_connections} connections, {cfg.idle_threads} threads"
+    )

@@ -1,0 +1,131 @@
+"""What a bench run does: sizes, durations, rounds, scenarios and targets, from the CLI."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = ["SCENARIOS", "TARGETS", "BenchConfig", "parse_args"]
+
+SCENARIOS = ("fanout", "ingest", "e2e", "memory", "actors")
+# parley: the server under test; peer: the reference servers; ceiling: the generator against
+# the no-op server. `--targets peer,ceiling` needs no Kafka, store or provider.
+TARGETS = ("parley", "peer", "ceiling")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scenarios: tuple[str, ...] = SCENARIOS
+    targets: tuple[str, ...] = TARGETS
+    rounds: int = 3
+    out: Path = RESULTS_DIR
+    tiny: bool = False
+    # fan-out
+    fanout_clients: int = 200
+    fanout_messages: int = 500
+    fanout_window: int = 64
+    # ingest
+    ingest_connections: int = 50
+    ingest_ws_window: int = 8
+    duration_s: float = 3.0
+    # end-to-end
+    e2e_rate: float = 1000.0
+    e2e_clients: int = 1000
+    e2e_thread_size: int = 10
+    e2e_duration_s: float = 5.0
+    e2e_p99_goal_ms: float = 50.0
+    search_start_rate: float = 250.0
+    search_max_rate: float = 16000.0
+    search_steps: int = 8
+    search_duration_s: float = 3.0
+    # memory
+    idle_connections: int = 10_000
+    idle_threads: int = 1000
+    # users the Parley clients log in as (tokens are fetched once per user)
+    users: int = 16
+    # Already running services (all three, or none: then the bench starts its own)
+    kafka_bootstrap: str = ""
+    mongo_uri: str = ""
+    oidc_issuer: str = ""
+
+    @property
+    def e2e_threads(self) -> int:
+        return max(1, self.e2e_clients // self.e2e_thread_size)
+
+
+TINY = BenchConfig(
+    rounds=2,
+    tiny=True,
+    fanout_clients=10,
+    fanout_messages=20,
+    ingest_connections=4,
+    duration_s=0.3,
+    e2e_rate=50.0,
+    e2e_clients=20,
+    e2e_thread_size=5,
+    e2e_duration_s=0.5,
+    search_start_rate=50.0,
+    search_max_rate=200.0,
+    search_steps=2,
+    search_duration_s=0.3,
+    idle_connections=50,
+    idle_threads=10,
+    users=2,
+)
+
+
+def _csv(value: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(allowed)}")
+    return items
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Parley's benchmarks, side by side with reference peers in the same run.",
+    )
+    p.add_argument("--tiny", action="store_true", help="smallest sizes (CI smoke run)")
+    p.add_argument(
+        "--scenarios",
+        type=lambda v: _csv(v, SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+    )
+    p.add_argument(
+        "--targets",
+        type=lambda v: _csv(v, TARGETS),
+        help="comma-separated subset of parley,peer,ceiling (default: all)",
+    )
+    p.add_argument("--rounds", type=int, help="alternating rounds per scenario")
+    p.add_argument("--out", type=Path, help="results folder (default bench/results)")
+    p.add_argument("--duration", type=float, dest="duration_s", help="ingest seconds per run")
+    p.add_argument("--clients", type=int, dest="fanout_clients", help="fan-out subscribers")
+    p.add_argument("--messages", type=int, dest="fanout_messages", help="fan-out messages")
+    p.add_argument("--connections", type=int, dest="ingest_connections", help="ingest conns")
+    p.add_argument("--e2e-rate", type=float, dest="e2e_rate", help="messages/s (fixed rate)")
+    p.add_argument("--e2e-clients", type=int, dest="e2e_clients", help="connected clients")
+    p.add_argument("--e2e-thread-size", type=int, dest="e2e_thread_size", help="clients/thread")
+    p.add_argument("--e2e-duration", type=float, dest="e2e_duration_s", help="seconds")
+    p.add_argument("--search-steps", type=int, dest="search_steps", help="max-rate search steps")
+    p.add_argument(
+        "--search-duration", type=float, dest="search_duration_s", help="seconds per step"
+    )
+    p.add_argument("--kafka", dest="kafka_bootstrap", help="use this Kafka (with the next two)")
+    p.add_argument("--mongo-uri", dest="mongo_uri", help="use this MongoDB/FerretDB")
+    p.add_argument("--oidc-issuer", dest="oidc_issuer", help="use this OIDC provider")
+    p.add_argument("--idle-connections", type=int, dest="idle_connections")
+    p.add_argument("--idle-threads", type=int, dest="idle_threads")
+    args = p.parse_args(argv)
+    base = TINY if args.tiny else BenchConfig()
+    overrides = {
+        k: v for k, v in vars(args).items() if v is not None and k != "tiny" and k in _FIELDS
+    }
+    return replace(base, **overrides)
+
+
+_FIELDS = set(BenchConfig.__dataclass_fields__)

@@ -1,0 +1,115 @@
+"""End-to-end scenario: latency at a fixed rate, then the highest rate whose p99 meets the goal.
+
+Clients are spread over threads of `e2e_thread_size` members (a chat's usual shape): at 1,000
+messages/s and 10 clients per thread, the server delivers 10,000 frames/s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bench._results import Row
+from bench._scenarios import Bench, JobFactory, Metric, _ms
+from bench._targets import Target
+
+__all__ = ["run_e2e"]
+
+
+def _job(bench: Bench, rate: float, duration: float) -> JobFactory:
+    cfg = bench.cfg
+
+    def job(t: Target, r: int) -> dict[str, Any]:
+        return {
+            "kind": "e2e",
+            "ws": t.ws,
+            "http": t.http,
+            "clients": cfg.e2e_clients,
+            "thread_ids": t.new_threads(cfg.e2e_threads, cfg.users),
+            "rate": rate,
+            "duration": duration,
+            "run_id": f"e{r}{uuid.uuid4().hex[:6]}",
+            "tokens": t.tokens(cfg.users),
+            # Enough connections that a slow 202 does not throttle the schedule.
+            "connections": min(256, max(16, int(rate / 40))),
+            "drain_s": 5.0,
+        }
+
+    return job
+
+
+def _passes(result: dict[str, Any], goal_ms: float) -> bool:
+    latency = result.get("latency", {})
+    return bool(
+        latency.get("count", 0) > 0
+        and latency["p99"] * 1000 <= goal_ms
+        and result["missing"] == 0
+        and result["accepted"] == result["sent"]
+        and result["achieved_rate"] >= 0.95 * result["rate"]
+    )
+
+
+def _search(bench: Bench, target: Target) -> tuple[float, list[str]]:
+    """Double the rate until a step fails, then bisect; bounded by search_steps."""
+    cfg = bench.cfg
+    goal = cfg.e2e_p99_goal_ms
+    lo, hi, rate, trace = 0.0, None, cfg.search_start_rate, []
+    for _ in range(cfg.search_steps):
+        if hi is None and rate > cfg.search_max_rate:
+            break
+        result = bench._run(target, _job(bench, rate, cfg.search_duration_s), 0)
+        ok = _passes(result, goal)
+        p99 = result.get("latency", {}).get("p99", float("nan")) * 1000
+        trace.append(f"{rate:.0f}/s p99 {p99:.1f} ms {'ok' if ok else 'over'}")
+        if ok:
+            lo = rate
+        else:
+            hi = rate
+        rate = rate * 2 if hi is None else (lo + hi) / 2
+        if hi is not None and hi - lo <= max(1.0, 0.1 * lo):
+            break
+    return lo, trace
+
+
+def run_e2e(bench: Bench) -> None:
+    cfg = bench.cfg
+    metrics = [
+        Metric(f"p50 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p50")),
+        Metric(f"p95 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p95")),
+        Metric(f"p99 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p99")),
+        Metric("delivered", "fraction", "higher", lambda r: r["deliveries"] / r["expected"]),
+    ]
+    with bench._peer("bench.peers.starlette_app", "uvicorn+starlette") as peer:
+        runs = bench._compare(
+            "e2e",
+            _job(bench, cfg.e2e_rate, cfg.e2e_duration_s),
+            peer,
+            metrics,
+            ceiling_metric=metrics[2].name,
+        )
+        bench._keep_distribution(
+            f"end-to-end: {cfg.e2e_rate:.0f} msg/s, {cfg.e2e_clients} clients, "
+            f"{cfg.e2e_thread_size} per thread",
+            runs,
+        )
+        found: dict[str, float] = {}
+        traces: list[str] = []
+        for t in (bench.parley, peer):
+            if t is not None:
+                found[t.name], trace = _search(bench, t)
+                traces.append(f"{t.name}: " + ", ".join(trace))
+        if found:
+            bench.results.add(
+                Row(
+                    scenario="e2e",
+                    metric=f"max rate with p99 <= {cfg.e2e_p99_goal_ms:.0f} ms",
+                    unit="msg/s",
+                    better="higher",
+                    values=[found["parley"]] if "parley" in found else [],
+                    peer=peer.name if peer is not None else None,
+                    peer_values=[found[peer.name]] if peer is not None else [],
+                    note=f"one bounded search, {cfg.search_duration_s:g} s per step "
+                    f"(0 = even the first step missed the goal)",
+                )
+            )
+            bench.results.notes.append("e2e max-rate search steps: " + " | ".join(traces))

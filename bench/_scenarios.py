@@ -1,0 +1,197 @@
+"""The scenarios: each runs Parley and its peer alternately for several rounds, then the same
+generator against the no-op server once (the ceiling), and turns the runs into `Row`s."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench._config import BenchConfig
+from bench._errors import BenchError
+from bench._procs import quiesce, run_generator
+from bench._results import Results, Row
+from bench._targets import PeerTarget, Target
+
+__all__ = ["Bench", "Metric"]
+
+JobFactory = Callable[[Target, int], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    better: str
+    get: Callable[[dict[str, Any]], float]
+
+
+def _ms(key: str) -> Callable[[dict[str, Any]], float]:
+    return lambda r: float(r["latency"].get(key, float("nan"))) * 1000
+
+
+@dataclass
+class Bench:
+    cfg: BenchConfig
+    results: Results
+    parley: Target | None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _peer(self, module: str, name: str) -> Iterator[PeerTarget | None]:
+        if "peer" not in self.cfg.targets:
+            yield None
+            return
+        with PeerTarget(module, name) as peer:
+            yield peer
+
+    def _ceiling(self, job: JobFactory) -> dict[str, Any] | None:
+        if "ceiling" not in self.cfg.targets:
+            return None
+        with PeerTarget("bench.peers.noop", "no-op") as noop:
+            return self._run(noop, job, 0)
+
+    def _run(self, target: Target, job: JobFactory, round_no: int) -> dict[str, Any]:
+        quiesce(target.pids)
+        result = run_generator(job(target, round_no))
+        if "error" in result:
+            raise BenchError(f"{target.name}: {result['error']} {result.get('errors', '')}")
+        return result
+
+    def _alternate(self, targets: list[Target], job: JobFactory) -> dict[str, list[dict[str, Any]]]:
+        runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+        for r in range(self.cfg.rounds):
+            for t in targets if r % 2 == 0 else reversed(targets):
+                runs[t.name].append(self._run(t, job, r))
+        return runs
+
+    def _compare(
+        self,
+        scenario: str,
+        job: JobFactory,
+        peer: Target | None,
+        metrics: list[Metric],
+        *,
+        ceiling_metric: str | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        targets = [t for t in (self.parley, peer) if t is not None]
+        runs = self._alternate(targets, job) if targets else {}
+        ceiling = self._ceiling(job)
+        mine = runs.get("parley", [])
+        theirs = runs.get(peer.name, []) if peer is not None else []
+        for m in metrics:
+            row = Row(
+                scenario=scenario,
+                metric=m.name,
+                unit=m.unit,
+                better=m.better,
+                values=[m.get(r) for r in mine],
+                peer=peer.name if peer is not None else None,
+                peer_values=[m.get(r) for r in theirs],
+                ceiling=m.get(ceiling)
+                if ceiling is not None and m.name == ceiling_metric
+                else None,
+            )
+            row.note = _limits(mine or theirs, row, m)
+            self.results.add(row)
+        if ceiling is not None:
+            runs["no-op (generator floor)"] = [ceiling]
+        return runs
+
+    # -- scenarios --------------------------------------------------------------------------
+    def fanout(self) -> None:
+        cfg = self.cfg
+
+        def job(t: Target, r: int) -> dict[str, Any]:
+            return {
+                "kind": "fanout",
+                "ws": t.ws,
+                "clients": cfg.fanout_clients,
+                "messages": cfg.fanout_messages,
+                "window": cfg.fanout_window,
+                "thread_id": t.new_threads(1, cfg.users)[0],
+                "run_id": f"f{r}{uuid.uuid4().hex[:6]}",
+                "tokens": t.tokens(cfg.users),
+            }
+
+        metrics = [
+            Metric("deliveries/s", "msg/s", "higher", lambda r: float(r["deliveries_per_s"])),
+            Metric("delivery latency p50", "ms", "lower", _ms("p50")),
+            Metric("delivery latency p99", "ms", "lower", _ms("p99")),
+            Metric("delivered", "fraction", "higher", lambda r: r["deliveries"] / r["expected"]),
+        ]
+        with self._peer("bench.peers.ws_broadcast", "websockets") as peer:
+            runs = self._compare("fanout", job, peer, metrics, ceiling_metric="deliveries/s")
+        self._keep_distribution(
+            f"fan-out: {cfg.fanout_clients} clients x {cfg.fanout_messages} messages", runs
+        )
+
+    def ingest(self) -> None:
+        cfg = self.cfg
+
+        def rest(t: Target, r: int) -> dict[str, Any]:
+            return {
+                "kind": "ingest_rest",
+                "http": t.http,
+                "connections": cfg.ingest_connections,
+                "duration": cfg.duration_s,
+                "warmup": min(0.5, cfg.duration_s),
+                "tokens": t.tokens(cfg.users),
+                "thread_ids": t.new_threads(1, cfg.users),
+            }
+
+        def ws(t: Target, r: int) -> dict[str, Any]:
+            return {
+                "kind": "ingest_ws",
+                "ws": t.ws,
+                "connections": cfg.ingest_connections,
+                "window": cfg.ingest_ws_window,
+                "duration": cfg.duration_s,
+                "warmup": min(0.5, cfg.duration_s),
+                "tokens": t.tokens(cfg.users),
+                "thread_ids": t.new_threads(1, cfg.users),
+            }
+
+        rest_metrics = [
+            Metric("REST POSTs accepted/s", "req/s", "higher", lambda r: r["accepted_per_s"]),
+            Metric("REST latency p99", "ms", "lower", _ms("p99")),
+        ]
+        with self._peer("bench.peers.starlette_app", "uvicorn+starlette") as peer:
+            self._compare("ingest", rest, peer, rest_metrics, ceiling_metric=rest_metrics[0].name)
+        ws_metrics = [Metric("WS sends acked/s", "msg/s", "higher", lambda r: r["acked_per_s"])]
+        with self._peer("bench.peers.ws_broadcast", "websockets") as peer:
+            self._compare("ingest", ws, peer, ws_metrics, ceiling_metric=ws_metrics[0].name)
+
+    def _keep_distribution(self, title: str, runs: dict[str, list[dict[str, Any]]]) -> None:
+        series = []
+        for name, rs in runs.items():
+            with_q = [r for r in rs if r.get("latency", {}).get("quantiles")]
+            if with_q:
+                # The round with the median p99 represents the target.
+                with_q.sort(key=lambda r: r["latency"]["p99"])
+                series.append((name, with_q[len(with_q) // 2]["latency"]["quantiles"]))
+        if series:
+            self.results.distributions[title] = series
+
+
+def _limits(runs: list[dict[str, Any]], row: Row, metric: Metric) -> str:
+    """Say when a figure is bounded by the generator rather than by the server."""
+    notes = []
+    cpu = [float(r["gen_cpu"]) for r in runs if "gen_cpu" in r]
+    if cpu and statistics.median(cpu) >= 0.9:
+        notes.append(f"generator at {statistics.median(cpu):.0%} CPU")
+    values = row.values or row.peer_values
+    if (
+        row.ceiling
+        and values
+        and metric.better == "higher"
+        and (statistics.median(values) >= 0.8 * row.ceiling)
+    ):
+        notes.append("near the generator ceiling")
+    missing = [r for r in runs if r.get("deliveries", 0) < r.get("expected", 0)]
+    if missing and metric.name.startswith("deliver"):
+        notes.append(f"{len(missing)} round(s) lost deliveries")
+    return "; ".join(notes)

@@ -1,0 +1,87 @@
+"""Smoke test of the bench harness at its tiny size: every scenario must produce numbers.
+
+No timing is asserted (figures on a shared 2-core machine mean nothing at this size); what is
+checked is that the harness, the generators and the peers still work together and that the
+three result files are written in the documented shape.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from infra import Endpoints
+
+REPO = Path(__file__).resolve().parents[2]
+LOAD_SCENARIOS = ["fanout", "ingest", "e2e", "memory"]
+KEYS = {"scenario", "metric", "value", "peer", "peer_value", "ratio", "unit", "spread"}
+
+
+def _bench(out: Path, *args: str) -> list[dict[str, object]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--out", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows: list[dict[str, object]] = orjson.loads((out / "latest.json").read_bytes())
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| scenario | metric | Parley |" in (out / "latest.md").read_text()
+    return rows
+
+
+def _numbers(rows: list[dict[str, object]], scenario: str, key: str) -> list[float]:
+    found = [r[key] for r in rows if r["scenario"] == scenario and r[key] is not None]
+    return [float(v) for v in found if isinstance(v, int | float) and math.isfinite(v)]
+
+
+def test_peers_and_generator_ceiling_produce_numbers(tmp_path: Path) -> None:
+    rows = _bench(tmp_path, "--targets", "peer,ceiling", "--scenarios", ",".join(LOAD_SCENARIOS))
+    assert all(set(r) >= KEYS for r in rows)
+    for scenario in LOAD_SCENARIOS:
+        assert _numbers(rows, scenario, "peer_value"), scenario
+    # The generator measured its own ceiling against the no-op server.
+    assert _numbers(rows, "fanout", "ceiling")
+    assert _numbers(rows, "ingest", "ceiling")
+    delivered = [r for r in rows if r["scenario"] == "fanout" and r["metric"] == "delivered"]
+    assert delivered[0]["peer_value"] == 1.0
+
+
+@pytest.mark.skipif(
+    not (REPO / "bench" / "actors_bench.py").exists(), reason="bench/actors_bench.py not there"
+)
+def test_actor_runtime_figures(tmp_path: Path) -> None:
+    rows = _bench(tmp_path, "--scenarios", "actors")
+    assert _numbers(rows, "actors", "value")
+
+
+@pytest.mark.integration
+def test_parley_scenarios_produce_numbers(tmp_path: Path, services: Endpoints) -> None:
+    rows = _bench(
+        tmp_path,
+        "--targets",
+        "parley,peer",
+        "--scenarios",
+        ",".join(LOAD_SCENARIOS),
+        "--rounds",
+        "1",
+        "--kafka",
+        services.kafka_bootstrap,
+        "--mongo-uri",
+        services.mongo_uri,
+        "--oidc-issuer",
+        services.oidc_issuer,
+    )
+    for scenario in LOAD_SCENARIOS:
+        assert _numbers(rows, scenario, "value"), scenario
+        assert _numbers(rows, scenario, "ratio"), scenario
+    delivered = [r for r in rows if r["metric"] == "delivered"]
+    assert delivered and all(r["value"] == 1.0 for r in delivered)
