@@ -1,0 +1,168 @@
+"""Per-user limits: token bucket on Trio's clock, connection counting, size caps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+import trio.testing
+
+from gateway.auth import Refusal
+from gateway.limits import (
+    BodyTooLarge,
+    ConnectionLimiter,
+    FrameTooLarge,
+    RateLimited,
+    SizeLimits,
+    TextTooLarge,
+    TooManyConnections,
+    UserRateLimiter,
+)
+from parley.settings import load_settings
+
+
+async def test_burst_then_steady_rate(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = UserRateLimiter(rate_per_s=5, burst=10)
+    for _ in range(10):
+        limiter.check("alice")
+    with pytest.raises(
+        RateLimited, match=r"^more than 5 messages per second \(burst 10\)$"
+    ) as info:
+        limiter.check("alice")
+    assert info.value.retry_after_s == pytest.approx(0.2)
+    await trio.sleep(info.value.retry_after_s or 0)
+    limiter.check("alice")
+    # Over 10 s at most rate * 10 more pass.
+    passed = 0
+    for _ in range(200):
+        try:
+            limiter.check("alice")
+            passed += 1
+        except RateLimited:
+            pass
+        await trio.sleep(0.05)
+    assert 48 <= passed <= 51
+
+
+async def test_users_have_separate_buckets(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = UserRateLimiter(rate_per_s=1, burst=1)
+    limiter.check("alice")
+    limiter.check("bob")
+    with pytest.raises(RateLimited):
+        limiter.check("alice")
+
+
+async def test_idle_buckets_are_swept(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = UserRateLimiter(rate_per_s=10, burst=20, sweep_every_s=60)
+    for i in range(1000):
+        limiter.check(f"user-{i}")
+    assert len(limiter) == 1000
+    await trio.sleep(61)
+    limiter.check("active")
+    assert len(limiter) == 1
+
+
+async def test_from_settings_uses_trio_clock(autojump_clock: trio.testing.MockClock) -> None:
+    settings = load_settings(user_rate_per_s=2.0, user_rate_burst=3)
+    limiter = UserRateLimiter.from_settings(settings)
+    for _ in range(3):
+        limiter.check("alice")
+    with pytest.raises(RateLimited):
+        limiter.check("alice")
+    await trio.sleep(0.5)
+    assert limiter.available("alice") == pytest.approx(1.0)
+
+
+def test_rate_limited_answer_says_what_to_do() -> None:
+    limiter = UserRateLimiter(rate_per_s=1, burst=1, clock=lambda: 100.0)
+    limiter.check("alice")
+    with pytest.raises(RateLimited) as info:
+        limiter.check("alice")
+    refusal = info.value
+    assert isinstance(refusal, Refusal)
+    assert (refusal.status, refusal.close_code) == (429, 1008)
+    assert refusal.headers() == {"Retry-After": "1"}
+    assert json.loads(refusal.to_json()) == {
+        "error": {
+            "code": "rate_limited",
+            "message": "more than 1 messages per second (burst 1); "
+            "wait retry_after_s seconds before sending again",
+            "retry_after_s": 1.0,
+        }
+    }
+    frame = json.loads(refusal.to_ws_frame())
+    assert frame["type"] == "error" and frame["code"] == "rate_limited"
+
+
+def test_invalid_limiter_arguments() -> None:
+    with pytest.raises(ValueError, match=r"^rate_per_s must be > 0 and burst >= 1$"):
+        UserRateLimiter(rate_per_s=0, burst=1, clock=lambda: 0.0)
+    limiter = UserRateLimiter(rate_per_s=1, burst=2, clock=lambda: 0.0)
+    with pytest.raises(ValueError, match=r"^cost must be > 0 and <= burst$"):
+        limiter.check("alice", cost=3)
+
+
+def test_connections_per_user() -> None:
+    limiter = ConnectionLimiter(max_per_user=2)
+    limiter.acquire("alice")
+    limiter.acquire("alice")
+    limiter.acquire("bob")
+    with pytest.raises(
+        TooManyConnections, match=r"^this user already has 2 open connections$"
+    ) as info:
+        limiter.acquire("alice")
+    assert (info.value.status, info.value.close_code) == (429, 1008)
+    assert "close another tab" in info.value.to_json()
+    limiter.release("alice")
+    limiter.acquire("alice")
+    assert limiter.count("alice") == 2
+
+
+def test_connection_context_manager_releases_on_error() -> None:
+    limiter = ConnectionLimiter.from_settings(load_settings(max_connections_per_user=1))
+    with pytest.raises(RuntimeError, match=r"^socket died$"), limiter.connection("alice"):
+        assert limiter.count("alice") == 1
+        raise RuntimeError("socket died")
+    assert limiter.count("alice") == 0
+    with limiter.connection("alice"):
+        with pytest.raises(TooManyConnections), limiter.connection("alice"):
+            pass
+        assert limiter.count("alice") == 1
+    assert limiter.count("alice") == 0
+
+
+def test_release_never_goes_negative() -> None:
+    limiter = ConnectionLimiter(max_per_user=1)
+    limiter.release("ghost")
+    assert limiter.count("ghost") == 0
+
+
+def test_size_limits() -> None:
+    limits = SizeLimits.from_settings(
+        load_settings(max_body_bytes=100, max_ws_frame_bytes=200, max_text_bytes=10)
+    )
+    limits.check_body(100)
+    limits.check_body(None)
+    limits.check_frame(200)
+    limits.check_text("é" * 5)  # 10 bytes
+    with pytest.raises(BodyTooLarge, match=r"^the request body is over 100 bytes$") as body:
+        limits.check_body(101)
+    with pytest.raises(FrameTooLarge, match=r"^the frame is over 200 bytes$") as frame:
+        limits.check_frame(201)
+    with pytest.raises(TextTooLarge, match=r"^the message text is over 10 bytes$") as text:
+        limits.check_text("é" * 6)
+    for refusal in (body.value, frame.value, text.value):
+        assert (refusal.status, refusal.close_code) == (413, 1009)
+        assert json.loads(refusal.to_json())["error"]["message"].count(";") == 1
+
+
+def test_text_with_lone_surrogates_is_measured_not_crashed() -> None:
+    limits = SizeLimits(max_body_bytes=1, max_frame_bytes=1, max_text_bytes=8)
+    with pytest.raises(TextTooLarge):
+        limits.check_text("\ud800" * 3)
+
+
+def test_close_reason_fits_a_close_frame() -> None:
+    refusal = TextTooLarge("é" * 200)
+    assert len(refusal.close_reason.encode()) <= 123
