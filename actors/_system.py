@@ -1,0 +1,270 @@
+"""The actor system: the root supervisor, signal handling, ordered drain, introspection."""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from ._actor import Actor, ActorRef
+from ._errors import RestartIntensityExceeded
+from ._node import PERMANENT, ActorState, Node, logger
+from ._policy import Backoff, Restart, Strategy
+from ._registry import Registry
+from ._supervisor import ChildSpec, Supervisor
+
+__all__ = ["ActorSystem", "open_actor_system", "run_actor_system"]
+
+M = TypeVar("M")
+K = TypeVar("K", bound=Hashable)
+
+
+class ActorSystem:
+    """Root of the tree. Spawn through it (it forwards to the root supervisor)."""
+
+    def __init__(
+        self,
+        name: str = "parley",
+        *,
+        shutdown_timeout: float = 10.0,
+        max_restarts: int = 3,
+        within: float = 5.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.name = name
+        self.shutdown_timeout = shutdown_timeout
+        self.root = Supervisor(
+            self, name, max_restarts=max_restarts, within=within, backoff=backoff
+        )
+        self._hook_scopes: set[trio.CancelScope] = set()
+        self._body_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        self._failure: BaseException | None = None
+        self._draining = False
+        self._stopped = trio.Event()
+        self._hard = False
+
+    # -- Parent protocol for the root ------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return ""
+
+    @property
+    def system(self) -> ActorSystem:
+        return self
+
+    def _child_failed(self, child: Node, error: BaseException | None) -> None:
+        # The root supervisor gave up: nothing above it, so the whole system stops.
+        self._failure = error
+        self.shutdown()
+
+    def _child_finished(self, child: Node) -> None:
+        pass
+
+    # -- spawning (forwarded to the root supervisor) ---------------------------------------
+    def spawn(
+        self,
+        factory: Callable[[], Actor[M]],
+        *,
+        name: str | None = None,
+        restart: Restart = Restart.TRANSIENT,
+        shutdown: float = 5.0,
+    ) -> ActorRef[M]:
+        return self.root.spawn(factory, name=name, restart=restart, shutdown=shutdown)
+
+    async def start(
+        self,
+        factory: Callable[[], Actor[M]],
+        *,
+        name: str | None = None,
+        restart: Restart = Restart.TRANSIENT,
+        shutdown: float = 5.0,
+    ) -> ActorRef[M]:
+        return await self.root.start(factory, name=name, restart=restart, shutdown=shutdown)
+
+    async def start_supervisor(
+        self,
+        name: str,
+        *,
+        strategy: Strategy = Strategy.ONE_FOR_ONE,
+        children: Sequence[ChildSpec] = (),
+        max_restarts: int = 3,
+        within: float = 5.0,
+        backoff: Backoff | None = None,
+        restart: Restart = Restart.PERMANENT,
+    ) -> Supervisor:
+        return await self.root.start_supervisor(
+            name,
+            strategy=strategy,
+            children=children,
+            max_restarts=max_restarts,
+            within=within,
+            backoff=backoff,
+            restart=restart,
+        )
+
+    async def start_registry(
+        self,
+        name: str,
+        factory: Callable[[K], Actor[M]],
+        *,
+        idle_timeout: float | None = None,
+        max_restarts: int = 10,
+        within: float = 10.0,
+        backoff: Backoff | None = None,
+        child_shutdown: float = 5.0,
+    ) -> Registry[K, M]:
+        return await self.root.start_registry(
+            name,
+            factory,
+            idle_timeout=idle_timeout,
+            max_restarts=max_restarts,
+            within=within,
+            backoff=backoff,
+            child_shutdown=child_shutdown,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def draining(self) -> bool:
+        """True once a shutdown has begun (signal, shutdown(), or the root gave up)."""
+        return self._draining
+
+    def shutdown(self) -> None:
+        """Begin an orderly stop: the tree drains in reverse order, then the body is cancelled."""
+        if self._draining or self._nursery is None:
+            return
+        self._draining = True
+        self._nursery.start_soon(self._drain)
+
+    def stop_now(self) -> None:
+        """Stop at once: cancel everything, including stop hooks still inside their grace."""
+        self._hard = True
+        for scope in list(self._hook_scopes):
+            scope.cancel()
+        self.root._force_stop()
+        if self._body_scope is not None:
+            self._body_scope.cancel()
+
+    async def wait_stopped(self) -> None:
+        """Wait until the tree has been stopped."""
+        await self._stopped.wait()
+
+    async def _drain(self) -> None:
+        with trio.move_on_after(self.shutdown_timeout) as scope:
+            await self._stop_tree()
+        if scope.cancelled_caught:
+            logger.warning("shutdown took longer than %gs; cancelling", self.shutdown_timeout)
+            self.stop_now()
+            await self.root._wait_ended()
+        self._stopped.set()
+        if self._body_scope is not None:
+            self._body_scope.cancel()
+
+    async def _stop_tree(self) -> None:
+        self.root._request_stop(PERMANENT)
+        await self.root._wait_ended()
+
+    async def _watch_signals(self, task_status: trio.TaskStatus[None]) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
+            async for signum in signals:
+                if not self._draining:
+                    logger.info("%s received: draining", signal.Signals(signum).name)
+                    self.shutdown()
+                else:
+                    logger.warning("second %s: stopping at once", signal.Signals(signum).name)
+                    self.stop_now()
+
+    # -- introspection -------------------------------------------------------------------
+    def snapshot(self, *, limit_per_registry: int = 100) -> list[dict[str, Any]]:
+        """The live tree, depth first, as JSON-serialisable dicts (path, kind, state, restarts,
+        uptime, last_failure, mailbox depth/capacity for actors, counts for groups)."""
+        out: list[dict[str, Any]] = []
+        self.root._snapshot(trio.current_time(), out, limit_per_registry)
+        return out
+
+
+@asynccontextmanager
+async def open_actor_system(
+    name: str = "parley",
+    *,
+    trap_signals: bool = False,
+    shutdown_timeout: float = 10.0,
+    max_restarts: int = 3,
+    within: float = 5.0,
+    backoff: Backoff | None = None,
+) -> AsyncIterator[ActorSystem]:
+    """Run an actor system for the duration of the block.
+
+    Leaving the block (or a first SIGTERM/SIGINT with `trap_signals`, which then cancels the
+    block) stops the tree in reverse start order within `shutdown_timeout`; a second signal
+    stops at once. If the root supervisor gives up, RestartIntensityExceeded is raised here.
+    """
+    if trap_signals and threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("trap_signals=True needs the main thread (trio.open_signal_receiver)")
+    system = ActorSystem(
+        name,
+        shutdown_timeout=shutdown_timeout,
+        max_restarts=max_restarts,
+        within=within,
+        backoff=backoff,
+    )
+    async with trio.open_nursery() as nursery:
+        system._nursery = nursery
+        await nursery.start(system.root._run)
+        if trap_signals:
+            await nursery.start(system._watch_signals)
+        try:
+            with trio.CancelScope() as body:
+                system._body_scope = body
+                yield system
+        finally:
+            system._body_scope = None
+            with trio.CancelScope(shield=not system._hard):
+                if not system._draining:
+                    system._draining = True
+                    await system._drain()
+                else:
+                    await system._stopped.wait()
+            nursery.cancel_scope.cancel()
+    failure = system._failure
+    if failure is not None:
+        if isinstance(failure, RestartIntensityExceeded):
+            raise failure
+        raise RestartIntensityExceeded(
+            system.root.path,
+            system.root._intensity.max_restarts,
+            system.root._intensity.within,
+            failure,
+        )
+
+
+def run_actor_system(
+    main: Callable[[ActorSystem], Awaitable[None]],
+    *,
+    name: str = "parley",
+    trap_signals: bool = True,
+    shutdown_timeout: float = 10.0,
+) -> None:
+    """trio.run() an actor system around `main(system)`; returns after an orderly stop.
+
+    With `trap_signals` (the default) SIGTERM/SIGINT drain the tree and return normally, so the
+    process exits 0. When `main` returns, the system stops too.
+    """
+
+    async def _root() -> None:
+        async with open_actor_system(
+            name, trap_signals=trap_signals, shutdown_timeout=shutdown_timeout
+        ) as system:
+            await main(system)
+
+    trio.run(_root)
+
+
+_ = (math, ActorState)
