@@ -302,6 +302,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
   });
 
   async function start() {
+    auth.onChange((user) => { if (user) socket.reauth(user.access_token); });
     await refreshThreads();
     socket.start();
     pollTimer = setInterval(refreshThreads, THREAD_POLL_MS);

@@ -128,6 +128,14 @@ export class ChatSocket {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  // A renewed token goes to the open connection as a new auth frame (the server closes with
+  // 1008 when the token it holds expires); a closed one uses it on the next connect.
+  reauth(token) {
+    if (this.ws && this.ws.readyState === 1 && token) {
+      this.ws.send(JSON.stringify({ type: "auth", token }));
+    }
+  }
+
   // Skip the wait (the user pressed "Reconnect now", or the browser came back online).
   reconnectNow() {
     if (this.stopped || this.state === "online" || this.state === "connecting") return;

@@ -1,0 +1,157 @@
+"""Two people chat in Debian's chromium against a real `parley serve` and the real services.
+
+alice and bob each log in through the provider's login page in their own browser context,
+create a thread, talk both ways (Enter sends, Shift+Enter is a new line, typing shows), a
+reload keeps the history, and a server restart mid-conversation ends with every message on
+both pages exactly once and in order. Screenshots go to tests/artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from _browser_support import PageLog, ParleyServer, login, screenshot
+from playwright.sync_api import expect
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+# The first message of a fresh server crosses Kafka and the store while consumer groups settle.
+PIPELINE_MS = 45_000
+
+
+def _say(page: Page, text: str) -> None:
+    box = page.get_by_label("Message to")
+    box.fill(text)
+    box.press("Enter")
+
+
+def _texts(page: Page) -> list[str]:
+    return page.locator("[data-testid=message] .text").all_inner_texts()
+
+
+def _expect_texts(page: Page, texts: list[str], timeout: int = PIPELINE_MS) -> None:
+    expect(page.locator("[data-testid=message] .text")).to_have_text(texts, timeout=timeout)
+    expect(page.get_by_test_id("pending")).to_have_count(0, timeout=timeout)
+
+
+def _assert_once_in_order(page: Page) -> None:
+    rows = page.locator("[data-testid=message]")
+    seqs = [int(s) for s in rows.evaluate_all("els => els.map(e => e.dataset.seq)")]
+    ids = rows.evaluate_all("els => els.map(e => e.dataset.messageId)")
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+    assert len(set(ids)) == len(ids), ids
+
+
+def _start_thread(alice: Page, bob: Page, title: str) -> None:
+    alice.get_by_role("button", name="New thread").click()
+    alice.get_by_label("Title").fill(title)
+    alice.get_by_label("Members").fill("bob")
+    alice.get_by_role("button", name="Create").click()
+    expect(alice.locator("#chat-title")).to_have_text(title, timeout=20_000)
+    # bob's list refreshes on its own every few seconds; the button makes it immediate.
+    bob.get_by_role("button", name="Refresh threads").click()
+    bob.get_by_role("button", name=title).click()
+    expect(bob.locator("#chat-title")).to_have_text(title, timeout=20_000)
+
+
+def test_demo_ui_module_is_loaded_through_the_import_map(
+    browser: Browser, parley_server: ParleyServer, page_logs: list[PageLog]
+) -> None:
+    # The shell loads plugin modules before and regardless of the WebSocket.
+    page = login(browser, parley_server, "carol", page_logs, wait_online=False)
+    panel = page.get_by_test_id("demo-panel")
+    expect(panel).to_be_visible(timeout=20_000)
+    expect(panel).to_contain_text("parley-ui/demo-panel")
+    mounted = page.locator("[data-ui-module=demo-panel]")
+    # "importmap": the bare name resolved through the map the shell added at run time.
+    expect(mounted).to_have_attribute("data-loaded-via", "importmap")
+    maps = page.locator("script[type=importmap]").evaluate_all(
+        "els => els.map(e => JSON.parse(e.textContent).imports)"
+    )
+    assert any("parley-ui/demo-panel" in m for m in maps), maps
+    screenshot(page, "02-demo-ui-module")
+    page.context.close()
+
+
+def test_alice_and_bob_chat_and_a_reload_keeps_history(
+    browser: Browser, chat_server: ParleyServer, page_logs: list[PageLog]
+) -> None:
+    alice = login(browser, chat_server, "alice", page_logs)
+    bob = login(browser, chat_server, "bob", page_logs)
+    title = f"Lunch {uuid.uuid4().hex[:6]}"
+    _start_thread(alice, bob, title)
+
+    _say(alice, "hi bob")
+    _expect_texts(alice, ["hi bob"])
+    _expect_texts(bob, ["hi bob"])
+
+    box = bob.get_by_label("Message to")
+    box.press_sequentially("hello")
+    expect(alice.get_by_test_id("typing")).to_have_text("bob is typing…", timeout=20_000)
+    box.press("Shift+Enter")
+    box.press_sequentially("alice")
+    box.press("Enter")
+    _expect_texts(bob, ["hi bob", "hello\nalice"])
+    _expect_texts(alice, ["hi bob", "hello\nalice"])
+    screenshot(alice, "03-chat-alice")
+    screenshot(bob, "04-chat-bob")
+
+    bob.reload()
+    expect(bob.get_by_test_id("current-user")).to_have_text("bob", timeout=20_000)
+    bob.get_by_role("button", name=title).click()
+    _expect_texts(bob, ["hi bob", "hello\nalice"], timeout=20_000)
+    _assert_once_in_order(bob)
+
+    bob.set_viewport_size({"width": 380, "height": 720})
+    screenshot(bob, "05-narrow-bob")
+    alice.context.close()
+    bob.context.close()
+
+
+def test_both_pages_recover_from_a_server_restart_without_loss_or_doubles(
+    browser: Browser, chat_server: ParleyServer, page_logs: list[PageLog]
+) -> None:
+    alice = login(browser, chat_server, "alice", page_logs)
+    bob = login(browser, chat_server, "bob", page_logs)
+    title = f"Restart {uuid.uuid4().hex[:6]}"
+    _start_thread(alice, bob, title)
+    _say(alice, "one")
+    _expect_texts(bob, ["one"])
+    _say(bob, "two")
+    _expect_texts(alice, ["one", "two"])
+
+    chat_server.stop()
+    for page in (alice, bob):
+        expect(page.get_by_test_id("connection")).not_to_have_attribute(
+            "data-state", "online", timeout=20_000
+        )
+    # Written while the server is down: it waits, then goes out with its client_msg_id.
+    _say(alice, "three, written while the server was down")
+    expect(alice.get_by_test_id("pending")).to_have_attribute("data-status", "waiting")
+    screenshot(alice, "06-offline-alice")
+
+    chat_server.start()
+    for page in (alice, bob):
+        expect(page.get_by_test_id("connection")).to_have_attribute(
+            "data-state", "online", timeout=60_000
+        )
+    _say(bob, "four")
+    _say(alice, "five")
+    expected = ["one", "two", "three, written while the server was down", "four", "five"]
+    # "four" and "five" race each other: compare as sets first, then the order by seq.
+    for page in (alice, bob):
+        expect(page.locator("[data-testid=message]")).to_have_count(5, timeout=PIPELINE_MS)
+        expect(page.get_by_test_id("pending")).to_have_count(0, timeout=PIPELINE_MS)
+        assert sorted(_texts(page)) == sorted(expected)
+        _assert_once_in_order(page)
+    assert _texts(alice) == _texts(bob)
+    assert _texts(alice)[:3] == expected[:3]
+    screenshot(alice, "07-after-restart-alice")
+    screenshot(bob, "08-after-restart-bob")
+    alice.context.close()
+    bob.context.close()
