@@ -91,11 +91,12 @@ def is_ours(pid: int | None, marker: str) -> bool:
 
 
 def wait_gone(pid: int, marker: str, deadline_s: float) -> bool:
-    """Wait until the process is gone; reap it if it is our child. True if it went."""
+    """Wait until the process is gone (a zombie counts as gone). True if it went.
+
+    It does not reap: the owner of the `Popen` does, so the exit status stays readable.
+    """
     end = time.monotonic() + deadline_s
     while True:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
         if not is_ours(pid, marker):
             return True
         if time.monotonic() >= end:

@@ -80,8 +80,9 @@ class Service(ABC):
         while True:
             if self.probe():
                 return
-            if self.pid() is None:
-                code = self.proc.poll() if self.proc is not None else None
+            # Our own child's exit status is definitive; another process's start has only /proc.
+            code = self.proc.poll() if self.proc is not None else None
+            if code is not None or (self.proc is None and self.pid() is None):
                 raise ServiceStartError(
                     f"{self.name} exited during start (exit {code}); "
                     f"log {self.log_path}: {self.log_tail()}"
