@@ -1,0 +1,337 @@
+"""ConnectionActor: the protocol logic of one WebSocket connection, whatever carries it.
+
+A transport (the raw listener in ``gateway.ws.listener`` or the Quart route) owns the socket:
+its reader parses client frames into commands and sends them to this actor's inbox; its
+writer drains the actor's ``Outbox`` (replies and the hub's live frames, in one order) and,
+once the outbox is closed, writes the close frame and ends the connection — which cancels
+this actor. So the actor never touches the socket and runs the same over both transports.
+
+Life of a connection: authenticate (bearer subprotocol, or an ``auth`` frame within
+``auth_timeout_s``) → serve commands until the token expires (close 1008) unless a later
+``auth`` frame refreshed it. Refusals from identity and limits close the connection with
+their ``close_code``; ApiErrors of single commands become ``error`` frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+import trio
+
+from gateway._errors import ApiError
+from gateway.auth import (
+    AuthFrameRejected,
+    AuthTimeout,
+    ExpiredToken,
+    PrincipalMismatch,
+    Refusal,
+)
+from gateway.ws._errors import CommandInvalid
+from gateway.ws._inbound import Inbound, Removed
+from gateway.ws._outbox import OutFrame
+from gateway.ws.protocol import (
+    PONG,
+    Auth,
+    CloseCode,
+    Ping,
+    Send,
+    Subscribe,
+    Typing,
+    Unsubscribe,
+    ack_frame,
+    encode_event,
+    error_frame,
+    subscribed_frame,
+    wire_text_frame,
+)
+from parley.events import PresenceEvent, TypingEvent
+
+if TYPE_CHECKING:
+    from gateway.auth import Principal
+    from gateway.ws._options import WsOptions
+    from gateway.ws._outbox import Outbox
+    from gateway.ws._ports import ConnectionPorts
+    from gateway.ws.hub import FanoutHub, Peer, Subscription
+
+__all__ = ["ConnectionActor", "Inbound", "Removed"]
+
+log = logging.getLogger("parley.ws")
+
+
+def frame(payload: bytes) -> OutFrame:
+    return OutFrame(payload, wire_text_frame(payload))
+
+
+_PONG = frame(PONG)
+
+
+class ConnectionActor:
+    """One connection's commands, in order; replies and live events share its outbox."""
+
+    def __init__(
+        self,
+        *,
+        ports: ConnectionPorts,
+        hub: FanoutHub,
+        outbox: Outbox,
+        inbox: trio.MemoryReceiveChannel[Inbound],
+        notify: trio.MemorySendChannel[Inbound],
+        options: WsOptions,
+        via: str = "ws",
+        bearer_token: str | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ports = ports
+        self._hub = hub
+        self._outbox = outbox
+        self._inbox = inbox
+        self._notify = notify  # a clone of the inbox's sender, for the hub's callbacks
+        self._options = options
+        self._via = via
+        self._bearer = bearer_token
+        self._wall_clock = wall_clock
+        self._principal: Principal | None = None
+        self._peer: Peer | None = None
+        self._typing_at: dict[str, float] = {}
+        self._rate_refusals = 0
+        self._tokens = float(options.command_burst)
+        self._tokens_at = 0.0
+
+    @property
+    def principal(self) -> Principal | None:
+        return self._principal
+
+    async def run(self) -> None:
+        peer = self._hub.open(self._outbox)
+        peer.on_removed = self._on_removed
+        self._peer = peer
+        try:
+            await self._run(peer)
+        except Exception:
+            log.exception("websocket connection failed")
+            self._outbox.close(CloseCode.INTERNAL, "internal error")
+        finally:
+            offline = self._hub.close(peer)
+            if offline and self._principal is not None:
+                with trio.move_on_after(1.0, shield=True):
+                    for thread_id in offline:
+                        await self._presence(thread_id, "offline")
+
+    async def _run(self, peer: Peer) -> None:
+        principal = await self._authenticate()
+        if principal is None:
+            return
+        try:
+            self._hub.authenticate(peer, principal.user_id)
+        except Refusal as exc:
+            self._refuse(exc)
+            return
+        self._principal = principal
+        self._tokens_at = trio.current_time()
+        while not self._outbox.closing:
+            left = self._principal.expires_at - self._wall_clock()
+            with trio.move_on_at(trio.current_time() + left):
+                item = await self._inbox.receive()
+                if not self._take_token():
+                    self._close(CloseCode.POLICY, "rate_limited: too many frames per second")
+                    return
+                await self._handle(item)
+                continue
+            self._refuse_expired()
+            return
+
+    # --- authentication -----------------------------------------------------------------
+    async def _authenticate(self) -> Principal | None:
+        with trio.move_on_after(self._options.auth_timeout_s):
+            token = self._bearer
+            if token is None:
+                item = await self._inbox.receive()
+                if not isinstance(item, Auth):
+                    self._refuse(AuthFrameRejected("the first frame must be an auth frame"))
+                    return None
+                token = item.token
+            try:
+                return await self._ports.verifier.verify(token)
+            except Refusal as exc:
+                self._refuse(exc)
+                return None
+        timeout = self._options.auth_timeout_s
+        self._refuse(AuthTimeout(f"no auth frame within {timeout:g} s"))
+        return None
+
+    async def _refresh(self, cmd: Auth) -> None:
+        assert self._principal is not None
+        try:
+            principal = await self._ports.verifier.verify(cmd.token)
+        except Refusal as exc:
+            self._refuse(exc)
+            return
+        if principal.user_id != self._principal.user_id:
+            self._refuse(PrincipalMismatch("the refreshed token belongs to another user"))
+            return
+        self._principal = principal
+
+    def _refuse_expired(self) -> None:
+        self._refuse(ExpiredToken("access token expired on this connection"))
+
+    def _refuse(self, exc: Refusal) -> None:
+        """Tell the client why in an error frame, then close with the refusal's code."""
+        if not self._outbox.closing:
+            self._outbox.push(frame(exc.to_ws_frame().encode()))
+        self._close(exc.close_code, exc.close_reason)
+
+    def _close(self, code: int, reason: str) -> None:
+        self._outbox.close(code, reason)
+
+    # --- commands -----------------------------------------------------------------------
+    async def _handle(self, item: Inbound) -> None:
+        if isinstance(item, Send):
+            await self._send(item)
+        elif isinstance(item, Subscribe):
+            await self._subscribe(item)
+        elif isinstance(item, Ping):
+            await self._outbox.put(_PONG)
+        elif isinstance(item, Typing):
+            await self._typing(item)
+        elif isinstance(item, Unsubscribe):
+            await self._unsubscribe(item.thread_id)
+        elif isinstance(item, Auth):
+            await self._refresh(item)
+        elif isinstance(item, CommandInvalid):
+            await self._outbox.put(frame(error_frame("invalid", item.message, field=item.field)))
+        elif isinstance(item, Removed):
+            self._typing_at.pop(item.thread_id, None)
+            if item.offline:
+                await self._presence(item.thread_id, "offline")
+
+    async def _send(self, cmd: Send) -> None:
+        assert self._principal is not None
+        try:
+            accepted = await self._ports.ingest.accept(
+                self._principal, cmd.thread_id, cmd.text, cmd.client_msg_id, self._via
+            )
+        except ApiError as exc:
+            if exc.code == "rate_limited":
+                self._rate_refusals += 1
+                if self._rate_refusals >= self._options.rate_refusals_before_close:
+                    self._close(CloseCode.POLICY, "rate_limited: kept sending past the limit")
+                    return
+            await self._outbox.put(
+                frame(
+                    error_frame(
+                        exc.code,
+                        exc.message,
+                        field=exc.field,
+                        thread_id=cmd.thread_id,
+                        client_msg_id=cmd.client_msg_id,
+                        retry_after_s=exc.retry_after_s,
+                    )
+                )
+            )
+            return
+        self._rate_refusals = 0
+        await self._outbox.put(
+            frame(ack_frame(cmd.client_msg_id, accepted.message_id, accepted.thread_id))
+        )
+
+    async def _subscribe(self, cmd: Subscribe) -> None:
+        assert self._principal is not None and self._peer is not None
+        peer, thread_id = self._peer, cmd.thread_id
+        if thread_id not in peer.subs and len(peer.subs) >= self._options.max_subscriptions:
+            limit = self._options.max_subscriptions
+            await self._error(
+                "too_many_subscriptions", f"at most {limit} threads per connection", thread_id
+            )
+            return
+        try:
+            await self._ports.threads.require_member(self._principal.user_id, thread_id)
+        except ApiError as exc:
+            await self._error(exc.code, exc.message, thread_id, field=exc.field)
+            return
+        sub, first = self._hub.subscribe(peer, thread_id)
+        try:
+            last = await self._replay(sub, cmd.since_seq)
+        except ApiError as exc:
+            if self._hub.unsubscribe(peer, thread_id) and not first:
+                await self._presence(thread_id, "offline")
+            await self._error(exc.code, exc.message, thread_id)
+            return
+        if not sub.active:
+            return  # removed from the thread meanwhile; the hub already said so
+        # No checkpoint from here to the subscribed frame: that is the seam.
+        last = self._hub.go_live(sub, last)
+        self._outbox.push(frame(subscribed_frame(thread_id, last)))
+        if first:
+            await self._presence(thread_id, "online")
+
+    async def _replay(self, sub: Subscription, since_seq: int) -> int:
+        """Send stored messages with seq > since_seq; returns the last seq sent."""
+        page_size = self._options.history_page
+        last = since_seq
+        while True:
+            after = last
+            page = await self._ports.threads.history(sub.thread_id, after, page_size)
+            for event in page:
+                if event.seq > last:
+                    await self._outbox.put(frame(encode_event(event)))
+                    last = event.seq
+            if not sub.active or self._outbox.closing:
+                return last
+            if len(page) < page_size or last <= after:
+                return last
+
+    async def _unsubscribe(self, thread_id: str) -> None:
+        assert self._peer is not None
+        self._typing_at.pop(thread_id, None)
+        if self._hub.unsubscribe(self._peer, thread_id):
+            await self._presence(thread_id, "offline")
+
+    async def _typing(self, cmd: Typing) -> None:
+        assert self._principal is not None and self._peer is not None
+        sub = self._peer.subs.get(cmd.thread_id)
+        if sub is None or not sub.active:
+            await self._error("forbidden", "subscribe to the thread first", cmd.thread_id)
+            return
+        now = trio.current_time()
+        last = self._typing_at.get(cmd.thread_id)
+        if last is not None and now - last < self._options.typing_interval_s:
+            return  # typing is advisory: extra frames are dropped, not refused
+        self._typing_at[cmd.thread_id] = now
+        await self._ports.ingest.publish_ephemeral(
+            TypingEvent(thread_id=cmd.thread_id, user_id=self._principal.user_id)
+        )
+
+    async def _presence(self, thread_id: str, status: Literal["online", "offline"]) -> None:
+        assert self._principal is not None
+        event = PresenceEvent(thread_id=thread_id, user_id=self._principal.user_id, status=status)
+        # Presence is best effort; the next change corrects it.
+        with contextlib.suppress(ApiError):
+            await self._ports.ingest.publish_ephemeral(event)
+
+    async def _error(
+        self, code: str, message: str, thread_id: str, *, field: str | None = "thread_id"
+    ) -> None:
+        await self._outbox.put(frame(error_frame(code, message, field=field, thread_id=thread_id)))
+
+    # --- helpers ------------------------------------------------------------------------
+    def _take_token(self) -> bool:
+        now = trio.current_time()
+        opts = self._options
+        self._tokens = min(
+            float(opts.command_burst),
+            self._tokens + (now - self._tokens_at) * opts.command_rate_per_s,
+        )
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _on_removed(self, thread_id: str, offline: bool) -> None:
+        # If the inbox is full only a presence update is lost; the removal already happened.
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+            self._notify.send_nowait(Removed(thread_id, offline))

@@ -1,0 +1,138 @@
+"""A connection's bounded mailbox of outgoing frames, fed without yielding.
+
+The hub calls ``push`` for every recipient of an event: a list append and, only when the
+writer is parked, one ``reschedule`` — no checkpoint, no channel machinery. The writer task
+takes *everything* queued at once and writes it with a single ``send_all``.
+
+Full-mailbox policy: ``push`` returns False and the hub closes the connection as a slow
+consumer (close 4000); the client reconnects with ``since_seq`` and loses nothing.
+"""
+
+from __future__ import annotations
+
+import trio
+
+__all__ = ["OutFrame", "Outbox"]
+
+
+class OutFrame:
+    """One server frame: the JSON payload and the complete wire frame, both built once."""
+
+    __slots__ = ("payload", "wire")
+
+    def __init__(self, payload: bytes, wire: bytes) -> None:
+        self.payload = payload
+        self.wire = wire
+
+
+class Outbox:
+    __slots__ = (
+        "_room",
+        "_task",
+        "close_code",
+        "close_reason",
+        "closing",
+        "control",
+        "discard",
+        "items",
+        "limit",
+    )
+
+    def __init__(self, limit: int) -> None:
+        self.items: list[OutFrame] = []
+        # Raw bytes the transport writes ahead of frames (pongs); not counted in the limit.
+        self.control: list[bytes] = []
+        self.limit = limit
+        self.closing = False
+        self.discard = False
+        self.close_code = 1000
+        self.close_reason = ""
+        self._task: trio.lowlevel.Task | None = None
+        self._room: trio.Event | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def push(self, frame: OutFrame) -> bool:
+        """Queue without blocking; False means full (the caller applies the slow policy)."""
+        if self.closing:
+            return True  # already on its way out: drop silently, count nothing twice
+        items = self.items
+        if len(items) >= self.limit:
+            return False
+        items.append(frame)
+        task = self._task
+        if task is not None:
+            self._task = None
+            trio.lowlevel.reschedule(task)
+        return True
+
+    def push_control(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.control.append(data)
+        self._wake()
+
+    async def put(self, frame: OutFrame) -> None:
+        """Queue a reply or a replayed message, waiting while the mailbox is half full.
+
+        The other half stays free for live events, so a long replay never makes the hub
+        close the connection; a reader that never reads is still closed by the write timeout.
+        """
+        while len(self.items) >= max(1, self.limit // 2) and not self.closing:
+            if self._room is None:
+                self._room = trio.Event()
+            await self._room.wait()
+        if not self.closing:
+            self.items.append(frame)
+            self._wake()
+        await trio.lowlevel.checkpoint()
+
+    def close(self, code: int, reason: str, *, discard: bool = False) -> None:
+        """Ask the writer to finish: queued frames go first unless ``discard``; first call wins."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_code = code
+        self.close_reason = reason
+        if discard:
+            self.discard = True
+            self.items = []
+        self._wake()
+        if self._room is not None:
+            self._room.set()
+            self._room = None
+
+    async def wait(self) -> None:
+        """Park the writer until there is something to write or the outbox is closing."""
+        if self.items or self.control or self.closing:
+            await trio.lowlevel.checkpoint()
+            return
+        self._task = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def take(self) -> list[OutFrame]:
+        items = self.items
+        if items:
+            self.items = []
+            if self._room is not None:
+                self._room.set()
+                self._room = None
+        return items
+
+    def take_control(self) -> list[bytes]:
+        control = self.control
+        if control:
+            self.control = []
+        return control
+
+    def _wake(self) -> None:
+        task = self._task
+        if task is not None:
+            self._task = None
+            trio.lowlevel.reschedule(task)

@@ -1,0 +1,70 @@
+"""What a WebSocket connection needs from the rest of the gateway, as types mypy checks.
+
+``GatewayContext`` provides these (``verifier``, ``ingest``, ``threads``); unit tests pass
+in-memory fakes of these same ports. ``ports_from_context`` refuses a context whose parts
+are not wired yet (the connection then closes with 1013, try again later).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gateway.auth import Principal
+    from gateway.context import GatewayContext
+    from parley.events import MessageEvent, PresenceEvent, TypingEvent
+
+__all__ = ["AcceptedPort", "ConnectionPorts", "IngestPort", "ThreadsPort", "VerifierPort"]
+
+
+class VerifierPort(Protocol):
+    async def verify(self, token: object) -> Principal:
+        """The token's principal, or a ``gateway.auth.InvalidToken`` subclass."""
+        ...
+
+
+class AcceptedPort(Protocol):
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def thread_id(self) -> str: ...
+
+
+class IngestPort(Protocol):
+    async def accept(
+        self,
+        principal: Principal,
+        thread_id: str,
+        text: str,
+        client_msg_id: str | None,
+        via: str,
+    ) -> AcceptedPort:
+        """Kafka acknowledged the message; raises ``gateway._errors.ApiError`` subclasses."""
+        ...
+
+    async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...
+
+
+class ThreadsPort(Protocol):
+    async def require_member(self, user_id: str, thread_id: str) -> None:
+        """Raises ``gateway._errors.Forbidden`` or ``NotFound``."""
+        ...
+
+    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
+        """Stored messages with seq > after_seq, ascending, at most ``limit``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPorts:
+    verifier: VerifierPort
+    ingest: IngestPort
+    threads: ThreadsPort
+
+
+def ports_from_context(ctx: GatewayContext) -> ConnectionPorts | None:
+    if ctx.verifier is None or ctx.ingest is None or ctx.threads is None:
+        return None
+    return ConnectionPorts(verifier=ctx.verifier, ingest=ctx.ingest, threads=ctx.threads)

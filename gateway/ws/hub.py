@@ -1,0 +1,265 @@
+"""Fan-out of chat.events to the WebSocket connections of this gateway.
+
+``publish`` is synchronous on purpose: the frame is encoded once per event (JSON payload and
+the complete unmasked wire frame, identical for every recipient since no compression is
+negotiated), then appended to each subscriber's mailbox with no checkpoint per recipient.
+Each connection's writer drains its whole mailbox with one ``send_all`` (perf-notes.md).
+
+Seam between replay and live (``subscribe`` → history → ``go_live``): a new subscription is
+*pending* — live events are buffered in it with their seq — while the connection replays
+missed messages from the store; ``go_live`` then moves the buffered events with a seq above
+the last replayed one into the mailbox, and later live events below that floor are skipped.
+Everything in chat.events was stored before it was published, so nothing falls in between.
+
+Presence is counted per (thread, user) over this gateway's connections: ``subscribe``
+reports the first, ``unsubscribe``/``close`` the last; the connection publishes the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gateway.limits import ConnectionLimiter
+from gateway.metrics import Metrics
+from gateway.ws._outbox import Outbox, OutFrame
+from gateway.ws.protocol import CloseCode, encode_event, error_frame, wire_text_frame
+from parley.events import Event, MembershipEvent, MessageEvent, TypingEvent
+
+if TYPE_CHECKING:
+    from parley.settings import Settings
+
+__all__ = ["FanoutHub", "Peer", "Subscription"]
+
+SLOW_CONSUMER_REASON = "slow consumer: reconnect and subscribe with since_seq"
+_EPHEMERAL = -1  # seq marker of typing/presence frames buffered in a pending subscription
+
+
+class Subscription:
+    __slots__ = ("active", "floor", "outbox", "peer", "pending", "thread_id")
+
+    def __init__(self, peer: Peer, thread_id: str) -> None:
+        self.peer = peer
+        self.outbox = peer.outbox
+        self.thread_id = thread_id
+        # Not None while the connection replays history: (seq, frame) seen meanwhile.
+        self.pending: list[tuple[int, OutFrame]] | None = []
+        self.floor = 0  # live message events with seq <= floor were already replayed
+        self.active = True
+
+
+class Peer:
+    """One connection as the hub sees it."""
+
+    __slots__ = ("on_removed", "outbox", "subs", "user_id")
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.user_id: str | None = None
+        self.subs: dict[str, Subscription] = {}
+        # Called when a MembershipEvent removed the user: (thread_id, user went offline).
+        self.on_removed: Callable[[str, bool], None] | None = None
+
+
+class FanoutHub:
+    def __init__(
+        self,
+        *,
+        metrics: Metrics | None = None,
+        mailbox_frames: int = 1024,
+        max_connections_per_user: int = 20,
+    ) -> None:
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.mailbox_frames = mailbox_frames
+        self._limiter = ConnectionLimiter(max_connections_per_user)
+        self._peers: set[Peer] = set()
+        self._topics: dict[str, dict[Peer, Subscription]] = {}
+        self._present: dict[tuple[str, str], int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> FanoutHub:
+        return cls(
+            metrics=metrics,
+            mailbox_frames=settings.ws_mailbox_frames,
+            max_connections_per_user=settings.max_connections_per_user,
+        )
+
+    # --- connections --------------------------------------------------------------------
+    @property
+    def connection_count(self) -> int:
+        return len(self._peers)
+
+    def subscriber_count(self, thread_id: str) -> int:
+        return len(self._topics.get(thread_id, ()))
+
+    def new_outbox(self) -> Outbox:
+        return Outbox(self.mailbox_frames)
+
+    def open(self, outbox: Outbox) -> Peer:
+        peer = Peer(outbox)
+        self._peers.add(peer)
+        self.metrics.ws_connections.set(len(self._peers))
+        return peer
+
+    def authenticate(self, peer: Peer, user_id: str) -> None:
+        """Bind the connection to its user; ``TooManyConnections`` (close 1008) past the cap."""
+        if peer.user_id is not None:
+            return
+        self._limiter.acquire(user_id)
+        peer.user_id = user_id
+
+    def close(self, peer: Peer) -> list[str]:
+        """Forget the connection; returns the threads where its user is now offline."""
+        offline = [tid for tid in list(peer.subs) if self._drop(peer.subs[tid])]
+        if peer in self._peers:
+            self._peers.discard(peer)
+            if peer.user_id is not None:
+                self._limiter.release(peer.user_id)
+            self.metrics.ws_connections.set(len(self._peers))
+        return offline
+
+    def close_all(self, code: int, reason: str) -> int:
+        """Ask every connection to close (drain: 1001); returns how many were asked."""
+        for peer in self._peers:
+            peer.outbox.close(code, reason)
+        return len(self._peers)
+
+    # --- subscriptions ------------------------------------------------------------------
+    def subscribe(self, peer: Peer, thread_id: str) -> tuple[Subscription, bool]:
+        """Start (or restart) buffering live events for the thread.
+
+        Returns the pending subscription and whether this is the user's first connection
+        on the thread here (publish presence online after ``go_live``).
+        """
+        assert peer.user_id is not None, "authenticate before subscribing"
+        sub = peer.subs.get(thread_id)
+        if sub is not None:
+            sub.pending = []
+            return sub, False
+        sub = Subscription(peer, thread_id)
+        peer.subs[thread_id] = sub
+        self._topics.setdefault(thread_id, {})[peer] = sub
+        key = (thread_id, peer.user_id)
+        count = self._present.get(key, 0) + 1
+        self._present[key] = count
+        return sub, count == 1
+
+    def go_live(self, sub: Subscription, last_seq: int) -> int:
+        """Flush what was buffered during replay above ``last_seq``; returns the new last seq.
+
+        Call with no checkpoint between this and queueing the ``subscribed`` frame.
+        """
+        pending, sub.pending = sub.pending, None
+        outbox = sub.outbox
+        for seq, frame in pending or ():
+            if seq == _EPHEMERAL or seq > last_seq:
+                if not outbox.push(frame):
+                    self._slow(outbox)
+                    break
+                if seq != _EPHEMERAL:
+                    last_seq = seq
+        sub.floor = last_seq
+        return last_seq
+
+    def unsubscribe(self, peer: Peer, thread_id: str) -> bool:
+        """Drop one subscription; True when the user is now offline on the thread."""
+        sub = peer.subs.get(thread_id)
+        return sub is not None and self._drop(sub)
+
+    def _drop(self, sub: Subscription) -> bool:
+        if not sub.active:
+            return False
+        sub.active = False
+        peer = sub.peer
+        peer.subs.pop(sub.thread_id, None)
+        topic = self._topics.get(sub.thread_id)
+        if topic is not None:
+            topic.pop(peer, None)
+            if not topic:
+                del self._topics[sub.thread_id]
+        assert peer.user_id is not None
+        key = (sub.thread_id, peer.user_id)
+        count = self._present.get(key, 0) - 1
+        if count > 0:
+            self._present[key] = count
+            return False
+        self._present.pop(key, None)
+        return True
+
+    # --- fan-out ------------------------------------------------------------------------
+    def publish(self, event: Event) -> int:
+        """Deliver one chat.events record; returns the number of mailboxes it was put in.
+
+        Synchronous: no checkpoint at all, so never ``await`` it.
+        """
+        if isinstance(event, MembershipEvent):
+            self._apply_membership(event)
+            return 0
+        topic = self._topics.get(event.thread_id)
+        if not topic:
+            return 0
+        payload = encode_event(event)
+        frame = OutFrame(payload, wire_text_frame(payload))
+        slow: list[Outbox] | None = None
+        delivered = 0
+        if isinstance(event, MessageEvent):
+            seq = event.seq
+            for sub in topic.values():
+                pending = sub.pending
+                if pending is not None:
+                    pending.append((seq, frame))
+                    if len(pending) > self.mailbox_frames:
+                        slow = slow or []
+                        slow.append(sub.outbox)
+                elif seq > sub.floor:
+                    if sub.outbox.push(frame):
+                        delivered += 1
+                    else:
+                        slow = slow or []
+                        slow.append(sub.outbox)
+        else:
+            skip_user = event.user_id if isinstance(event, TypingEvent) else None
+            for sub in topic.values():
+                if sub.peer.user_id == skip_user:
+                    continue
+                pending = sub.pending
+                if pending is not None:
+                    pending.append((_EPHEMERAL, frame))
+                    if len(pending) > self.mailbox_frames:
+                        slow = slow or []
+                        slow.append(sub.outbox)
+                elif sub.outbox.push(frame):
+                    delivered += 1
+                else:
+                    slow = slow or []
+                    slow.append(sub.outbox)
+        if slow:
+            for outbox in slow:
+                self._slow(outbox)
+        if delivered:
+            self.metrics.broadcast.inc(delivered)
+        return delivered
+
+    def _slow(self, outbox: Outbox) -> None:
+        if not outbox.closing:
+            outbox.close(CloseCode.SLOW_CONSUMER, SLOW_CONSUMER_REASON, discard=True)
+            self.metrics.slow_consumers.inc()
+
+    def _apply_membership(self, event: MembershipEvent) -> None:
+        topic = self._topics.get(event.thread_id)
+        if not topic:
+            return
+        members = frozenset(event.members)
+        removed = [sub for sub in topic.values() if sub.peer.user_id not in members]
+        for sub in removed:
+            offline = self._drop(sub)
+            payload = error_frame(
+                "forbidden",
+                "you are no longer a member of this thread",
+                field="thread_id",
+                thread_id=event.thread_id,
+            )
+            if not sub.outbox.push(OutFrame(payload, wire_text_frame(payload))):
+                self._slow(sub.outbox)
+            if sub.peer.on_removed is not None:
+                sub.peer.on_removed(event.thread_id, offline)

@@ -1,0 +1,386 @@
+"""The fast WebSocket listener: plain Trio streams, wsproto for the handshake and for reading.
+
+Per connection: a reader task (bytes → wsproto → commands into the actor's inbox), a writer
+task (the actor's outbox → one ``send_all`` for everything queued, server pings, the close
+handshake) and the ConnectionActor in the handler task. Server frames bypass wsproto: the
+hub built their complete wire bytes once for all recipients (no masking server-side, no
+compression negotiated). The writer ends the connection: after the close frame it waits for
+the peer's close (``close_timeout_s``), then cancels the connection's nursery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import trio
+from wsproto import ConnectionType
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import RemoteProtocolError
+
+from gateway.auth import OriginPolicy
+from gateway.ws._admission import Admission, admit
+from gateway.ws._errors import CommandInvalid, FrameRejected
+from gateway.ws._inbound import Inbound
+from gateway.ws._options import WsOptions
+from gateway.ws._origin import WsOriginPolicy, is_loopback_host
+from gateway.ws._outbox import Outbox
+from gateway.ws._ports import ConnectionPorts, ports_from_context
+from gateway.ws.hub import FanoutHub
+from gateway.ws.protocol import (
+    CloseCode,
+    close_reason,
+    error_frame,
+    parse_command,
+    wire_text_frame,
+)
+
+if TYPE_CHECKING:
+    from actors.connection import ConnectionActor
+    from gateway.context import GatewayContext
+    from gateway.metrics import Metrics
+
+__all__ = ["serve_websockets"]
+
+log = logging.getLogger("parley.ws")
+
+_RECV_BYTES = 65_536
+_HANDSHAKE_BYTES = 16_384
+WS_PATH = "/ws"
+
+
+async def serve_websockets(
+    ctx: GatewayContext,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    options: WsOptions | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on ``port`` (default ``Settings.ws_port``; 0 picks a free one) until draining.
+
+    Sets ``ctx.ws_url`` to the real ``ws://host:port/ws`` and reports it through
+    ``task_status``. When ``ctx.readiness.draining`` is set: stop accepting, close every
+    WebSocket of this gateway with 1001, wait for them at most ``shutdown_grace_s``.
+    """
+    settings = ctx.settings
+    if ctx.hub is None:
+        ctx.hub = FanoutHub.from_settings(settings, ctx.metrics)
+    hub = ctx.hub
+    opts = options or WsOptions.from_settings(settings)
+    bind_host = host or settings.http_host
+    listeners = await trio.open_tcp_listeners(
+        settings.ws_port if port is None else port, host=bind_host, backlog=2048
+    )
+    actual_port = listeners[0].socket.getsockname()[1]
+    ctx.ws_url = _public_ws_url(settings.public_url, bind_host, actual_port)
+    origins = WsOriginPolicy(
+        OriginPolicy.from_settings(settings), loopback_server=is_loopback_host(bind_host)
+    )
+    handler = partial(_serve_connection, ctx, hub, opts, origins)
+    with trio.CancelScope() as grace:
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                await accepting.start(
+                    partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
+                )
+                log.info("websocket listener up", extra={"url": ctx.ws_url})
+                task_status.started(ctx.ws_url)
+                await ctx.readiness.draining.wait()
+                accepting.cancel_scope.cancel()
+            asked = hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+            log.info("websocket drain", extra={"connections": asked})
+            grace.deadline = trio.current_time() + settings.shutdown_grace_s
+    log.info("websocket listener stopped")
+
+
+def _public_ws_url(public_url: str, bind_host: str, port: int) -> str:
+    host = urlsplit(public_url).hostname if public_url else None
+    if not host:
+        host = "127.0.0.1" if bind_host in ("", "0.0.0.0", "::") else bind_host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{port}{WS_PATH}"
+
+
+async def _serve_connection(
+    ctx: GatewayContext,
+    hub: FanoutHub,
+    opts: WsOptions,
+    origins: WsOriginPolicy,
+    stream: trio.SocketStream,
+) -> None:
+    try:
+        accepted = await _handshake(stream, opts, origins, ctx)
+        if accepted is None:
+            return
+        ws, admission, ports = accepted
+        outbox = hub.new_outbox()
+        conn = RawConnection(stream, ws, outbox, opts, ctx.metrics)
+        if admission.close_code is not None or ports is None:
+            payload = error_frame(admission.error_code, admission.message)
+            outbox.push_control(wire_text_frame(payload))
+            reason = close_reason(f"{admission.error_code}: {admission.message}")
+            outbox.close(admission.close_code or CloseCode.INTERNAL, reason)
+            await conn.run(None)
+            return
+        await conn.run(partial(_actor, ports, hub, opts, admission.bearer))
+    except Exception:
+        log.exception("websocket connection handler failed")
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+def _actor(
+    ports: ConnectionPorts,
+    hub: FanoutHub,
+    opts: WsOptions,
+    bearer: str | None,
+    outbox: Outbox,
+    inbox: trio.MemoryReceiveChannel[Inbound],
+    notify: trio.MemorySendChannel[Inbound],
+) -> ConnectionActor:
+    # Imported here: actors.connection itself imports gateway.ws (no import cycle at load).
+    from actors.connection import ConnectionActor
+
+    return ConnectionActor(
+        ports=ports,
+        hub=hub,
+        outbox=outbox,
+        inbox=inbox,
+        notify=notify,
+        options=opts,
+        via="ws",
+        bearer_token=bearer,
+    )
+
+
+async def _handshake(
+    stream: trio.SocketStream, opts: WsOptions, origins: WsOriginPolicy, ctx: GatewayContext
+) -> tuple[Connection, Admission, ConnectionPorts | None] | None:
+    """Read the upgrade request (within the auth deadline) and accept it.
+
+    Returns None when the request was rejected at the HTTP level (not a WebSocket upgrade,
+    wrong path, malformed, too slow); otherwise the frame-level connection, the admission
+    (which may say "close at once": Origin, bad bearer offer, draining) and the ports.
+    """
+    handshake = H11Handshake(ConnectionType.SERVER)
+    request: Request | None = None
+    received = 0
+    with trio.move_on_after(opts.auth_timeout_s):
+        while request is None:
+            try:
+                data = await stream.receive_some(_HANDSHAKE_BYTES)
+            except trio.BrokenResourceError:
+                return None
+            if not data:
+                return None
+            received += len(data)
+            try:
+                handshake.receive_data(data)
+                for event in handshake.events():
+                    if isinstance(event, Request):
+                        request = event
+                        break
+            except RemoteProtocolError as exc:
+                await _reject(stream, handshake, exc.event_hint)
+                return None
+            if request is None and received > _HANDSHAKE_BYTES:
+                await _reject(stream, handshake, RejectConnection(status_code=431))
+                return None
+    if request is None:
+        return None  # slowloris: no complete upgrade request in time
+    if urlsplit(request.target).path != WS_PATH:
+        await _reject(stream, handshake, RejectConnection(status_code=404))
+        return None
+    origin = next((v for k, v in request.extra_headers if k.lower() == b"origin"), None)
+    ports = ports_from_context(ctx)
+    admission = admit(
+        origins,
+        origin.decode("latin-1") if origin is not None else None,
+        request.host,
+        request.subprotocols,
+        draining=ctx.readiness.draining.is_set(),
+        ready=ports is not None,
+    )
+    data = handshake.send(AcceptConnection(subprotocol=admission.subprotocol, extensions=[]))
+    try:
+        await stream.send_all(data)
+    except trio.BrokenResourceError:
+        return None
+    ws = handshake.connection
+    assert ws is not None
+    return ws, admission, ports
+
+
+async def _reject(stream: trio.SocketStream, handshake: H11Handshake, event: object | None) -> None:
+    reject = event if isinstance(event, RejectConnection) else RejectConnection(status_code=400)
+    try:
+        data = handshake.send(reject)
+    except Exception:  # wsproto refuses to answer a request it could not parse at all
+        data = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    with trio.move_on_after(1.0):
+        with contextlib.suppress(trio.BrokenResourceError):
+            await stream.send_all(data)
+
+
+ActorFactory = Callable[
+    [Outbox, trio.MemoryReceiveChannel[Inbound], trio.MemorySendChannel[Inbound]],
+    "ConnectionActor",
+]
+
+
+class RawConnection:
+    """The socket half of one WebSocket connection (reader and writer tasks)."""
+
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        ws: Connection,
+        outbox: Outbox,
+        opts: WsOptions,
+        metrics: Metrics,
+    ) -> None:
+        self.stream = stream
+        self.ws = ws
+        self.outbox = outbox
+        self.opts = opts
+        self.metrics = metrics
+        self.last_rx = trio.current_time()
+        self.input_done = trio.Event()
+        self._scope: trio.CancelScope | None = None
+
+    async def run(self, make_actor: ActorFactory | None) -> None:
+        send, receive = trio.open_memory_channel[Inbound](self.opts.inbox_commands)
+        async with trio.open_nursery() as nursery:
+            self._scope = nursery.cancel_scope
+            nursery.start_soon(self._writer)
+            nursery.start_soon(self._reader, send)
+            if make_actor is not None:
+                actor = make_actor(self.outbox, receive, send.clone())
+                await actor.run()
+                self.outbox.close(CloseCode.NORMAL, "")
+
+    def _abort(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _close(self, code: int, reason: str) -> None:
+        self.outbox.close(code, close_reason(reason))
+
+    async def _reader(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
+        ws, stream, outbox = self.ws, self.stream, self.outbox
+        max_bytes = self.opts.max_frame_bytes
+        parts: list[str] = []
+        size = 0
+        async with inbox:
+            while True:
+                try:
+                    data = await stream.receive_some(_RECV_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    self.input_done.set()
+                    if not outbox.closing:
+                        self._abort()  # vanished without a close frame: nothing to say
+                    return
+                self.last_rx = trio.current_time()
+                ws.receive_data(data)
+                ping: Ping | None = None
+                for event in ws.events():
+                    if isinstance(event, TextMessage):
+                        if outbox.closing:
+                            continue  # closing: frames are no longer read
+                        chunk = event.data
+                        size += len(chunk) if chunk.isascii() else len(chunk.encode())
+                        if size > max_bytes:
+                            self._close(CloseCode.TOO_BIG, f"frame over {max_bytes} bytes")
+                            parts.clear()
+                            continue
+                        parts.append(chunk)
+                        if event.message_finished:
+                            text = parts[0] if len(parts) == 1 else "".join(parts)
+                            parts.clear()
+                            size = 0
+                            await self._dispatch(text, inbox)
+                    elif isinstance(event, BytesMessage):
+                        self._close(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+                    elif isinstance(event, Ping):
+                        ping = event  # a flood gets one pong per read, for the latest ping
+                    elif isinstance(event, CloseConnection):
+                        if ws.state is ConnectionState.REMOTE_CLOSING:
+                            self.outbox.close(event.code, "")  # echo the peer's close
+                        elif ws.state is not ConnectionState.CLOSED:
+                            # wsproto could not parse the input (1007 bad UTF-8, 1002...)
+                            self._close(event.code, event.reason or "protocol error")
+                        self.input_done.set()
+                        return
+                if ping is not None and not outbox.closing:
+                    outbox.push_control(ws.send(ping.response()))
+
+    async def _dispatch(self, text: str, inbox: trio.MemorySendChannel[Inbound]) -> None:
+        item: Inbound
+        try:
+            item = parse_command(text)
+        except FrameRejected as exc:
+            self._close(exc.close_code, exc.reason)
+            return
+        except CommandInvalid as exc:
+            item = exc
+        await inbox.send(item)
+
+    async def _writer(self) -> None:
+        ws, stream, outbox, opts = self.ws, self.stream, self.outbox, self.opts
+        interval = opts.ping_interval_s
+        while True:
+            with trio.move_on_after(interval) as idle:
+                await outbox.wait()
+            if idle.cancelled_caught:
+                if trio.current_time() - self.last_rx > 2 * interval:
+                    self._abort()  # the peer answers neither data nor pings
+                    return
+                data = ws.send(Ping(b"parley")) if ws.state is ConnectionState.OPEN else b""
+            else:
+                chunks = outbox.take_control()
+                items = outbox.take()
+                if items:
+                    chunks.extend([f.wire for f in items])
+                if outbox.closing and ws.state in (
+                    ConnectionState.OPEN,
+                    ConnectionState.REMOTE_CLOSING,
+                ):
+                    code = outbox.close_code
+                    reason = outbox.close_reason or None
+                    chunks.append(ws.send(CloseConnection(code=code, reason=reason)))
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if data:
+                with trio.move_on_after(opts.write_timeout_s) as stuck:
+                    try:
+                        await stream.send_all(data)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        self._abort()
+                        return
+                if stuck.cancelled_caught:
+                    self.metrics.slow_consumers.inc()
+                    self._abort()
+                    return
+            if outbox.closing:
+                break
+        if ws.state is not ConnectionState.CLOSED:
+            with trio.move_on_after(opts.close_timeout_s):
+                await self.input_done.wait()
+        self._abort()

@@ -1,0 +1,296 @@
+"""The Parley WebSocket protocol without I/O: client commands in, server frames out.
+
+Client → server (JSON text frames)::
+
+    {"type":"auth","token":T}                       first frame (unless the bearer subprotocol
+                                                     carried the token); later: refresh
+    {"type":"subscribe","thread_id":ID,"since_seq":N}   N >= 0: "I have everything up to N"
+    {"type":"unsubscribe","thread_id":ID}
+    {"type":"send","thread_id":ID,"client_msg_id":C,"text":S}
+    {"type":"typing","thread_id":ID}
+    {"type":"ping"}
+
+Server → client (a frame holds one object, or on the HTTP-port route a JSON array of them)::
+
+    {"type":"message","thread_id","seq","message_id","sender_id","text","created_at"}
+    {"type":"ack","client_msg_id","message_id","thread_id"}
+    {"type":"subscribed","thread_id","last_seq"}      replay done; live from last_seq + 1
+    {"type":"typing","thread_id","user_id"}
+    {"type":"presence","thread_id","user_id","status":"online"|"offline"}
+    {"type":"pong"}
+    {"type":"error","code","message","field"?,"thread_id"?,"client_msg_id"?,"retry_after_s"?}
+
+Close codes (``CloseCode``): 1000 normal · 1001 server going away (drain: reconnect
+elsewhere) · 1003 binary frame · 1007 invalid UTF-8 or invalid JSON · 1008 policy (auth
+missing/invalid/expired, Origin refused, too many connections, rate abuse) · 1009 frame
+too big · 1011 internal error · 1013 try again later (identity or store not ready) ·
+4000 slow consumer (the mailbox overflowed): reconnect and subscribe with ``since_seq``
+set to the last seq received; nothing is lost.
+
+Hostile JSON is refused with ``FrameRejected`` (close 1007): NaN/Infinity, duplicate keys,
+numbers beyond 64 bits, lone surrogates, nesting deeper than a command ever needs. A valid
+JSON object that is not a valid command raises ``CommandInvalid`` naming the field (an
+``error`` frame; the connection stays open).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Literal
+
+import orjson
+
+from gateway.ws._errors import CommandInvalid, FrameRejected
+from parley.events import MessageEvent, PresenceEvent, TypingEvent
+
+__all__ = [
+    "PONG",
+    "Auth",
+    "CloseCode",
+    "Command",
+    "Ping",
+    "Send",
+    "Subscribe",
+    "Typing",
+    "Unsubscribe",
+    "ack_frame",
+    "close_reason",
+    "encode_event",
+    "error_frame",
+    "parse_command",
+    "subscribed_frame",
+    "text_frame_header",
+    "wire_text_frame",
+]
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
+    INVALID_PAYLOAD = 1007
+    POLICY = 1008
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    TRY_AGAIN_LATER = 1013
+    SLOW_CONSUMER = 4000
+
+
+# Same rule as the REST schemas (gateway.schemas._ID_PATTERN; a test keeps them equal).
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+_ID_RE = re.compile(ID_PATTERN)
+# Fields only the server sets; a client that sends them gets a clear refusal.
+SERVER_OWNED = frozenset({"sender_id", "seq", "created_at", "message_id", "accepted_at"})
+MAX_TOKEN_CHARS = 16_384
+MAX_SEQ = 2**63 - 1
+_SCALARS = (str, int, float, bool, type(None))
+_MAX_CLOSE_REASON_BYTES = 123
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    token: str
+    type: Literal["auth"] = "auth"
+
+    def __repr__(self) -> str:  # never print a token into a log or a test report
+        return "Auth(token=<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    thread_id: str
+    since_seq: int
+    type: Literal["subscribe"] = "subscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    thread_id: str
+    type: Literal["unsubscribe"] = "unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    thread_id: str
+    client_msg_id: str
+    text: str
+    type: Literal["send"] = "send"
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    thread_id: str
+    type: Literal["typing"] = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    type: Literal["ping"] = "ping"
+
+
+Command = Auth | Subscribe | Unsubscribe | Send | Typing | Ping
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def parse_command(text: str) -> Command:
+    """One client text frame → a command; ``FrameRejected`` or ``CommandInvalid`` otherwise."""
+    obj = _load(text)
+    kind = obj.get("type")
+    if kind == "subscribe":
+        return Subscribe(thread_id=_id(obj, "thread_id"), since_seq=_seq(obj, "since_seq"))
+    if kind == "send":
+        for key in obj:
+            if key in SERVER_OWNED:
+                raise CommandInvalid(f"field {key!r} is set by the server", field=key)
+        text_value = obj.get("text")
+        if not isinstance(text_value, str):
+            raise CommandInvalid("field 'text' must be a string", field="text")
+        return Send(
+            thread_id=_id(obj, "thread_id"),
+            client_msg_id=_id(obj, "client_msg_id"),
+            text=text_value,
+        )
+    if kind == "typing":
+        return Typing(thread_id=_id(obj, "thread_id"))
+    if kind == "ping":
+        return Ping()
+    if kind == "unsubscribe":
+        return Unsubscribe(thread_id=_id(obj, "thread_id"))
+    if kind == "auth":
+        token = obj.get("token")
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+            raise CommandInvalid(
+                f"field 'token' must be a non-empty string of at most {MAX_TOKEN_CHARS} characters",
+                field="token",
+            )
+        return Auth(token=token)
+    if not isinstance(kind, str):
+        raise CommandInvalid("field 'type' must be a string", field="type")
+    raise CommandInvalid(f"unknown command type {kind[:40]!r}", field="type")
+
+
+def _load(text: str) -> dict[str, Any]:
+    try:
+        # orjson refuses NaN/Infinity, lone surrogates, numbers beyond a double and nesting
+        # past 1024 levels, all without recursion in Python.
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise FrameRejected(f"frame is not valid JSON: {_short(str(exc))}") from None
+    if not isinstance(obj, dict):
+        raise CommandInvalid("a command must be a JSON object")
+    for key, value in obj.items():
+        if not isinstance(value, _SCALARS):
+            raise CommandInvalid(
+                f"field {key[:40]!r} must not be an object or an array", field=key[:40]
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SEQ:
+            raise FrameRejected(f"field {key[:40]!r} holds a number out of range")
+    # orjson keeps the last of duplicate keys silently; a second, flat-only parse finds them
+    # (flat, so the stdlib parser cannot recurse).
+    json.loads(text, object_pairs_hook=_refuse_duplicates)
+    return obj
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise FrameRejected(f"duplicate key {key[:40]!r}")
+        seen[key] = value
+    return seen
+
+
+def _id(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or _ID_RE.match(value) is None:
+        raise CommandInvalid(
+            f"field {key!r} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -", field=key
+        )
+    return value
+
+
+def _seq(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
+        raise CommandInvalid(f"field {key!r} must be an integer >= 0", field=key)
+    return value
+
+
+def _short(text: str) -> str:
+    return text[:80]
+
+
+# --- server frames ------------------------------------------------------------------------
+
+PONG = b'{"type":"pong"}'
+
+
+def encode_event(event: MessageEvent | TypingEvent | PresenceEvent) -> bytes:
+    """The JSON payload of one event frame (``message``, ``typing`` or ``presence``)."""
+    if isinstance(event, MessageEvent):
+        return orjson.dumps(event.client_frame())
+    return orjson.dumps(event)
+
+
+def ack_frame(client_msg_id: str, message_id: str, thread_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "ack",
+            "client_msg_id": client_msg_id,
+            "message_id": message_id,
+            "thread_id": thread_id,
+        }
+    )
+
+
+def subscribed_frame(thread_id: str, last_seq: int) -> bytes:
+    return orjson.dumps({"type": "subscribed", "thread_id": thread_id, "last_seq": last_seq})
+
+
+def error_frame(
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    thread_id: str | None = None,
+    client_msg_id: str | None = None,
+    retry_after_s: float | None = None,
+) -> bytes:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if field is not None:
+        frame["field"] = field
+    if thread_id is not None:
+        frame["thread_id"] = thread_id
+    if client_msg_id is not None:
+        frame["client_msg_id"] = client_msg_id
+    if retry_after_s is not None:
+        frame["retry_after_s"] = round(retry_after_s, 3)
+    return orjson.dumps(frame)
+
+
+def close_reason(text: str) -> str:
+    """A close reason cut to RFC 6455's 123 bytes without splitting a character."""
+    return text.encode("utf-8")[:_MAX_CLOSE_REASON_BYTES].decode("utf-8", errors="ignore")
+
+
+# --- wire framing (server → client frames are never masked) -------------------------------
+
+
+def text_frame_header(length: int) -> bytes:
+    """The header of one final, unmasked text frame carrying ``length`` payload bytes."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65_536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
+
+
+def wire_text_frame(payload: bytes) -> bytes:
+    """A complete server text frame: identical bytes for every recipient, so built once."""
+    return text_frame_header(len(payload)) + payload

@@ -1,0 +1,124 @@
+"""``/ws`` on the main HTTP port (Quart-Trio on Hypercorn), for clients that only know it.
+
+The same ConnectionActor as the dedicated listener, behind a Quart transport: the reader
+turns ``websocket.receive()`` into commands, the writer sends what the outbox holds — several
+queued events go out as ONE frame holding a JSON array (the protocol allows it), since every
+``websocket.send`` through Hypercorn is costly. Hypercorn answers pings itself (the serve
+config sets ``websocket_ping_interval``) and refuses invalid UTF-8 with 1007.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+from quart import Blueprint, current_app, websocket
+
+from actors.connection import ConnectionActor
+from gateway.ws._admission import admit
+from gateway.ws._errors import CommandInvalid, FrameRejected
+from gateway.ws._inbound import Inbound
+from gateway.ws._options import WsOptions
+from gateway.ws._origin import WsOriginPolicy, is_loopback_host
+from gateway.ws._ports import ports_from_context
+from gateway.ws.protocol import CloseCode, close_reason, error_frame, parse_command
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
+    from gateway.ws._outbox import Outbox
+
+__all__ = ["ws_blueprint"]
+
+log = logging.getLogger("parley.ws")
+
+ws_blueprint = Blueprint("ws", __name__)
+
+
+@ws_blueprint.websocket("/ws")
+async def ws_endpoint() -> None:
+    from gateway.auth import OriginPolicy
+
+    ctx: GatewayContext = current_app.config["PARLEY_CONTEXT"]
+    settings = ctx.settings
+    origins = WsOriginPolicy(
+        OriginPolicy.from_settings(settings), loopback_server=is_loopback_host(settings.http_host)
+    )
+    ports = ports_from_context(ctx)
+    hub = ctx.hub
+    admission = admit(
+        origins,
+        websocket.headers.get("Origin"),
+        websocket.headers.get("Host"),
+        websocket.requested_subprotocols,
+        draining=ctx.readiness.draining.is_set(),
+        ready=ports is not None and hub is not None,
+    )
+    await websocket.accept(subprotocol=admission.subprotocol)
+    if admission.close_code is not None or ports is None or hub is None:
+        await websocket.send(error_frame(admission.error_code, admission.message).decode())
+        code = admission.close_code or CloseCode.INTERNAL
+        await websocket.close(code, close_reason(f"{admission.error_code}: {admission.message}"))
+        return
+    opts = WsOptions.from_settings(settings)
+    outbox = hub.new_outbox()
+    send, receive = trio.open_memory_channel[Inbound](opts.inbox_commands)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_writer, outbox, nursery.cancel_scope)
+        nursery.start_soon(_reader, send, outbox, opts)
+        nursery.start_soon(_close_on_drain, ctx, outbox)
+        actor = ConnectionActor(
+            ports=ports,
+            hub=hub,
+            outbox=outbox,
+            inbox=receive,
+            notify=send.clone(),
+            options=opts,
+            via="ws",
+            bearer_token=admission.bearer,
+        )
+        await actor.run()
+        outbox.close(CloseCode.NORMAL, "")
+
+
+async def _reader(inbox: trio.MemorySendChannel[Inbound], outbox: Outbox, opts: WsOptions) -> None:
+    async with inbox:
+        while not outbox.closing:
+            message = await websocket.receive()
+            if isinstance(message, bytes):
+                outbox.close(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+                return
+            if len(message) > opts.max_frame_bytes or len(message.encode()) > opts.max_frame_bytes:
+                outbox.close(CloseCode.TOO_BIG, f"frame over {opts.max_frame_bytes} bytes")
+                return
+            item: Inbound
+            try:
+                item = parse_command(message)
+            except FrameRejected as exc:
+                outbox.close(exc.close_code, close_reason(exc.reason))
+                return
+            except CommandInvalid as exc:
+                item = exc
+            await inbox.send(item)
+
+
+async def _writer(outbox: Outbox, scope: trio.CancelScope) -> None:
+    try:
+        while True:
+            await outbox.wait()
+            items = outbox.take()
+            if len(items) == 1:
+                await websocket.send(items[0].payload.decode())
+            elif items:
+                batch = b"[" + b",".join([f.payload for f in items]) + b"]"
+                await websocket.send(batch.decode())
+            if outbox.closing:
+                await websocket.close(outbox.close_code, outbox.close_reason)
+                return
+    finally:
+        scope.cancel()
+
+
+async def _close_on_drain(ctx: GatewayContext, outbox: Outbox) -> None:
+    await ctx.readiness.draining.wait()
+    outbox.close(CloseCode.GOING_AWAY, "server shutting down")
