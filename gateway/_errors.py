@@ -1,13 +1,17 @@
-"""Errors the gateway turns into HTTP answers and WebSocket close codes.
+"""Errors of the chat API, in the same tree as the identity refusals.
 
-    ApiError                    base: status, machine code, human message, optional field
+Every refusal the gateway can give derives from ``gateway.auth.Refusal`` (status, close
+code, machine code, message, Retry-After), so REST and WebSocket answer all of them with one
+``except Refusal``. The identity and limit refusals live in ``gateway.auth`` and
+``gateway.limits``; these are the ones about chat resources:
+
+    Refusal (gateway.auth)
+    └── ApiError                base: adds the offending ``field``
     ├── ValidationFailed        422: a body or query field is wrong (names the field)
-    ├── Unauthenticated         401: no token, or the token was refused
     ├── Forbidden               403: the user is not allowed to do this (not a member...)
     ├── NotFound                404: no such thread
     ├── Conflict                409: a client_msg_id reused with different content
     ├── PayloadTooLarge         413: body or text over the limit
-    ├── RateLimited             429: too many messages; retry_after_s says when to retry
     └── Unavailable             503: draining or overloaded, or Kafka/the store is not ready
 
 Every answer has the body ``{"error": {"code", "message", "field"?, "retry_after_s"?}}``.
@@ -15,7 +19,10 @@ Every answer has the body ``{"error": {"code", "message", "field"?, "retry_after
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
+
+from gateway.auth._errors import Refusal
 
 __all__ = [
     "ApiError",
@@ -23,46 +30,42 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
-    "RateLimited",
-    "Unauthenticated",
     "Unavailable",
     "ValidationFailed",
 ]
 
 
-class ApiError(Exception):
+class ApiError(Refusal):
     status: ClassVar[int] = 400
+    close_code: ClassVar[int] = 1008
     code: ClassVar[str] = "bad_request"
 
     def __init__(
         self, message: str, *, field: str | None = None, retry_after_s: float | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, retry_after_s=retry_after_s)
         self.field = field
-        self.retry_after_s = retry_after_s
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
         if self.field is not None:
-            error["field"] = self.field
-        if self.retry_after_s is not None:
-            error["retry_after_s"] = round(self.retry_after_s, 3)
-        return {"error": error}
+            out["error"]["field"] = self.field
+        return out
+
+    def to_ws_frame(self) -> str:
+        frame = json.loads(super().to_ws_frame())
+        if self.field is not None:
+            frame["field"] = self.field
+        return json.dumps(frame, separators=(",", ":"))
 
 
 class ValidationFailed(ApiError):
     """Raised when a request body or query parameter fails validation."""
 
     status = 422
+    close_code = 1007
     code = "invalid"
 
-
-class Unauthenticated(ApiError):
-    """Raised when the request carries no usable access token."""
-
-    status = 401
-    code = "unauthenticated"
 
 
 class Forbidden(ApiError):
@@ -90,18 +93,14 @@ class PayloadTooLarge(ApiError):
     """Raised when the body or the message text exceeds its limit."""
 
     status = 413
+    close_code = 1009
     code = "too_large"
 
-
-class RateLimited(ApiError):
-    """Raised when the user exceeded the message rate; retry_after_s is set."""
-
-    status = 429
-    code = "rate_limited"
 
 
 class Unavailable(ApiError):
     """Raised while draining, when overloaded, or before Kafka and the store are ready."""
 
     status = 503
+    close_code = 1013
     code = "unavailable"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from quart import Response
 from quart_trio import QuartTrio
 
-from gateway._errors import ApiError
+from gateway.auth import Refusal
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
@@ -43,13 +43,10 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
             continue
         app.register_blueprint(getattr(module, attr))
 
-    @app.errorhandler(ApiError)
-    async def _api_error(exc: ApiError) -> Response:
-        headers: dict[str, Any] = {}
-        if exc.retry_after_s is not None:
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    @app.errorhandler(Refusal)
+    async def _refused(exc: Refusal) -> Response:
         return Response(
-            _dumps(exc.body()), status=exc.status, headers=headers,
+            exc.to_json(), status=exc.status, headers=exc.headers(),
             content_type="application/json",
         )
 

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING
 import uuid6
 
 from adapters import AdapterClosedError, AdapterError, UnknownOutcomeError
-from gateway._errors import Conflict, RateLimited, Unavailable
+from gateway._errors import Conflict, Unavailable
+from gateway.limits import RateLimited
 from gateway.schemas import check_text
 from parley.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
 
 if TYPE_CHECKING:
     from adapters import KafkaProducer
     from gateway.auth import Principal
-    from gateway.limits import RateLimiter
+    from gateway.limits import UserRateLimiter
     from gateway.metrics import Metrics
     from gateway.readiness import Readiness
     from gateway.threads import ThreadDirectory
@@ -71,7 +72,7 @@ class Ingest:
         settings: Settings,
         producer: KafkaProducer,
         threads: ThreadDirectory,
-        rate_limiter: RateLimiter,
+        rate_limiter: UserRateLimiter,
         metrics: Metrics,
         readiness: Readiness,
     ) -> None:
@@ -97,13 +98,11 @@ class Ingest:
             raise Unavailable("server is shutting down; retry on another gateway", retry_after_s=1)
         check_text(text, self._settings.max_text_bytes)
         user = principal.user_id
-        decision = self._rate.check(user)
-        if not decision.allowed:
+        try:
+            self._rate.check(user)
+        except RateLimited:
             self._metrics.refused.labels("rate").inc()
-            raise RateLimited(
-                f"more than {self._settings.user_rate_per_s:g} messages per second; slow down",
-                retry_after_s=decision.retry_after_s,
-            )
+            raise
         await self._threads.require_member(user, thread_id)
 
         message_id = message_id_for(user, client_msg_id)

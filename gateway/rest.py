@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, current_app, request
 
-from gateway._errors import Unauthenticated, ValidationFailed
+from gateway._errors import ValidationFailed
+from gateway.auth import bearer_token
 from gateway.schemas import (
     AddMember,
     CreateThread,
@@ -37,14 +38,12 @@ def _json(obj: Any, status: int = 200) -> Response:
 
 
 async def _principal() -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    header = request.headers.get("Authorization")
+    query_token = request.args.get("token")
+    if header is None and query_token:
         # Accepted for compatibility with the original clients; redacted from every log.
-        token = request.args.get("token", "")
-        if not token:
-            raise Unauthenticated("send an access token: Authorization: Bearer <token>")
-    return await _ctx().authenticate(token.strip())
+        return await _ctx().authenticate(query_token)
+    return await _ctx().authenticate(bearer_token(header))
 
 
 async def _body() -> Any:

@@ -1,0 +1,112 @@
+"""The core role: consume `chat.commands`, one ThreadActor per thread, store, announce.
+
+    KafkaConsumer(chat.commands, group "core") ─▶ dispatch ─▶ Registry["threads"]
+                                                              └▶ ThreadActor(thread_id)
+
+The dispatcher only decodes and routes; a record that is not a valid command goes to the
+dead-letter topic with its reason and is acknowledged at once (no poison loop).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from actors import Registry
+from actors.thread import CoreDeps, ThreadActor, Work
+from adapters import AdapterUnavailableError, ConsumedRecord, UnknownOutcomeError
+from adapters._backoff import backoff_delays
+from parley.events import EventDecodeError, MessageEvent, decode_command
+
+if TYPE_CHECKING:
+    from actors import ActorSystem
+    from adapters import KafkaConsumer, KafkaProducer, MongoStore
+    from gateway.metrics import Metrics
+    from parley.settings import Settings
+
+__all__ = ["Core"]
+
+log = logging.getLogger(__name__)
+
+# A thread with no traffic for this long gives back its task and mailbox.
+_IDLE_S = 120.0
+
+
+class Core:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MongoStore,
+        producer: KafkaProducer,
+        consumer: KafkaConsumer,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._producer = producer
+        self._consumer = consumer
+        self._metrics = metrics
+        self._stop = trio.Event()
+        self.registry: Registry[str, Work] | None = None
+        self.deps = CoreDeps(
+            store=store,
+            producer=producer,
+            consumer=consumer,
+            events_topic=settings.events_topic,
+            dead_letter=self.dead_letter,
+            on_stored=self._on_stored,
+        )
+
+    async def start_registry(self, system: ActorSystem) -> Registry[str, Work]:
+        deps = self.deps
+        self.registry = await system.start_registry(
+            "threads",
+            lambda thread_id: ThreadActor(thread_id, deps),
+            idle_timeout=_IDLE_S,
+            max_restarts=100,
+            within=10.0,
+        )
+        return self.registry
+
+    def _on_stored(self, event: MessageEvent) -> None:
+        self._metrics.persisted.inc()
+
+    async def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
+        log.warning(
+            "record to the DLQ",
+            extra={"partition": record.partition, "offset": record.offset, "why": reason},
+        )
+        delays = backoff_delays()
+        while True:
+            try:
+                await self._producer.send_to_dlq(record, reason)
+                self._metrics.failed.inc()
+                return
+            except (AdapterUnavailableError, UnknownOutcomeError) as exc:
+                # A duplicate in the DLQ is harmless; losing the record is not.
+                log.warning("DLQ produce failed; retrying", extra={"why": str(exc)})
+                await trio.sleep(next(delays))
+
+    # --- Service protocol: run the dispatcher as a supervised actor --------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        registry = self.registry
+        if registry is None:
+            raise RuntimeError("start_registry() must run before the dispatcher")
+        task_status.started()
+        async for record in self._consumer:
+            try:
+                post = decode_command(record.value or b"")
+                if record.key is not None and record.key.decode(errors="replace") != post.thread_id:
+                    raise EventDecodeError("record key does not match thread_id")
+            except EventDecodeError as exc:
+                await self.dead_letter(record, str(exc))
+                self._consumer.ack(record)
+                continue
+            registry.tell(post.thread_id, Work(post, record))
+
+    def stop(self) -> None:
+        # The consumer ends the dispatch loop: it stops handing out, waits for the thread
+        # actors to acknowledge what they hold, commits, and closes.
+        self._consumer.stop()
