@@ -297,7 +297,12 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     getToken: () => auth.token(),
     onFrame,
     onOpen,
-    onState: (s, detail) => { state.connection = s; state.retryInMs = detail.retryInMs || 0; },
+    onState: (s, detail) => {
+      state.connection = s;
+      state.retryInMs = detail.retryInMs || 0;
+      // Offline we know nothing about others: stale "online" dots would mislead.
+      if (s !== "online") { state.presence = {}; state.typing = {}; }
+    },
     onAuthRefused: () => auth.renew().catch(() => { state.banner = "Your session has expired; please sign in again."; }),
   });
 

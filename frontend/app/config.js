@@ -3,7 +3,9 @@
 // apiUrl is the gateway's base URL (REST lives under <apiUrl>/api/...; a trailing "/api" is
 // accepted too). wsUrl is the WebSocket URL; relative URLs resolve against the page.
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  name = "ConfigError";
+}
 
 const REQUIRED = ["apiUrl", "wsUrl", "issuer", "clientId"];
 
