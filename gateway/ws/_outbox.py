@@ -54,11 +54,10 @@ class Outbox:
         return len(self.items)
 
     def push(self, frame: OutFrame) -> bool:
-        """Queue without blocking; False means full (the caller applies the slow policy)."""
-        if self.closing:
-            return True  # already on its way out: drop silently, count nothing twice
+        """Queue without blocking; False when not queued: full (unless ``closing``, when the
+        connection is on its way out and the frame is simply dropped)."""
         items = self.items
-        if len(items) >= self.limit:
+        if len(items) >= self.limit or self.closing:
             return False
         items.append(frame)
         task = self._task

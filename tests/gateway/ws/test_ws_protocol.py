@@ -1,0 +1,192 @@
+"""The protocol without sockets: commands, the hostile-input corpus, server frames."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import orjson
+import pytest
+
+from gateway.schemas import _ID_PATTERN, SERVER_OWNED
+from gateway.ws import CommandInvalid, FrameRejected
+from gateway.ws.protocol import (
+    ID_PATTERN,
+    Auth,
+    CloseCode,
+    Ping,
+    Send,
+    Subscribe,
+    Typing,
+    Unsubscribe,
+    ack_frame,
+    close_reason,
+    encode_event,
+    error_frame,
+    parse_command,
+    subscribed_frame,
+    wire_text_frame,
+)
+from gateway.ws.protocol import (
+    SERVER_OWNED as WS_SERVER_OWNED,
+)
+from parley.events import MessageEvent, PresenceEvent, TypingEvent
+
+
+def test_rules_match_the_rest_schemas() -> None:
+    assert ID_PATTERN == _ID_PATTERN
+    assert WS_SERVER_OWNED == SERVER_OWNED
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ('{"type":"auth","token":"abc.def.ghi"}', Auth(token="abc.def.ghi")),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":0}', Subscribe("t_1", 0)),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":42}', Subscribe("t_1", 42)),
+        ('{"type":"unsubscribe","thread_id":"t_1"}', Unsubscribe("t_1")),
+        (
+            '{"type":"send","thread_id":"t_1","client_msg_id":"c-1","text":"hi \\u202e"}',
+            Send("t_1", "c-1", "hi \u202e"),
+        ),
+        ('{"type":"typing","thread_id":"t_1"}', Typing("t_1")),
+        ('{"type":"ping"}', Ping()),
+        ('{"type":"ping","future_field":1}', Ping()),
+    ],
+)
+def test_valid_commands(text: str, command: object) -> None:
+    assert parse_command(text) == command
+
+
+def test_auth_repr_hides_the_token() -> None:
+    assert "secret" not in repr(parse_command('{"type":"auth","token":"secret"}'))
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        ('{"type":"subscribe","thread_id":"t_1"}', "since_seq", r"^field 'since_seq' must"),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":-1}', "since_seq", r"^field 'since"),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":1.5}', "since_seq", r"^field 'sin"),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":true}', "since_seq", r"^field 'si"),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":"3"}', "since_seq", r"^field 's"),
+        ('{"type":"subscribe","thread_id":"","since_seq":0}', "thread_id", r"^field 'thread_id'"),
+        ('{"type":"subscribe","thread_id":"a/b","since_seq":0}', "thread_id", r"^field 'thread"),
+        ('{"type":"subscribe","thread_id":{"$ne":null},"since_seq":0}', "thread_id", r"^field"),
+        ('{"type":"send","thread_id":"t","client_msg_id":"c"}', "text", r"^field 'text' must"),
+        ('{"type":"send","thread_id":"t","text":"x"}', "client_msg_id", r"^field 'client_msg"),
+        ('{"type":"send","thread_id":"t","client_msg_id":"c","text":"x","seq":3}', "seq", r"^fie"),
+        (
+            '{"type":"send","thread_id":"t","client_msg_id":"c","text":"x","sender_id":"bob"}',
+            "sender_id",
+            r"^field 'sender_id' is set by the server$",
+        ),
+        ('{"type":"auth","token":""}', "token", r"^field 'token' must be a non-empty string"),
+        ('{"type":"auth"}', "token", r"^field 'token'"),
+        ('{"type":"dance"}', "type", r"^unknown command type 'dance'$"),
+        ('{"type":7}', "type", r"^field 'type' must be a string$"),
+        ('{"thread_id":"t"}', "type", r"^field 'type' must be a string$"),
+        ('{"type":"ping","x":[1]}', "x", r"^field 'x' must not be an object or an array$"),
+        ('[{"type":"ping"}]', None, r"^a command must be a JSON object$"),
+        ('"ping"', None, r"^a command must be a JSON object$"),
+        ("[" * 500 + "]" * 500, None, r"^a command must be a JSON object$"),
+    ],
+)
+def test_invalid_commands_name_the_field(text: str, field: str | None, message: str) -> None:
+    with pytest.raises(CommandInvalid, match=message) as info:
+        parse_command(text)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"type":"ping"', r"^frame is not valid JSON: "),
+        ("", r"^frame is not valid JSON: "),
+        ('{"type":"subscribe","thread_id":"t","since_seq":NaN}', r"^frame is not valid JSON: "),
+        ('{"type":"subscribe","thread_id":"t","since_seq":Infinity}', r"^frame is not valid JSON"),
+        ('{"type":"subscribe","thread_id":"t","since_seq":-Infinity}', r"^frame is not valid JS"),
+        ('{"type":"ping","type":"auth"}', r"^duplicate key 'type'$"),
+        ('{"type":"subscribe","thread_id":"t","thread_id":"u","since_seq":0}', r"^duplicate key"),
+        ("[" * 10_000 + "]" * 10_000, r"^frame is not valid JSON: depth limit exceeded"),
+        ('{"a":' * 10_000 + "1" + "}" * 10_000, r"^frame is not valid JSON: depth limit exc"),
+        ('{"type":"subscribe","thread_id":"t","since_seq":' + "9" * 5000 + "}", r"^frame is not"),
+        ('{"type":"subscribe","thread_id":"t","since_seq":18446744073709551615}', r"^field 'sin"),
+        ('{"type":"send","thread_id":"t","client_msg_id":"c","text":"\\ud800"}', r"^frame is not"),
+        ('{"type":"send","thread_id":"t","client_msg_id":"c","text":"\ud800"}', r"^frame is not "),
+        ("{'type':'ping'}", r"^frame is not valid JSON: "),
+    ],
+)
+def test_hostile_json_is_refused_with_1007(text: str, message: str) -> None:
+    with pytest.raises(FrameRejected, match=message) as info:
+        parse_command(text)
+    assert info.value.close_code == CloseCode.INVALID_PAYLOAD
+
+
+def test_nul_bidi_and_zero_width_pass_through_to_ingest_checks() -> None:
+    # Content rules (NUL, empty text, size) belong to gateway.schemas.check_text, shared with
+    # REST; the protocol layer only guarantees a str.
+    cmd = parse_command(
+        '{"type":"send","thread_id":"t","client_msg_id":"c","text":"a\\u0000\\u200b\\u202e"}'
+    )
+    assert isinstance(cmd, Send) and cmd.text == "a\x00\u200b\u202e"
+
+
+def test_server_frames() -> None:
+    event = MessageEvent("t_1", 7, "m-1", "alice", "hello", "2026-01-01T00:00:00Z")
+    assert orjson.loads(encode_event(event)) == {
+        "type": "message",
+        "thread_id": "t_1",
+        "seq": 7,
+        "message_id": "m-1",
+        "sender_id": "alice",
+        "text": "hello",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    assert orjson.loads(encode_event(TypingEvent("t_1", "bob"))) == {
+        "type": "typing",
+        "thread_id": "t_1",
+        "user_id": "bob",
+    }
+    assert orjson.loads(encode_event(PresenceEvent("t_1", "bob", "online")))["status"] == "online"
+    assert orjson.loads(ack_frame("c-1", "m-1", "t_1")) == {
+        "type": "ack",
+        "client_msg_id": "c-1",
+        "message_id": "m-1",
+        "thread_id": "t_1",
+    }
+    assert orjson.loads(subscribed_frame("t_1", 9)) == {
+        "type": "subscribed",
+        "thread_id": "t_1",
+        "last_seq": 9,
+    }
+    assert json.loads(error_frame("invalid", "bad", field="x", retry_after_s=0.12345)) == {
+        "type": "error",
+        "code": "invalid",
+        "message": "bad",
+        "field": "x",
+        "retry_after_s": 0.123,
+    }
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65_535, 65_536, 70_000])
+def test_wire_frame_header(size: int) -> None:
+    payload = b"x" * size
+    wire = wire_text_frame(payload)
+    assert wire[0] == 0x81  # FIN + text, never masked server-side
+    length = wire[1] & 0x7F
+    assert wire[1] & 0x80 == 0
+    if size < 126:
+        assert length == size and wire[2:] == payload
+    elif size < 65_536:
+        assert length == 126 and struct.unpack("!H", wire[2:4])[0] == size
+        assert wire[4:] == payload
+    else:
+        assert length == 127 and struct.unpack("!Q", wire[2:10])[0] == size
+        assert wire[10:] == payload
+
+
+def test_close_reason_is_cut_to_123_bytes_on_a_character_boundary() -> None:
+    reason = close_reason("é" * 100)
+    assert len(reason.encode()) <= 123
+    assert reason == "é" * 61
