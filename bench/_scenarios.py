@@ -55,8 +55,9 @@ class Bench:
             return self._run(noop, job, 0)
 
     def _run(self, target: Target, job: JobFactory, round_no: int) -> dict[str, Any]:
+        spec = job(target, round_no)  # may create threads: let that settle before measuring
         quiesce(target.pids)
-        result = run_generator(job(target, round_no))
+        result = run_generator(spec)
         if "error" in result:
             raise BenchError(f"{target.name}: {result['error']} {result.get('errors', '')}")
         return result

@@ -176,15 +176,24 @@ class ParleyTarget(Target):
         members = self._users[: max(2, users)]
         ids = []
         for i in range(count):
-            resp = self._client.post(
-                "/api/threads",
-                json={"title": f"bench {i}", "members": members},
-                headers={"Authorization": f"Bearer {self._tokens[0]}"},
+            resp = self._post_retrying(
+                "/api/threads", {"title": f"bench {i}", "members": members}, self._tokens[0]
             )
             if resp.status_code not in (200, 201):
                 raise BenchError(f"POST /api/threads: HTTP {resp.status_code} {resp.text[:200]}")
             ids.append(str(resp.json()["thread_id"]))
         return ids
+
+    def _post_retrying(
+        self, path: str, body: dict[str, Any], token: str, limit_s: float = 30.0
+    ) -> httpx.Response:
+        """503 + Retry-After is Parley saying "not yet" (e.g. keys still loading): honour it."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            resp = self._client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+            if resp.status_code != 503 or time.monotonic() > deadline:
+                return resp
+            time.sleep(min(2.0, float(resp.headers.get("Retry-After", "0.5") or 0.5)))
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
