@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 not found: apt-get install python3 python3-venv"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev,bench]'
+	@$(PY) -m pip install -q -e '.[dev,bench]' --config-settings editable_mode=compat
 	@touch $(STAMP)
 
 infra-build: $(STAMP)
