@@ -79,6 +79,8 @@ class Bench:
         ceiling_metric: str | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         targets = [t for t in (self.parley, peer) if t is not None]
+        if not targets and "ceiling" not in self.cfg.targets:
+            raise BenchError("nothing to measure: Parley did not start and no peer selected")
         runs = self._alternate(targets, job) if targets else {}
         ceiling = self._ceiling(job)
         mine = runs.get("parley", [])
@@ -195,4 +197,10 @@ def _limits(runs: list[dict[str, Any]], row: Row, metric: Metric) -> str:
     missing = [r for r in runs if r.get("deliveries", 0) < r.get("expected", 0)]
     if missing and metric.name.startswith("deliver"):
         notes.append(f"{len(missing)} round(s) lost deliveries")
+    closes: dict[str, int] = {}
+    for r in runs:
+        for code, n in r.get("server_closes", {}).items():
+            closes[code] = closes.get(code, 0) + n
+    if closes and metric.name.startswith("deliver"):
+        notes.append("server " + ", ".join(f"{k} x{v}" for k, v in closes.items()))
     return "; ".join(notes)

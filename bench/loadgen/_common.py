@@ -50,6 +50,11 @@ class Fleet:
     subscribed: int = 0
     failed: int = 0
 
+    def server_closes(self) -> dict[str, int]:
+        """Close codes the server sent (4000: slow consumer, 1008: policy...)."""
+        codes = Counter(f"closed {c.close_code}" for c in self.clients if c.close_code)
+        return dict(codes)
+
     def close(self) -> None:
         for c in self.clients:
             c.close()

@@ -121,6 +121,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_delivered.wait(), float(job.get("drain_s", 5.0)))
     cpu_share = cpu.stop()
+    closes = fleet.server_closes()
     fleet.close()
     for c in pool:
         if c.transport is not None:
@@ -139,5 +140,6 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         "max_send_lag": state["max_lag"],
         "latency": distribution(latencies),
         "gen_cpu": cpu_share,
+        "server_closes": closes,
         "errors": dict(fleet.errors + errors),
     }

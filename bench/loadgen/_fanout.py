@@ -102,6 +102,7 @@ async def fanout(job: dict[str, Any]) -> dict[str, Any]:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(done), idle_timeout)
     cpu_share = cpu.stop()
+    closes = fleet.server_closes()
     fleet.close()
     sender_fleet.close()
     span = state["last"] - state["first"]
@@ -115,5 +116,6 @@ async def fanout(job: dict[str, Any]) -> dict[str, Any]:
         "foreign": state["foreign"],
         "latency": distribution(latencies),
         "gen_cpu": cpu_share,
+        "server_closes": closes,
         "errors": dict(fleet.errors + sender_fleet.errors),
     }
