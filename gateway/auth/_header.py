@@ -55,13 +55,17 @@ class TokenHeader:
     kid: str
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
 def _b64url_json(segment: str, what: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise MalformedToken(f"token {what} is not valid base64url") from None
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicate_keys)
+        return _HEADER_DECODER.decode(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise MalformedToken(f"token {what} is not valid JSON") from None
 
@@ -74,6 +78,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError("duplicate key")
         obj[key] = value
     return obj
+
+
+_HEADER_DECODER = json.JSONDecoder(
+    parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys
+)
 
 
 def parse_header(token: object, allowed_algorithms: frozenset[str]) -> TokenHeader:

@@ -51,9 +51,9 @@ def _usable_for_signatures(jwk: Mapping[str, Any]) -> bool:
 def build_key_index(document: object, allowed: frozenset[str]) -> dict[tuple[str, str], jwt.PyJWK]:
     """Parse a JWKS document (with ``jwt.PyJWKSet``) into a (kid, alg) -> key index.
 
-    Keys without a ``kid``, meant for encryption, carrying private members, symmetric, or
-    for algorithms outside the allow-list are left out. Raises ``JwksRejected`` when nothing
-    usable remains, so an empty or garbled answer never replaces good keys.
+    Keys without a ``kid``, meant for encryption, carrying private members, symmetric, too
+    short, or for algorithms outside the allow-list are left out. Raises ``JwksRejected``
+    when nothing usable remains, so an empty or garbled answer never replaces good keys.
     """
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksRejected("JWKS document has no 'keys' list")
@@ -71,6 +71,8 @@ def build_key_index(document: object, allowed: frozenset[str]) -> dict[tuple[str
         raise JwksRejected(f"JWKS has no usable signing keys ({type(exc).__name__})") from None
     index: dict[tuple[str, str], jwt.PyJWK] = {}
     for key in parsed:
+        if key.Algorithm.check_key_length(key.key) is not None:
+            continue  # e.g. RSA below 2048 bits (NIST SP 800-131A)
         data: dict[str, Any] = dict(key._jwk_data)
         kid = str(data["kid"])
         for alg in _algorithms_for(data, allowed):

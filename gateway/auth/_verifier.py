@@ -19,24 +19,16 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jwt
 import trio
-from jwt import exceptions as jwt_errors
 
-from gateway.auth._errors import (
-    BadSignature,
-    ClaimRejected,
-    ExpiredToken,
-    InvalidToken,
-    MalformedToken,
-    ProviderUnavailable,
-    UnsafeTokenHeader,
-    WrongTokenType,
-)
+from gateway.auth._claims import REQUIRED_CLAIMS, decode_verified, validate_claims
+from gateway.auth._errors import ProviderUnavailable, WrongTokenType
 from gateway.auth._header import ASYMMETRIC_ALGORITHMS, parse_header
 from gateway.auth._jwks_cache import Clock, JwksCache
 from gateway.auth._principal import Principal
@@ -48,9 +40,7 @@ __all__ = ["LEEWAY_S", "REQUIRED_CLAIMS", "TokenVerifier", "allowed_algorithms"]
 
 log = logging.getLogger("parley.auth")
 
-REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 LEEWAY_S = 30.0
-MAX_SUBJECT_CHARS = 255
 _ID_TOKEN_ONLY_CLAIMS = ("at_hash", "c_hash", "s_hash")
 _NON_ACCESS_TYP_CLAIMS = frozenset({"id", "refresh", "offline"})
 
@@ -90,6 +80,7 @@ class TokenVerifier:
         http_client: httpx.AsyncClient | None = None,
         *,
         clock: Clock | None = None,
+        wall_clock: Callable[[], float] = time.time,
         fetch_timeout_s: float = 5.0,
         unknown_kid_interval_s: float = 30.0,
         max_age_s: float = 300.0,
@@ -103,23 +94,10 @@ class TokenVerifier:
         self._algorithms = allowed_algorithms(settings)
         self._settings = settings
         self._fetch_timeout_s = fetch_timeout_s
+        self._wall_clock = wall_clock
         self._client = http_client
         self._owns_client = http_client is None
         self._provider: ProviderClient | None = None
-        self._decoder = jwt.PyJWT(
-            options={
-                "require": list(REQUIRED_CLAIMS),
-                "verify_signature": True,
-                "verify_exp": True,
-                "verify_nbf": True,
-                "verify_iat": True,
-                "verify_aud": True,
-                "verify_iss": True,
-                "verify_sub": True,
-                "strict_aud": False,
-                "enforce_minimum_key_length": True,
-            }
-        )
         self.keys = JwksCache(
             self._fetch_jwks,
             self._algorithms,
@@ -210,63 +188,20 @@ class TokenVerifier:
         header = parse_header(token, self._algorithms)
         assert isinstance(token, str)  # parse_header refused everything else
         key = await self.keys.key_for(header.kid, header.alg)
-        claims = self._decode(token, key, header.alg)
-        return self._principal(claims)
-
-    def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
-        try:
-            return self._decoder.decode(
-                token,
-                key=key,
-                algorithms=[alg],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=LEEWAY_S,
-            )
-        except jwt_errors.ExpiredSignatureError:
-            raise ExpiredToken("token has expired") from None
-        except jwt_errors.ImmatureSignatureError:
-            raise ClaimRejected("token is not valid yet (nbf or iat is in the future)") from None
-        except jwt_errors.MissingRequiredClaimError as exc:
-            raise ClaimRejected(f"token has no '{_claim_name(exc.claim)}' claim") from None
-        except jwt_errors.InvalidAudienceError:
-            raise ClaimRejected(
-                f"token audience (aud) does not include {self._audience!r}"
-            ) from None
-        except jwt_errors.InvalidIssuerError:
-            raise ClaimRejected("token issuer (iss) is not the configured issuer") from None
-        except jwt_errors.InvalidIssuedAtError:
-            raise ClaimRejected("token issued-at (iat) is not a number") from None
-        except jwt_errors.InvalidSubjectError:
-            raise ClaimRejected("token subject (sub) is not a string") from None
-        except jwt_errors.InvalidSignatureError:
-            raise BadSignature("token signature does not verify") from None
-        except (jwt_errors.InvalidAlgorithmError, jwt_errors.InvalidKeyError):
-            raise UnsafeTokenHeader("token algorithm does not match its signing key") from None
-        except jwt_errors.DecodeError:
-            raise MalformedToken("token payload is not valid base64url JSON") from None
-        except jwt_errors.PyJWTError:
-            raise InvalidToken("token claims are invalid") from None
-
-    def _principal(self, claims: dict[str, Any]) -> Principal:
-        if claims.get("iss") != self._issuer:  # defence in depth over PyJWT's own check
-            raise ClaimRejected("token issuer (iss) is not the configured issuer")
-        aud = claims.get("aud")
-        if isinstance(aud, list) and (not aud or not all(isinstance(a, str) for a in aud)):
-            raise ClaimRejected("token audience (aud) list is empty or holds non-strings")
-        sub = claims.get("sub")
-        if (
-            not isinstance(sub, str)
-            or not sub
-            or len(sub) > MAX_SUBJECT_CHARS
-            or not sub.isprintable()
-        ):
-            raise ClaimRejected("token subject (sub) is empty, too long or has control characters")
-        exp = claims.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, int | float):
-            raise ClaimRejected("token expiry (exp) is not a number")
+        claims = decode_verified(token, key)
+        validate_claims(
+            claims,
+            issuer=self._issuer,
+            audience=self._audience,
+            leeway_s=LEEWAY_S,
+            now=self._wall_clock(),
+        )
         _refuse_non_access_token(claims)
-        return Principal(user_id=sub, expires_at=float(exp), claims=types.MappingProxyType(claims))
+        return Principal(
+            user_id=claims["sub"],
+            expires_at=float(claims["exp"]),
+            claims=types.MappingProxyType(claims),
+        )
 
 
 def _refuse_non_access_token(claims: dict[str, Any]) -> None:
@@ -278,11 +213,6 @@ def _refuse_non_access_token(claims: dict[str, Any]) -> None:
     typ = claims.get("typ")
     if isinstance(typ, str) and typ.lower() in _NON_ACCESS_TYP_CLAIMS:
         raise WrongTokenType("token is not an access token (typ claim)")
-
-
-def _claim_name(name: object) -> str:
-    # PyJWT reports the name from our own `require` list; anything else is not echoed.
-    return name if isinstance(name, str) and name in REQUIRED_CLAIMS else "required"
 
 
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:

@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+import trio
 from _auth_support import (
     AUDIENCE,
     CLIENT_ID,
     DROP,
+    JwksServer,
     SigningKey,
     TokenFactory,
     b64,
     forge,
+    settings_for,
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -107,7 +112,7 @@ async def test_hs256_signed_with_the_providers_public_key(
     )
     header, payload = (
         b64(b'{"alg":"HS256","typ":"JWT","kid":"key-a"}'),
-        b64(__import__("json").dumps(tokens.claims()).encode()),
+        b64(json.dumps(tokens.claims()).encode()),
     )
     mac = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     with pytest.raises(
@@ -229,7 +234,7 @@ async def test_tampered_payload_fails_signature(
     verifier: TokenVerifier, tokens: TokenFactory
 ) -> None:
     header, _, signature = tokens.make().split(".")
-    payload = b64(__import__("json").dumps(tokens.claims(sub="mallory")).encode())
+    payload = b64(json.dumps(tokens.claims(sub="mallory")).encode())
     with pytest.raises(BadSignature, match=r"^token signature does not verify$"):
         await verifier.verify(f"{header}.{payload}.{signature}")
 
@@ -444,3 +449,49 @@ async def test_refusal_bodies_carry_no_token_material(
     for segment in token.split("."):
         assert segment[:12] not in rendered
     assert exc.__cause__ is None
+
+
+# --- payload JSON that is not plain JSON ------------------------------------------------------
+
+
+@pytest.mark.parametrize("constant", ["Infinity", "NaN", "-Infinity"])
+async def test_non_finite_numbers_in_claims(
+    verifier: TokenVerifier, tokens: TokenFactory, constant: str
+) -> None:
+    raw = json.dumps(tokens.claims(exp=0)).replace('"exp": 0', f'"exp": {constant}').encode()
+    with pytest.raises(MalformedToken, match=r"^token payload is not valid base64url JSON$"):
+        await verifier.verify(forge(tokens.header(), raw, tokens.key))
+
+
+async def test_duplicate_claims(verifier: TokenVerifier, tokens: TokenFactory) -> None:
+    raw = json.dumps(tokens.claims()).rstrip("}") + ', "sub": "mallory"}'
+    with pytest.raises(MalformedToken, match=r"^token payload is not valid base64url JSON$"):
+        await verifier.verify(forge(tokens.header(), raw.encode(), tokens.key))
+
+
+async def test_payload_not_an_object(verifier: TokenVerifier, tokens: TokenFactory) -> None:
+    with pytest.raises(MalformedToken, match=r"^token payload is not a JSON object$"):
+        await verifier.verify(forge(tokens.header(), b'["alice"]', tokens.key))
+
+
+async def test_short_rsa_keys_in_the_jwks_are_ignored(
+    autojump_clock: object, verifier: TokenVerifier, tokens: TokenFactory, jwks_server: JwksServer
+) -> None:
+    weak = SigningKey(
+        "weak", "RS256", rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    )
+    jwks_server.keys.append(weak)
+    await trio.sleep(30)
+    with pytest.raises(UnknownSigningKey):
+        await verifier.verify(tokens.make(weak))
+    assert "weak" not in verifier.keys.kids and "key-a" in verifier.keys.kids
+
+
+async def test_wall_clock_is_injectable(
+    jwks_server: JwksServer, http_client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    later = NOW + 10_000
+    verifier = TokenVerifier(settings_for(jwks_server), http_client, wall_clock=lambda: later)
+    await verifier.start()
+    with pytest.raises(ExpiredToken, match=r"^token has expired$"):
+        await verifier.verify(tokens.make(exp=NOW + 600))
