@@ -161,8 +161,22 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
 
   // ---- WebSocket -----------------------------------------------------------------------------
 
+  // An open thread resumes where its timeline is contiguous. A thread not opened yet only
+  // needs enough for its unread badge: from the last read seq, but (when the thread list
+  // says how long it is) never more than a page, so a long history is paged, not replayed.
   function subscribe(id) {
-    socket.send({ type: "subscribe", thread_id: id, since_seq: timeline(id).high });
+    const t = timeline(id);
+    let since = t.high;
+    if (!t.loaded && Number.isInteger(state.lastSeq[id])) {
+      since = Math.max(since, state.lastSeq[id] - PAGE);
+      startAt(t, since);
+    }
+    socket.send({ type: "subscribe", thread_id: id, since_seq: since });
+  }
+
+  // Gaps matter in a thread on screen; others catch up when opened (openThread recovers).
+  function recoverIfOpen(id) {
+    if (state.timelines[id] && state.timelines[id].loaded) recover(id);
   }
 
   function onOpen() {
@@ -182,15 +196,14 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         if (!state.threads.some((t) => t.thread_id === f.thread_id)) refreshThreads();
         if (f.seq > (state.lastSeq[f.thread_id] || 0)) state.lastSeq[f.thread_id] = f.seq;
         addMessages(f.thread_id, [f]);
-        const t = timeline(f.thread_id);
-        if (hasGap(t)) recover(f.thread_id);
+        if (hasGap(timeline(f.thread_id))) recoverIfOpen(f.thread_id);
         const typers = state.typing[f.thread_id];
         if (typers) delete typers[f.sender_id];
         return;
       }
       case "subscribed": {
         if (Number.isInteger(f.last_seq)) state.lastSeq[f.thread_id] = f.last_seq;
-        if (hasGap(timeline(f.thread_id), f.last_seq || 0)) recover(f.thread_id);
+        if (hasGap(timeline(f.thread_id), f.last_seq || 0)) recoverIfOpen(f.thread_id);
         return;
       }
       case "ack": return onAck(f);

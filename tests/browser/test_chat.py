@@ -11,12 +11,17 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from _browser_support import PageLog, ParleyServer, login, screenshot
 from playwright.sync_api import expect
 
+from infra.token import fetch_access_token
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+    from infra import Endpoints
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -49,8 +54,8 @@ def _assert_once_in_order(page: Page) -> None:
 
 def _start_thread(alice: Page, bob: Page, title: str) -> None:
     alice.get_by_role("button", name="New thread").click()
-    alice.get_by_label("Title").fill(title)
-    alice.get_by_label("Members").fill("bob")
+    alice.get_by_label("Title", exact=True).fill(title)
+    alice.get_by_label("Members", exact=True).fill("bob")
     alice.get_by_role("button", name="Create").click()
     expect(alice.locator("#chat-title")).to_have_text(title, timeout=20_000)
     # bob's list refreshes on its own every few seconds; the button makes it immediate.
@@ -101,9 +106,27 @@ def test_alice_and_bob_chat_and_a_reload_keeps_history(
     screenshot(alice, "03-chat-alice")
     screenshot(bob, "04-chat-bob")
 
+    # A second thread bob is not looking at: its badge counts alice's message, opening clears it.
+    side = f"Side {uuid.uuid4().hex[:6]}"
+    alice.get_by_role("button", name="New thread").click()
+    alice.get_by_label("Title", exact=True).fill(side)
+    alice.get_by_label("Members", exact=True).fill("bob")
+    alice.get_by_role("button", name="Create").click()
+    expect(alice.locator("#chat-title")).to_have_text(side, timeout=20_000)
+    _say(alice, "psst")
+    _expect_texts(alice, ["psst"])
+    bob.get_by_role("button", name="Refresh threads").click()
+    side_button = bob.locator("button.thread", has_text=side)
+    expect(side_button.get_by_test_id("unread")).to_have_text("1", timeout=PIPELINE_MS)
+    expect(side_button).to_have_attribute("aria-label", f"{side}, 1 unread")
+    side_button.click()
+    _expect_texts(bob, ["psst"])
+    expect(side_button.get_by_test_id("unread")).to_have_count(0)
+    bob.get_by_role("button", name=title, exact=True).click()
+
     bob.reload()
     expect(bob.get_by_test_id("current-user")).to_have_text("bob", timeout=20_000)
-    bob.get_by_role("button", name=title).click()
+    bob.get_by_role("button", name=title, exact=True).click()
     _expect_texts(bob, ["hi bob", "hello\nalice"], timeout=20_000)
     _assert_once_in_order(bob)
 
@@ -155,3 +178,61 @@ def test_both_pages_recover_from_a_server_restart_without_loss_or_doubles(
     screenshot(bob, "08-after-restart-bob")
     alice.context.close()
     bob.context.close()
+
+
+def test_silent_renew_and_logout(
+    browser: Browser, parley_server: ParleyServer, page_logs: list[PageLog]
+) -> None:
+    page = login(browser, parley_server, "dave", page_logs, wait_online=False)
+    # What automaticSilentRenew does before expiry: a new token without leaving the page.
+    renewed = page.evaluate(
+        """async () => {
+            const auth = window.parleyDebug.auth;
+            const before = auth.user.access_token;
+            const user = await auth.renew();
+            return {changed: user.access_token !== before, sub: user.profile.sub};
+        }"""
+    )
+    assert renewed == {"changed": True, "sub": "dave"}
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=20_000)
+    assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('oidc.user'))") == []
+    page.context.close()
+
+
+def test_scroll_back_pages_older_history(
+    browser: Browser, chat_server: ParleyServer, services: Endpoints, page_logs: list[PageLog]
+) -> None:
+    page = login(browser, chat_server, "erin", page_logs)
+    token = fetch_access_token(services.oidc_issuer, "erin")
+    api = httpx.Client(
+        base_url=f"{chat_server.base_url}/api", headers={"Authorization": f"Bearer {token}"}
+    )
+    title = f"Long history {uuid.uuid4().hex[:6]}"
+    thread = api.post("/threads", json={"title": title, "members": ["erin"]})
+    assert thread.status_code == 201, thread.text
+    thread_id = thread.json()["thread_id"]
+    page.get_by_role("button", name="Refresh threads").click()
+    page.get_by_role("button", name=title).click()
+    total = 65
+    for n in range(1, total + 1):
+        answer = api.post(
+            f"/threads/{thread_id}/messages", json={"text": f"old {n}", "client_msg_id": f"c{n}"}
+        )
+        assert answer.status_code == 202, answer.text
+    rows = page.locator("[data-testid=message] .text")
+    expect(rows).to_have_count(total, timeout=PIPELINE_MS)  # live, while the thread was open
+
+    # After a reload only the newest page is fetched; scrolling to the top asks for the rest.
+    page.reload()
+    page.get_by_role("button", name=title).click()
+    expect(rows.last).to_have_text(f"old {total}", timeout=20_000)
+    assert rows.count() < total
+    expect(page.get_by_role("button", name="Load older messages")).to_be_visible()
+    page.get_by_role("log").evaluate("el => { el.scrollTop = 0; }")
+    expect(rows).to_have_count(total, timeout=20_000)
+    expect(rows.first).to_have_text("old 1")
+    expect(page.get_by_role("button", name="Load older messages")).to_have_count(0)
+    _assert_once_in_order(page)
+    screenshot(page, "09-scroll-back")
+    page.context.close()

@@ -28,7 +28,7 @@ export default {
       const api = createApi(props.config, () => props.auth.token());
       chat = createChat({ api, config: props.config, auth: props.auth, me: userId(user.value) });
       chat.start();
-      window.parleyDebug = { chat };
+      window.parleyDebug = { chat, auth: props.auth };
     }
     props.auth.onChange((u) => {
       if (!u && user.value) window.location.assign("/"); // signed out elsewhere

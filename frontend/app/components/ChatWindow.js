@@ -66,7 +66,7 @@ export default {
     <section class="chat" aria-labelledby="chat-title">
       <header class="chat-head">
         <h2 id="chat-title">{{ thread.title || "Untitled" }}</h2>
-        <ul class="members" aria-label="Members">
+        <ul class="members" aria-label="People in this thread">
           <li v-for="m in members" :key="m" :data-presence="s.presence[m] || 'unknown'">
             <span class="dot" aria-hidden="true"></span>{{ m }}<span class="sr-only">{{ s.presence[m] === 'online' ? ' (online)' : '' }}</span>
           </li>
