@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import trio
+
 from parley.events import EventDecodeError, MembershipEvent, decode_event
 
 if TYPE_CHECKING:
@@ -25,8 +27,14 @@ def events_group_id(gateway_id: str) -> str:
     return f"parley-gateway-{gateway_id}"
 
 
-async def pump_events(ctx: GatewayContext, consumer: KafkaConsumer) -> None:
+async def pump_events(
+    ctx: GatewayContext,
+    consumer: KafkaConsumer,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Deliver events until the consumer stops; a malformed event is logged and skipped."""
+    task_status.started()
     async for record in consumer:
         try:
             event = decode_event(record.value or b"")

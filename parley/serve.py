@@ -1,24 +1,47 @@
-"""`parley serve`: run a gateway, a core, or both in one Trio process."""
+"""`parley serve`: run a gateway, a core, or both in one Trio process, as one actor tree.
+
+Start order (the actor system stops in reverse, so the last started is the first stopped):
+
+    store → producer → [core]    thread registry → commands consumer → dispatcher
+                     → [gateway] token keys → events consumer → events pump
+                                 → WebSocket listener → HTTP server
+    → drain flag
+
+On SIGTERM the drain flag goes up first (HTTP answers 503, WebSockets close 1001), the
+servers finish what is in flight, the consumers hand out nothing more, wait for the thread
+actors' acks and commit, then the producer flushes and the store closes. Exit code 0.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
-from collections.abc import AsyncIterator
 from functools import partial
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from actors import ActorSystem, Restart, open_actor_system
+from adapters import KafkaConsumer, KafkaProducer, MongoStore, ensure_topics
+from adapters._backoff import backoff_delays
 from gateway.app import create_app
 from gateway.context import GatewayContext
+from gateway.events_bridge import events_group_id, pump_events
+from gateway.ingest import Ingest
+from gateway.threads import ThreadDirectory
+from parley.core import Core
 from parley.logs import configure_logging
+from parley.services import Service, ServiceActor
 from parley.settings import Role, Settings, load_settings
 
 __all__ = ["run_server", "serve_main"]
 
 log = logging.getLogger("parley.serve")
+
+# A gateway needs only what happens from now on: clients recover older events by since_seq.
+_LATEST: dict[str, Any] = {"auto.offset.reset": "latest"}
 
 
 def serve_main(role: str | None = None, port: int | None = None) -> int:
@@ -29,8 +52,202 @@ def serve_main(role: str | None = None, port: int | None = None) -> int:
         overrides["http_port"] = port
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
-    trio.run(run_server, settings)
+    trio.run(partial(run_server, settings, trap_signals=True))
+    log.info("stopped cleanly")
     return 0
+
+
+async def run_server(
+    settings: Settings,
+    *,
+    trap_signals: bool = False,
+    task_status: trio.TaskStatus[GatewayContext] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled or (with trap_signals) SIGTERM/SIGINT, then drain in order."""
+    ctx = GatewayContext(settings)
+    async with open_actor_system(
+        "parley", trap_signals=trap_signals, shutdown_timeout=settings.shutdown_grace_s + 5
+    ) as system:
+        ctx.snapshot_sources.append(lambda: {"actors": system.snapshot(limit_per_registry=50)})
+        await _start(system, ctx)
+        log.info(
+            "parley serving",
+            extra={
+                "role": settings.role.value,
+                "http": settings.http_base_url,
+                "ws": ctx.ws_url or None,
+            },
+        )
+        task_status.started(ctx)
+        await trio.sleep_forever()
+
+
+async def _service(system: ActorSystem, name: str, service: Service) -> None:
+    await system.start(lambda: ServiceActor(service), name=name, restart=Restart.PERMANENT)
+
+
+async def _start(system: ActorSystem, ctx: GatewayContext) -> None:
+    settings = ctx.settings
+    role = settings.role
+    store = MongoStore(settings)
+    producer = KafkaProducer(settings)
+    await _service(system, "store", store)
+    await _service(system, "producer", producer)
+    await _service(system, "readiness", _ReadinessWatch(ctx, store, producer))
+    await _ensure_topics(settings)
+
+    if role in (Role.ALL, Role.CORE):
+        commands = KafkaConsumer(
+            settings,
+            [settings.commands_topic],
+            settings.core_group,
+            group_instance_id=settings.group_instance_id,
+        )
+        core = Core(settings, store, producer, commands, ctx.metrics)
+        registry = await core.start_registry(system)
+        await _service(system, "commands-consumer", commands)
+        await _service(system, "dispatcher", core)
+        ctx.gauge_refreshers.append(lambda: ctx.metrics.thread_actors.set(registry.live_count))
+        ctx.gauge_refreshers.append(
+            lambda: ctx.metrics.consumer_lag.labels(settings.core_group).set(
+                sum(commands.counters.lag.values())
+            )
+        )
+
+    if role in (Role.ALL, Role.GATEWAY):
+        await _start_gateway(system, ctx, store, producer)
+
+    await _service(system, "drain-flag", _DrainFlag(ctx))
+
+
+async def _start_gateway(
+    system: ActorSystem, ctx: GatewayContext, store: MongoStore, producer: KafkaProducer
+) -> None:
+    from gateway.auth import TokenVerifier
+    from gateway.limits import UserRateLimiter
+    from gateway.ws.hub import FanoutHub
+    from gateway.ws.listener import serve_websockets
+
+    settings = ctx.settings
+    verifier = TokenVerifier(settings)
+    ctx.verifier = verifier
+    await _service(system, "token-keys", _TaskService(verifier.run))
+    ctx.threads = ThreadDirectory(settings, store, producer)
+    ctx.ingest = Ingest(
+        settings,
+        producer,
+        ctx.threads,
+        UserRateLimiter.from_settings(settings),
+        ctx.metrics,
+        ctx.readiness,
+    )
+    ctx.hub = FanoutHub.from_settings(settings, ctx.metrics)
+    events = KafkaConsumer(
+        settings,
+        [settings.events_topic],
+        events_group_id(ctx.gateway_id),
+        group_instance_id=settings.outbox_group_instance_id,
+        **_LATEST,
+    )
+    await _service(system, "events-consumer", events)
+    await _service(system, "events-pump", _TaskService(partial(pump_events, ctx, events)))
+    if settings.ws_port >= 0:
+        ws = _TaskService(partial(serve_websockets, ctx))
+        await _service(system, "websocket-listener", ws)
+        await ws.started.wait()
+    await _service(system, "http", _HttpService(ctx))
+
+
+async def _ensure_topics(settings: Settings) -> None:
+    topics = [settings.commands_topic, settings.events_topic, settings.dlq_topic]
+    delays = backoff_delays(first=0.5)
+    while True:
+        try:
+            await ensure_topics(settings, topics)
+            return
+        except Exception as exc:  # the broker may still be starting: readiness says so
+            log.warning("topics not ensured yet; retrying", extra={"why": str(exc)})
+            await trio.sleep(next(delays))
+
+
+class _TaskService:
+    """A plain `async fn(task_status=...)` as a Service: stop() cancels it."""
+
+    def __init__(self, fn: Callable[..., Awaitable[object]]) -> None:
+        self._fn = fn
+        self._scope: trio.CancelScope | None = None
+        self.started = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # A fresh scope per incarnation: the supervisor may run this again after a crash.
+        with trio.CancelScope() as self._scope:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._fn)
+                self.started.set()
+                task_status.started()
+
+    def stop(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+class _HttpService:
+    """Hypercorn serving the Quart-Trio app until the drain flag is raised."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+        self._app = create_app(ctx)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        config = _hypercorn_config(self._ctx.settings)
+        await hypercorn_serve(self._app, config, shutdown_trigger=self._ctx.readiness.draining.wait)
+
+    def stop(self) -> None:
+        # Hypercorn stops accepting and finishes in-flight requests (up to graceful_timeout).
+        self._ctx.readiness.draining.set()
+
+
+class _DrainFlag:
+    """Started last, so stopped first: raises the drain flag the moment a shutdown begins."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+        self._stopped = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self._stopped.wait()
+
+    def stop(self) -> None:
+        log.info("draining")
+        self._ctx.readiness.draining.set()
+        self._stopped.set()
+
+
+class _ReadinessWatch:
+    """Mirrors the adapters' readiness into /readyz twice a second."""
+
+    def __init__(self, ctx: GatewayContext, store: MongoStore, producer: KafkaProducer) -> None:
+        self._ctx = ctx
+        self._store = store
+        self._producer = producer
+        self._stopped = trio.Event()
+        ctx.readiness.register("store")
+        ctx.readiness.register("kafka")
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        readiness = self._ctx.readiness
+        while not self._stopped.is_set():
+            store, kafka = self._store.readiness, self._producer.readiness
+            readiness.set("store", store.ready, store.message)
+            readiness.set("kafka", kafka.ready, kafka.message)
+            if self._ctx.verifier is not None:
+                ok = self._ctx.verifier.ready
+                readiness.set("oidc", ok, "signing keys loaded" if ok else "no signing keys yet")
+            with trio.move_on_after(0.5):
+                await self._stopped.wait()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 def _hypercorn_config(settings: Settings) -> HyperConfig:
@@ -43,39 +260,3 @@ def _hypercorn_config(settings: Settings) -> HyperConfig:
     # Without pings a vanished client may never reach the app under Trio (hypercorn#210).
     config.websocket_ping_interval = 20.0
     return config
-
-
-async def run_server(
-    settings: Settings, *, task_status: trio.TaskStatus[GatewayContext] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """Serve until SIGTERM/SIGINT, then drain: refuse new work, finish in-flight, exit."""
-    ctx = GatewayContext(settings)
-    app = create_app(ctx)
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_drain_on_signal, signals, ctx, nursery.cancel_scope)
-            # Hypercorn stops accepting when draining is set and waits for in-flight requests.
-            await nursery.start(
-                partial(
-                    hypercorn_serve,
-                    app,
-                    _hypercorn_config(settings),
-                    shutdown_trigger=ctx.readiness.draining.wait,
-                )
-            )
-            log.info("gateway listening", extra={"url": settings.http_base_url})
-            task_status.started(ctx)
-            await ctx.readiness.draining.wait()
-        log.info("stopped cleanly")
-
-
-async def _drain_on_signal(
-    signals: AsyncIterator[int], ctx: GatewayContext, scope: trio.CancelScope
-) -> None:
-    async for signum in signals:
-        if ctx.readiness.draining.is_set():
-            log.warning("second signal: stopping at once", extra={"signal": signum})
-            scope.cancel()
-            return
-        log.info("signal received: draining", extra={"signal": signum})
-        ctx.readiness.draining.set()
