@@ -15,8 +15,8 @@ actors' acks and commit, then the producer flushes and the store closes. Exit co
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
