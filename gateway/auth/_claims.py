@@ -57,7 +57,7 @@ def decode_verified(token: str, key: jwt.PyJWK) -> dict[str, Any]:
     # Parsed only after the signature holds: unauthenticated JSON is never interpreted.
     try:
         claims = _CLAIMS_DECODER.decode(raw_payload.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedToken("token payload is not valid base64url JSON") from None
     if not isinstance(claims, dict):
         raise MalformedToken("token payload is not a JSON object")

@@ -66,7 +66,8 @@ def _b64url_json(segment: str, what: str) -> Any:
         raise MalformedToken(f"token {what} is not valid base64url") from None
     try:
         return _HEADER_DECODER.decode(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a few KB of "[[[[" nest deeper than the parser's stack allows.
         raise MalformedToken(f"token {what} is not valid JSON") from None
 
 

@@ -67,7 +67,8 @@ def build_key_index(document: object, allowed: frozenset[str]) -> dict[tuple[str
     ]
     try:
         parsed = jwt.PyJWKSet(candidates)
-    except (PyJWKSetError, PyJWKError) as exc:
+    except (PyJWKSetError, PyJWKError, TypeError, ValueError, KeyError) as exc:
+        # TypeError/ValueError/KeyError: members of the wrong JSON type in a hostile JWKS.
         raise JwksRejected(f"JWKS has no usable signing keys ({type(exc).__name__})") from None
     index: dict[tuple[str, str], jwt.PyJWK] = {}
     for key in parsed:
@@ -81,7 +82,7 @@ def build_key_index(document: object, allowed: frozenset[str]) -> dict[tuple[str
                 continue
             try:
                 index[(kid, alg)] = jwt.PyJWK(data, algorithm=alg)
-            except PyJWTError:
+            except (PyJWTError, TypeError, ValueError):
                 continue
     if not index:
         raise JwksRejected("JWKS has no keys for the allowed algorithms")

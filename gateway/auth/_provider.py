@@ -78,5 +78,5 @@ class ProviderClient:
             raise ProviderError(f"GET {url} failed: {type(exc).__name__}") from None
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProviderError(f"GET {url} is not JSON") from None

@@ -123,12 +123,19 @@ class TokenVerifier:
     async def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             verify: ssl.SSLContext | bool = True
-            if self._settings.oidc_ca_bundle:
-                verify = await trio.to_thread.run_sync(
-                    _tls_context,
-                    self._settings.oidc_ca_bundle,
-                    limiter=trio.CapacityLimiter(_TLS_SETUP_LIMITER_TOKENS),
-                )
+            ca_bundle = self._settings.oidc_ca_bundle
+            if ca_bundle:
+                try:
+                    verify = await trio.to_thread.run_sync(
+                        _tls_context,
+                        ca_bundle,
+                        limiter=trio.CapacityLimiter(_TLS_SETUP_LIMITER_TOKENS),
+                    )
+                except OSError as exc:  # includes ssl.SSLError and FileNotFoundError
+                    raise ConfigurationError(
+                        f"PARLEY_OIDC_CA_BUNDLE {ca_bundle!r} cannot be loaded "
+                        f"({type(exc).__name__})"
+                    ) from None
             self._client = httpx.AsyncClient(
                 verify=verify,
                 timeout=httpx.Timeout(self._fetch_timeout_s),

@@ -108,6 +108,7 @@ class JwksServer:
     issuer: str = ""
     mode: str = "ok"
     issuer_in_discovery: str | None = None
+    raw_jwks: bytes | None = None  # served verbatim instead of the keys when set
     jwks_fetch_times: list[float] = field(default_factory=list)
     discovery_hits: int = 0
 
@@ -139,6 +140,8 @@ class JwksServer:
             self.jwks_fetch_times.append(trio.current_time())
             if self.mode == "down":
                 return 503, b'{"error":"unavailable"}'
+            if self.raw_jwks is not None:
+                return 200, self.raw_jwks
             if self.mode == "garbage":
                 return 200, b'{"keys": []}'
             return 200, json.dumps({"keys": [k.public_jwk() for k in self.keys]}).encode()

@@ -255,3 +255,29 @@ async def test_verifier_owns_and_closes_its_client(
         client = verifier._client
         assert isinstance(client, httpx.AsyncClient)
     assert client.is_closed
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"keys": [{"kty": "RSA", "kid": "x", "n": 5, "e": []}]}',
+        b'{"keys": [{"kty": "EC", "kid": "y", "crv": "P-256", "x": {}, "y": null}]}',
+        b'{"keys": "none"}',
+        b"not json",
+    ],
+    ids=["deep", "rsa-types", "ec-types", "keys-not-list", "not-json"],
+)
+async def test_hostile_jwks_documents_keep_the_old_keys(
+    autojump_clock: trio.testing.MockClock,
+    verifier: TokenVerifier,
+    tokens: TokenFactory,
+    jwks_server: JwksServer,
+    document: bytes,
+) -> None:
+    jwks_server.raw_jwks = document
+    await trio.sleep(30)
+    with pytest.raises(UnknownSigningKey):
+        await verifier.verify(tokens.make(header={"kid": "x"}))
+    assert verifier.keys.consecutive_failures == 1
+    assert (await verifier.verify(tokens.make())).user_id == "alice"

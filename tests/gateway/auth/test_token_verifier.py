@@ -8,8 +8,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -495,3 +498,48 @@ async def test_wall_clock_is_injectable(
     await verifier.start()
     with pytest.raises(ExpiredToken, match=r"^token has expired$"):
         await verifier.verify(tokens.make(exp=NOW + 600))
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+async def test_deeply_nested_json(
+    verifier: TokenVerifier, tokens: TokenFactory, segment: str
+) -> None:
+    deep = b"[" * 1500 + b"]" * 1500  # deeper than the parser's recursion limit, under 8 KB
+    if segment == "header":
+        token = forge(tokens.header(), tokens.claims(), tokens.key)
+        token = b64(deep) + token[token.index(".") :]
+        reason = r"^token header is not valid JSON$"
+    else:
+        token = forge(tokens.header(), deep, tokens.key)
+        reason = r"^token payload is not valid base64url JSON$"
+    with pytest.raises(MalformedToken, match=reason):
+        await verifier.verify(token)
+
+
+async def test_unreadable_ca_bundle_is_a_configuration_error(
+    jwks_server: JwksServer, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    verifier = TokenVerifier(settings_for(jwks_server, oidc_ca_bundle=str(missing)))
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"^PARLEY_OIDC_CA_BUNDLE '{re.escape(str(missing))}' cannot be loaded "
+        r"\(FileNotFoundError\)$",
+    ):
+        await verifier.start()
+    await verifier.aclose()
+
+
+async def test_ca_bundle_is_used_for_the_provider_client(
+    jwks_server: JwksServer, tokens: TokenFactory
+) -> None:
+    bundle = ssl.get_default_verify_paths().cafile or certifi_bundle()
+    async with TokenVerifier(settings_for(jwks_server, oidc_ca_bundle=bundle)) as verifier:
+        await verifier.start()
+        assert (await verifier.verify(tokens.make())).user_id == "alice"
+
+
+def certifi_bundle() -> str:
+    import certifi
+
+    return str(certifi.where())
