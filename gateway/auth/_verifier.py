@@ -18,6 +18,7 @@ Decisions (documented in the report and ARCHITECTURE.md):
 from __future__ import annotations
 
 import logging
+import math
 import ssl
 import time
 import types
@@ -166,13 +167,23 @@ class TokenVerifier:
     async def run(
         self,
         *,
+        wait_for_keys: bool = True,
         start_timeout_s: float = 30.0,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Load keys, report started, then keep them fresh until cancelled."""
+        """Load keys, report started, then keep them fresh until cancelled.
+
+        ``wait_for_keys=True``: started only once keys are loaded (``ProviderUnavailable``
+        after ``start_timeout_s``). ``False``: started at once and retried with backoff for
+        as long as it takes; meanwhile ``ready`` is False and ``verify`` answers 503.
+        """
         try:
-            await self.start(timeout_s=start_timeout_s)
-            task_status.started()
+            if wait_for_keys:
+                await self.start(timeout_s=start_timeout_s)
+                task_status.started()
+            else:
+                task_status.started()
+                await self.start(timeout_s=math.inf)
             await self.keys.run_refresher()
         finally:
             with trio.CancelScope(shield=True):

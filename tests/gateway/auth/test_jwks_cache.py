@@ -9,6 +9,7 @@ import itertools
 import re
 import secrets
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import pytest
@@ -281,3 +282,25 @@ async def test_hostile_jwks_documents_keep_the_old_keys(
         await verifier.verify(tokens.make(header={"kid": "x"}))
     assert verifier.keys.consecutive_failures == 1
     assert (await verifier.verify(tokens.make())).user_id == "alice"
+
+
+async def test_run_without_waiting_for_keys_reports_unready_then_recovers(
+    autojump_clock: trio.testing.MockClock,
+    make_verifier: MakeVerifier,
+    tokens: TokenFactory,
+    jwks_server: JwksServer,
+) -> None:
+    jwks_server.mode = "down"
+    verifier = make_verifier()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(verifier.run, wait_for_keys=False))
+        assert not verifier.ready
+        with pytest.raises(ProviderUnavailable):
+            await verifier.verify(tokens.make())
+        await trio.sleep(600)  # still down: retries continue, capped at 60 s apart
+        assert not verifier.ready and verifier.keys.consecutive_failures >= 10
+        jwks_server.mode = "ok"
+        await trio.sleep(61)
+        assert verifier.ready
+        assert (await verifier.verify(tokens.make())).user_id == "alice"
+        nursery.cancel_scope.cancel()
