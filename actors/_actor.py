@@ -8,6 +8,7 @@ stopped between two messages, by closing its mailbox or by queueing a wake-up se
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -32,6 +33,11 @@ _H_STOPPED = 4
 _H_NURSERY = 8
 _H_RUN = 16
 
+_H_STOP_ANY = _H_STOPPING | _H_STOPPED
+
+_TASK_NAME = "actors.actor"
+_MAILBOX_ENDED = (trio.EndOfChannel, trio.ClosedResourceError)
+
 
 class Actor(Generic[M]):
     """Subclass and override receive(); the runtime calls it for one message at a time.
@@ -44,7 +50,9 @@ class Actor(Generic[M]):
     actor stops when it returns. `self.ref` is set before on_started(), not in __init__.
     """
 
-    __slots__ = ("_nursery", "ref")
+    # Only `ref`: a nursery-owning actor keeps its nursery in its __dict__ (a subclass that
+    # declares __slots__ and owns tasks must list "_nursery").
+    __slots__ = ("ref",)
 
     #: bound of the mailbox (a trio memory channel)
     mailbox_capacity: ClassVar[int] = 64
@@ -57,7 +65,6 @@ class Actor(Generic[M]):
     _hooks: ClassVar[int] = 0
 
     ref: ActorRef[M]
-    _nursery: trio.Nursery | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -100,7 +107,7 @@ class Actor(Generic[M]):
     @property
     def nursery(self) -> trio.Nursery:
         """The actor's own nursery (only for actors with run() or `uses_nursery = True`)."""
-        nursery = getattr(self, "_nursery", None)
+        nursery: trio.Nursery | None = getattr(self, "_nursery", None)
         if nursery is None:
             raise RuntimeError(
                 f"{type(self).__name__} has no nursery: set uses_nursery = True or override run()"
@@ -145,7 +152,8 @@ class ActorRef(Node, Generic[M]):
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise ActorStopped(self.path) from None
 
-    async def ask(self, make: Callable[[Reply[R]], M], *, timeout: float = 5.0) -> R:
+    # The deadline is part of the ask protocol (AskTimeout, not Cancelled), hence the parameter.
+    async def ask(self, make: Callable[[Reply[R]], M], *, timeout: float = 5.0) -> R:  # noqa: ASYNC109
         """Send `make(reply)` and wait for `reply.send(value)`; AskTimeout after `timeout` s."""
         reply: Reply[R] = Reply()
         self.tell(make(reply))
@@ -156,14 +164,9 @@ class ActorRef(Node, Generic[M]):
     def _mailbox_full(self, msg: M) -> None:
         policy = self._actor.mailbox_policy
         if policy is MailboxPolicy.DROP_OLDEST:
-            try:
+            with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 self._rx.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                pass
-            try:
-                self._tx.send_nowait(msg)
-            except trio.WouldBlock:  # pragma: no cover - a dropped slot is always free
-                pass
+            self._tx.send_nowait(msg)
         elif policy is MailboxPolicy.CLOSE_SLOW_CONSUMER:
             logger.warning("%s: mailbox full, closed as a slow consumer", self.path)
             self._stop_mode = SLOW
@@ -203,10 +206,8 @@ class ActorRef(Node, Generic[M]):
                 elif self._state is ActorState.RUNNING:
                     self._state = ActorState.STOPPING
                     # Wakes an idle actor; a full mailbox means it is busy and sees the flag.
-                    try:
+                    with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
                         self._tx.send_nowait(WAKE)
-                    except (trio.WouldBlock, trio.ClosedResourceError):
-                        pass
             return
         self._stop_mode = mode
         if self._state is ActorState.RESTARTING:
@@ -215,6 +216,9 @@ class ActorRef(Node, Generic[M]):
             return
         self._state = ActorState.STOPPING
         self._tx.close()
+
+    def _anonymous_name(self) -> str:
+        return f"{type(self._actor).__name__}@{id(self):x}"
 
     def _force_stop(self) -> bool:
         actor = self._actor
@@ -235,10 +239,17 @@ class ActorRef(Node, Generic[M]):
         self._state = ActorState.STARTING
 
     def _launch(self, nursery: trio.Nursery) -> None:
-        nursery.start_soon(_run_actor, self, self._actor)
+        # A constant task name: trio would otherwise format one string per task.
+        if self._actor._hooks & _H_NURSERY:
+            nursery.start_soon(_run_actor_with_nursery, self, name=_TASK_NAME)
+        else:
+            nursery.start_soon(_run_actor, self, name=_TASK_NAME)
 
     async def _launch_and_wait(self, nursery: trio.Nursery) -> None:
-        await nursery.start(_run_actor, self, self._actor)
+        if self._actor._hooks & _H_NURSERY:
+            await nursery.start(_run_actor_with_nursery, self, name=_TASK_NAME)
+        else:
+            await nursery.start(_run_actor_started, self, name=_TASK_NAME)
 
     def _release(self) -> None:
         self._tx.close()
@@ -255,54 +266,102 @@ class ActorRef(Node, Generic[M]):
         out.append(entry)
 
 
-async def _run_actor(
-    cell: ActorRef[Any],
-    actor: Actor[Any],
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+async def _run_actor(cell: ActorRef[Any]) -> None:
+    """One incarnation of a message-only actor.
+
+    The idle wait sits in this frame, which keeps few locals and a shallow stack on purpose:
+    trio keeps both the coroutine and a frame object per task, so each slot here costs 16 bytes
+    per idle actor (see bench/actors_bench.py). Hence no try/finally and cold paths in helpers.
+    """
+    if cell._state is not ActorState.RUNNING and not await _start(cell, None):
+        return
+    try:
+        while cell._stop_mode != RESTART:
+            try:
+                msg = await cell._rx.receive()
+            except _MAILBOX_ENDED:
+                break
+            if msg is not WAKE:
+                await cell._actor.receive(msg)
+    except BaseException as exc:
+        # Exception: a crash, reported to the parent. Cancelled and KeyboardInterrupt: the hooks
+        # still run (shielded), then _ended() re-raises.
+        await _ended(cell, exc)
+    else:
+        await _ended(cell, None)
+
+
+async def _run_actor_started(cell: ActorRef[Any], task_status: trio.TaskStatus[None]) -> None:
+    """Like _run_actor, for nursery.start(): reports started once on_started() has finished."""
+    if await _start(cell, task_status):
+        await _run_actor(cell)
+
+
+async def _start(cell: ActorRef[Any], task_status: trio.TaskStatus[None] | None) -> bool:
+    try:
+        if cell._actor._hooks & _H_STARTED:
+            await cell._actor.on_started()
+    except BaseException as exc:
+        if task_status is not None and isinstance(exc, Exception):
+            task_status.started()
+        await _ended(cell, exc)
+        return False
+    cell._incarnation_started()
+    if task_status is not None:
+        task_status.started()
+    return True
+
+
+async def _ended(cell: ActorRef[Any], exc: BaseException | None) -> None:
+    error = _crashed(cell, exc) if isinstance(exc, Exception) else None
+    if cell._actor._hooks & _H_STOP_ANY:
+        await _stop_hooks(cell, error, stopping_pending=True)
+    cell._incarnation_ended(error)
+    if exc is not None and error is None:
+        raise exc
+
+
+async def _run_actor_with_nursery(
+    cell: ActorRef[Any], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """One incarnation of an actor. The idle wait sits in this frame on purpose (memory)."""
-    hooks = actor._hooks
+    """One incarnation of an actor that owns tasks: run() and/or self.nursery."""
+    actor = cell._actor
     error: BaseException | None = None
     stopping_pending = True
     try:
         try:
-            if hooks & _H_STARTED:
+            if actor._hooks & _H_STARTED:
                 await actor.on_started()
             cell._incarnation_started()
             task_status.started()
-            if hooks & _H_NURSERY:
-                stopping_pending = False
-                await _run_with_nursery(cell, actor, hooks)
-            elif cell._stop_mode != RESTART:
-                rx = cell._rx
-                receive = actor.receive
-                while True:
-                    try:
-                        msg = await rx.receive()
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        break
-                    if msg is WAKE:
-                        if cell._stop_mode == RESTART:
-                            break
-                        continue
-                    await receive(msg)
-                    if cell._stop_mode == RESTART:
-                        break
+            stopping_pending = False
+            await _run_with_nursery(cell, actor)
         except Exception as exc:
-            error = unwrap(exc)
             if cell._state is ActorState.STARTING:
                 task_status.started()
-            if cell._stop_mode == RUN:
-                logger.warning("%s crashed: %s", cell.path, error, exc_info=error)
+            error = _crashed(cell, exc)
     finally:
-        if hooks & (_H_STOPPING | _H_STOPPED):
-            await _stop_hooks(cell, actor, hooks, error, stopping_pending)
+        if actor._hooks & _H_STOP_ANY:
+            await _stop_hooks(cell, error, stopping_pending=stopping_pending)
         cell._incarnation_ended(error)
 
 
-async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any], hooks: int) -> None:
+def _crashed(cell: ActorRef[Any], exc: BaseException) -> BaseException:
+    error = unwrap(exc)
+    if cell._stop_mode == RUN:
+        logger.warning("%s crashed: %s", cell.path, error, exc_info=error)
+    return error
+
+
+async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any]) -> None:
+    hooks = actor._hooks
     async with trio.open_nursery() as nursery:
-        actor._nursery = nursery
+        try:
+            actor._nursery = nursery  # type: ignore[attr-defined]
+        except AttributeError:
+            raise TypeError(
+                f"{type(actor).__name__} owns tasks but its __slots__ lack '_nursery'"
+            ) from None
         try:
             if hooks & _H_RUN:
                 nursery.start_soon(_run_loop, cell, actor)
@@ -311,7 +370,7 @@ async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any], hooks: int) 
             while cell._stop_mode != RESTART:
                 try:
                     msg = await rx.receive()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
+                except _MAILBOX_ENDED:
                     break
                 if msg is not WAKE:
                     await receive(msg)
@@ -319,7 +378,7 @@ async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any], hooks: int) 
             if hooks & _H_STOPPING:
                 await _shielded(cell, actor.stop_grace, actor.on_stopping)
             nursery.cancel_scope.cancel()
-    actor._nursery = None
+    actor._nursery = None  # type: ignore[attr-defined]
 
 
 async def _run_loop(cell: ActorRef[Any], actor: Actor[Any]) -> None:
@@ -328,19 +387,15 @@ async def _run_loop(cell: ActorRef[Any], actor: Actor[Any]) -> None:
         cell._request_stop(PERMANENT)
     else:
         # A restart request: the mailbox loop may be parked in receive(); wake it.
-        try:
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
             cell._tx.send_nowait(WAKE)
-        except (trio.WouldBlock, trio.ClosedResourceError):
-            pass
 
 
 async def _stop_hooks(
-    cell: ActorRef[Any],
-    actor: Actor[Any],
-    hooks: int,
-    error: BaseException | None,
-    stopping_pending: bool,
+    cell: ActorRef[Any], error: BaseException | None, *, stopping_pending: bool
 ) -> None:
+    actor = cell._actor
+    hooks = actor._hooks
     if stopping_pending and hooks & _H_STOPPING:
         await _shielded(cell, actor.stop_grace, actor.on_stopping)
     if hooks & _H_STOPPED:

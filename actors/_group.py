@@ -13,7 +13,7 @@ import trio
 from ._errors import ActorStopped, RestartIntensityExceeded, StopTimeout
 from ._mailbox import ExitReason
 from ._node import PERMANENT, RESTART, RUN, ActorState, Node, Parent, describe, logger
-from ._policy import Backoff, Intensity, Restart
+from ._policy import Backoff, ChildPolicy, Intensity, Restart
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -44,8 +44,7 @@ class Group(Node):
         self._nursery: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
         self._handling: trio.CancelScope | None = None
-        self._restart = Restart.PERMANENT
-        self._shutdown = math.inf
+        self._policy = ChildPolicy.of(Restart.PERMANENT, math.inf)
 
     # -- parent protocol -----------------------------------------------------------------
     def _child_failed(self, child: Node, error: BaseException | None) -> None:
@@ -134,7 +133,8 @@ class Group(Node):
                 return None
             if event is _STOP:
                 continue
-            child, error = event
+            child: Node = event[0]
+            error: BaseException | None = event[1]
             if child._state is not ActorState.RESTARTING or child._parent is not self:
                 continue
             result = await self._handle_failure(child, error, nursery)
@@ -147,7 +147,7 @@ class Group(Node):
     async def _handle_failure(
         self, child: Node, error: BaseException | None, nursery: trio.Nursery
     ) -> BaseException | None:
-        restart = child._restart
+        restart = child._policy.restart
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and error is None):
             child._finish(ExitReason.FAILED if error else ExitReason.NORMAL, error)
             return None
@@ -194,11 +194,11 @@ class Group(Node):
             if child._state is ActorState.STOPPED:
                 continue
             child._request_stop(mode)
-            with trio.move_on_after(child._shutdown) as waited:
+            with trio.move_on_after(child._policy.shutdown) as waited:
                 await child._wait_ended()
             if waited.cancelled_caught:
                 if not child._force_stop():
-                    return StopTimeout(child.path, child._shutdown)
+                    return StopTimeout(child.path, child._policy.shutdown)
                 await child._wait_ended()
         return None
 

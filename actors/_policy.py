@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 __all__ = ["Backoff", "Restart", "Strategy"]
 
+_POLICIES: dict[tuple[object, float], ChildPolicy] = {}
+
 
 class Strategy(enum.Enum):
     """Which children a supervisor restarts when one fails."""
@@ -24,6 +26,22 @@ class Restart(enum.Enum):
     PERMANENT = "permanent"  #: always, even after a normal return
     TRANSIENT = "transient"  #: only after a failure
     TEMPORARY = "temporary"  #: never
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPolicy:
+    """How a supervisor treats one child; instances are shared (one slot per child)."""
+
+    restart: Restart
+    shutdown: float
+
+    @staticmethod
+    def of(restart: Restart, shutdown: float) -> ChildPolicy:
+        key = (restart, shutdown)
+        policy = _POLICIES.get(key)
+        if policy is None:
+            policy = _POLICIES[key] = ChildPolicy(restart, shutdown)
+        return policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,22 +83,29 @@ class Registry(Group, Generic[K, M]):
     def tell(self, key: K, msg: M) -> None:
         """Deliver `msg` to the actor for `key`, spawning or reactivating it first."""
         entry = self._entries.get(key)
-        if entry.__class__ is ActorRef and entry._stop_mode == RUN:  # type: ignore[union-attr]
+        if entry.__class__ is ActorRef and entry._stop_mode == RUN:
             self._touched.add(key)
-            entry.tell(msg)  # type: ignore[union-attr]
+            entry.tell(msg)
             return
         self._ensure(key, entry).tell(msg)
 
-    async def ask(self, key: K, make: Callable[[Reply[R]], M], *, timeout: float = 5.0) -> R:
+    # The deadline is part of the ask protocol (AskTimeout, not Cancelled), hence the parameter.
+    async def ask(
+        self,
+        key: K,
+        make: Callable[[Reply[R]], M],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> R:
         """ask() the actor for `key` (spawned or reactivated if needed)."""
         return await self.get(key).ask(make, timeout=timeout)
 
     def get(self, key: K) -> ActorRef[M]:
         """The live actor for `key`, spawned or reactivated if needed."""
         entry = self._entries.get(key)
-        if entry.__class__ is ActorRef and entry._stop_mode == RUN:  # type: ignore[union-attr]
+        if entry.__class__ is ActorRef and entry._stop_mode == RUN:
             self._touched.add(key)
-            return entry  # type: ignore[return-value]
+            return entry
         return self._ensure(key, entry)
 
     def passivate(self, key: K) -> bool:
@@ -191,11 +198,11 @@ class Registry(Group, Generic[K, M]):
                     entry.__class__ is ActorRef
                     and key not in current
                     and key not in previous
-                    and entry._stop_mode == RUN  # type: ignore[union-attr]
-                    and entry._state is ActorState.RUNNING  # type: ignore[union-attr]
-                    and entry.mailbox_depth == 0  # type: ignore[union-attr]
+                    and entry._stop_mode == RUN
+                    and entry._state is ActorState.RUNNING
+                    and entry.mailbox_depth == 0
                 ):
-                    entry._request_stop(PASSIVATE)  # type: ignore[union-attr]
+                    entry._request_stop(PASSIVATE)
             previous = current
 
     def _live_refs(self) -> list[ActorRef[M]]:

@@ -14,7 +14,7 @@ from ._errors import StopTimeout
 from ._group import Group
 from ._mailbox import ExitReason
 from ._node import PERMANENT, ActorState, Node, Parent
-from ._policy import Backoff, Restart, Strategy
+from ._policy import Backoff, ChildPolicy, Restart, Strategy
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -44,7 +44,7 @@ class Supervisor(Group):
     RestartIntensityExceeded, which its own parent handles (restart it, or give up in turn).
     """
 
-    __slots__ = ("_children", "_counter", "_strategy")
+    __slots__ = ("_children", "_strategy")
     kind: ClassVar[str] = "supervisor"
 
     def __init__(
@@ -63,7 +63,6 @@ class Supervisor(Group):
         )
         self._strategy = strategy
         self._children: dict[object, Node] = {}
-        self._counter = 0
         for spec in children:
             self._add_actor(spec.factory, spec.name, spec.restart, spec.shutdown)
 
@@ -180,16 +179,15 @@ class Supervisor(Group):
     # -- internals ---------------------------------------------------------------------
     def _claim(self, name: str | None) -> object:
         if name is None:
-            self._counter += 1
-            return self._counter
+            return None
         if name in self._children:
             raise ValueError(f"{self.path} already has a child named {name!r}")
         return name
 
     def _adopt(self, node: Node, restart: Restart, shutdown: float) -> None:
-        node._restart = restart
-        node._shutdown = shutdown
-        self._children[node._name] = node
+        node._policy = ChildPolicy.of(restart, shutdown)
+        # Anonymous children are keyed by themselves: no name object per child (memory).
+        self._children[node if node._name is None else node._name] = node
 
     def _add_actor(
         self,
@@ -204,8 +202,9 @@ class Supervisor(Group):
         return ref
 
     def _child_finished(self, child: Node) -> None:
-        if self._children.get(child._name) is child:
-            del self._children[child._name]
+        key = child if child._name is None else child._name
+        if self._children.get(key) is child:
+            del self._children[key]
 
     def _affected(self, child: Node) -> list[Node]:
         children = list(self._children.values())

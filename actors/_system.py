@@ -13,7 +13,7 @@ import trio
 
 from ._actor import Actor, ActorRef
 from ._errors import RestartIntensityExceeded
-from ._node import PERMANENT, ActorState, Node, logger
+from ._node import PERMANENT, ActorState, Node, Waiter, logger
 from ._policy import Backoff, Restart, Strategy
 from ._registry import Registry
 from ._supervisor import ChildSpec, Supervisor
@@ -42,6 +42,7 @@ class ActorSystem:
             self, name, max_restarts=max_restarts, within=within, backoff=backoff
         )
         self._hook_scopes: set[trio.CancelScope] = set()
+        self._waiters: dict[Node, list[Waiter]] = {}
         self._body_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._failure: BaseException | None = None
