@@ -9,7 +9,8 @@ this actor. So the actor never touches the socket and runs the same over both tr
 Life of a connection: authenticate (bearer subprotocol, or an ``auth`` frame within
 ``auth_timeout_s``) → serve commands until the token expires (close 1008) unless a later
 ``auth`` frame refreshed it. Refusals from identity and limits close the connection with
-their ``close_code``; ApiErrors of single commands become ``error`` frames.
+their ``close_code``; refusals of single commands (not a member, rate limited, text too
+large...) become ``error`` frames naming the field, and the connection stays open.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
-from gateway._errors import ApiError
 from gateway.auth import (
+    AuthError,
     AuthFrameRejected,
     AuthTimeout,
     ExpiredToken,
@@ -214,7 +215,10 @@ class ConnectionActor:
             accepted = await self._ports.ingest.accept(
                 self._principal, cmd.thread_id, cmd.text, cmd.client_msg_id, self._via
             )
-        except ApiError as exc:
+        except AuthError as exc:
+            self._refuse(exc)
+            return
+        except Refusal as exc:
             if exc.code == "rate_limited":
                 self._rate_refusals += 1
                 if self._rate_refusals >= self._options.rate_refusals_before_close:
@@ -225,7 +229,7 @@ class ConnectionActor:
                     error_frame(
                         exc.code,
                         exc.message,
-                        field=exc.field,
+                        field=getattr(exc, "field", None),
                         thread_id=cmd.thread_id,
                         client_msg_id=cmd.client_msg_id,
                         retry_after_s=exc.retry_after_s,
@@ -249,13 +253,13 @@ class ConnectionActor:
             return
         try:
             await self._ports.threads.require_member(self._principal.user_id, thread_id)
-        except ApiError as exc:
-            await self._error(exc.code, exc.message, thread_id, field=exc.field)
+        except Refusal as exc:
+            await self._error(exc.code, exc.message, thread_id, field=getattr(exc, "field", None))
             return
         sub, first = self._hub.subscribe(peer, thread_id)
         try:
             last = await self._replay(sub, cmd.since_seq)
-        except ApiError as exc:
+        except Refusal as exc:
             if self._hub.unsubscribe(peer, thread_id) and not first:
                 await self._presence(thread_id, "offline")
             await self._error(exc.code, exc.message, thread_id)
@@ -309,7 +313,7 @@ class ConnectionActor:
         assert self._principal is not None
         event = PresenceEvent(thread_id=thread_id, user_id=self._principal.user_id, status=status)
         # Presence is best effort; the next change corrects it.
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(Refusal):
             await self._ports.ingest.publish_ephemeral(event)
 
     async def _error(

@@ -6,9 +6,9 @@
     └── CommandInvalid          the frame is JSON but not a valid command: an ``error`` frame
                                 names ``field``; the connection stays open
 
-Refusals from the rest of the gateway (``gateway._errors.ApiError`` from ingest and the
-thread directory, ``gateway.auth.Refusal`` from identity and limits) are mapped in
-``actors.connection``: ApiError → ``error`` frame, Refusal → close with its ``close_code``.
+Refusals from the rest of the gateway (``gateway.auth.Refusal`` and its subclasses) are
+mapped in ``actors.connection``: identity refusals (``AuthError``) and connection-level
+limits close with their ``close_code``; refusals of one command become ``error`` frames.
 """
 
 from __future__ import annotations

@@ -125,9 +125,11 @@ class Outbox:
         return items
 
     def take_control(self) -> list[bytes]:
+        """The queued control bytes, as a list the caller owns."""
         control = self.control
-        if control:
-            self.control = []
+        if not control:
+            return []
+        self.control = []
         return control
 
     def _wake(self) -> None:

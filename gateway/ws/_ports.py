@@ -41,7 +41,7 @@ class IngestPort(Protocol):
         client_msg_id: str | None,
         via: str,
     ) -> AcceptedPort:
-        """Kafka acknowledged the message; raises ``gateway._errors.ApiError`` subclasses."""
+        """Kafka acknowledged the message; raises ``gateway.auth.Refusal`` subclasses."""
         ...
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...

@@ -24,7 +24,7 @@ from gateway.limits import ConnectionLimiter
 from gateway.metrics import Metrics
 from gateway.ws._outbox import Outbox, OutFrame
 from gateway.ws.protocol import CloseCode, encode_event, error_frame, wire_text_frame
-from parley.events import Event, MembershipEvent, MessageEvent, TypingEvent
+from parley.events import Event, MembershipEvent, MessageEvent
 
 if TYPE_CHECKING:
     from parley.settings import Settings
@@ -218,7 +218,8 @@ class FanoutHub:
                         slow = slow or []
                         slow.append(sub.outbox)
         else:
-            skip_user = event.user_id if isinstance(event, TypingEvent) else None
+            # Typing and presence are about someone else: never echoed to the user's own tabs.
+            skip_user = event.user_id
             for sub in topic.values():
                 if sub.peer.user_id == skip_user:
                     continue

@@ -61,6 +61,7 @@ log = logging.getLogger("parley.ws")
 _RECV_BYTES = 65_536
 _HANDSHAKE_BYTES = 16_384
 WS_PATH = "/ws"
+_CAN_SEND_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
 
 async def serve_websockets(
@@ -359,10 +360,7 @@ class RawConnection:
                 items = outbox.take()
                 if items:
                     chunks.extend([f.wire for f in items])
-                if outbox.closing and ws.state in (
-                    ConnectionState.OPEN,
-                    ConnectionState.REMOTE_CLOSING,
-                ):
+                if outbox.closing and ws.state in _CAN_SEND_CLOSE:
                     code = outbox.close_code
                     reason = outbox.close_reason or None
                     chunks.append(ws.send(CloseConnection(code=code, reason=reason)))
@@ -378,7 +376,8 @@ class RawConnection:
                     self.metrics.slow_consumers.inc()
                     self._abort()
                     return
-            if outbox.closing:
+            # Only once the close frame is out (closing may have begun during send_all).
+            if outbox.closing and ws.state not in _CAN_SEND_CLOSE:
                 break
         if ws.state is not ConnectionState.CLOSED:
             with trio.move_on_after(opts.close_timeout_s):

@@ -148,7 +148,7 @@ def test_presence_first_and_last_connection_of_a_user() -> None:
     assert hub.close(a) == []
 
 
-def test_typing_is_not_echoed_to_the_typist_and_presence_reaches_everyone() -> None:
+def test_typing_and_presence_are_not_echoed_to_the_user_themselves() -> None:
     hub = FanoutHub()
     bob = connect(hub, "bob", "t_1")
     carol = connect(hub, "carol", "t_1")
@@ -156,7 +156,8 @@ def test_typing_is_not_echoed_to_the_typist_and_presence_reaches_everyone() -> N
     assert len(bob) == 0 and payloads(carol) == [
         {"type": "typing", "thread_id": "t_1", "user_id": "bob"}
     ]
-    assert hub.publish(PresenceEvent("t_1", "bob", "online")) == 2
+    assert hub.publish(PresenceEvent("t_1", "bob", "online")) == 1
+    assert len(bob) == 0 and payloads(carol)[0]["status"] == "online"
 
 
 def test_membership_event_drops_removed_users_at_once() -> None:
