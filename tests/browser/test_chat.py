@@ -8,6 +8,7 @@ both pages exactly once and in order. Screenshots go to tests/artifacts/screensh
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -216,9 +217,11 @@ def test_scroll_back_pages_older_history(
     page.get_by_role("button", name=title).click()
     total = 65
     for n in range(1, total + 1):
-        answer = api.post(
-            f"/threads/{thread_id}/messages", json={"text": f"old {n}", "client_msg_id": f"c{n}"}
-        )
+        body = {"text": f"old {n}", "client_msg_id": f"c{n}"}
+        answer = api.post(f"/threads/{thread_id}/messages", json=body)
+        while answer.status_code == 429:  # the per-user rate limit: wait as told, same id
+            time.sleep(float(answer.json()["error"].get("retry_after_s", 0.1)))
+            answer = api.post(f"/threads/{thread_id}/messages", json=body)
         assert answer.status_code == 202, answer.text
     rows = page.locator("[data-testid=message] .text")
     expect(rows).to_have_count(total, timeout=PIPELINE_MS)  # live, while the thread was open
