@@ -26,6 +26,7 @@ from ._errors import (
 )
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
+from ._pipeline import Handler, run_pipeline
 from ._producer import KafkaProducer
 from ._store import MongoStore
 from ._types import (
@@ -46,6 +47,7 @@ __all__ = [
     "ConsumedRecord",
     "ConsumerCounters",
     "DeliveryInfo",
+    "Handler",
     "HistoryPage",
     "InvalidDocumentError",
     "KafkaConsumer",
@@ -68,4 +70,5 @@ __all__ = [
     "consumer_config",
     "ensure_topics",
     "producer_config",
+    "run_pipeline",
 ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from parley.settings import Settings
 
 __all__ = ["consumer_config", "producer_config"]
+
+# librdkafka logs through Python logging (served by poll on the adapter thread), not stderr.
+_LOG = logging.getLogger("adapters.librdkafka")
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -31,6 +35,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "reconnect.backoff.max.ms": 2_000,
         "queue.buffering.max.messages": 100_000,
         "compression.type": "none",
+        "logger": _LOG,
     }
     conf.update(overrides)
     return conf
@@ -62,6 +67,7 @@ def consumer_config(
         "reconnect.backoff.max.ms": 2_000,
         "socket.connection.setup.timeout.ms": 5_000,
         "enable.partition.eof": False,
+        "logger": _LOG,
     }
     if group_instance_id:
         conf["group.instance.id"] = group_instance_id

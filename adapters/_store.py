@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -68,6 +68,7 @@ class MongoStore:
         self._client: MongoClient[Doc] | None = None
         self._db: Database[Doc] | None = None
         self._schema_ready = trio.Event()
+        self._seq_locks: dict[str, list[Any]] = {}
         self._stop_requested = trio.Event()
         self._closed = False
         self._ready = False
@@ -108,19 +109,24 @@ class MongoStore:
         """Start with backoff (readiness false meanwhile), serve until stopped, then close."""
         task_status.started()
         try:
-            delays = backoff_delays()
-            while not self._schema_ready.is_set():
-                try:
-                    await self.start()
-                except StoreUnavailableError as exc:
-                    self._message = str(exc)
-                    log.warning("%s", exc)
-                    await trio.sleep(next(delays))
-            await self._stop_requested.wait()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._connect_with_backoff)
+                await self._stop_requested.wait()
+                nursery.cancel_scope.cancel()
         finally:
             self._closed = True
             with trio.CancelScope(shield=True):
                 await self.close()
+
+    async def _connect_with_backoff(self) -> None:
+        delays = backoff_delays()
+        while not self._schema_ready.is_set():
+            try:
+                await self.start()
+            except StoreUnavailableError as exc:
+                self._message = str(exc)
+                log.warning("%s", exc)
+                await trio.sleep(next(delays))
 
     def stop(self) -> None:
         self._stop_requested.set()
@@ -144,12 +150,30 @@ class MongoStore:
         if "message_id" not in doc or "thread_id" not in doc:
             raise StoreError("a message needs message_id and thread_id")
         check_document(doc)
-        result = await self._call(lambda: self._insert_message(dict(doc), assign_seq))
+        if assign_seq:
+            # One numbering at a time per thread in this process; the unique (thread_id, seq)
+            # index and the retry loop cover writers in other processes.
+            async with self._seq_lock(str(doc["thread_id"])):
+                result = await self._call(lambda: self._insert_message(dict(doc), True))
+        else:
+            result = await self._call(lambda: self._insert_message(dict(doc), False))
         if result.duplicate:
             self.counters.duplicates += 1
         else:
             self.counters.stored += 1
         return result
+
+    @contextlib.asynccontextmanager
+    async def _seq_lock(self, thread_id: str) -> AsyncIterator[None]:
+        entry = self._seq_locks.setdefault(thread_id, [trio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._seq_locks[thread_id]
 
     async def find_message(self, message_id: str) -> Doc | None:
         """The stored message with this id, or None."""
@@ -228,7 +252,9 @@ class MongoStore:
         except (ConnectionFailure, WTimeoutError) as exc:
             self.counters.unavailable += 1
             self._ready = False
-            self._message = f"store at {self._settings.mongo_uri} unavailable: {exc}"
+            # pymongo appends the whole topology description: keep the first clause.
+            reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+            self._message = f"store at {self._settings.mongo_uri} unavailable: {reason}"
             raise StoreUnavailableError(self._message) from exc
         except PyMongoError as exc:
             if isinstance(exc, SeqConflictError):

@@ -1,0 +1,134 @@
+"""MongoStore against the session's real FerretDB."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import trio
+
+from adapters import InvalidDocumentError, MongoStore, SeqConflictError
+from parley.settings import Settings
+from tests.adapters.conftest import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def msg(i: int, thread: str = "th1", **extra: object) -> dict[str, object]:
+    return {"message_id": f"m{i}", "thread_id": thread, "text": f"hello {i}", **extra}
+
+
+async def test_indexes_exist(store: MongoStore) -> None:
+    assert store.readiness.ready
+    assert store.readiness.message == "store connected"
+    # A second start is harmless (another process may run it at the same time).
+    await store.start()
+
+
+async def test_insert_is_idempotent_by_message_id(store: MongoStore) -> None:
+    first = await store.insert_message(msg(1, seq=1))
+    assert first.duplicate is False
+    assert first.doc == {"message_id": "m1", "thread_id": "th1", "text": "hello 1", "seq": 1}
+    again = await store.insert_message(msg(1, seq=2, text="retry"))
+    assert again.duplicate is True
+    assert again.doc == first.doc
+    assert await store.count_messages("th1") == 1
+    assert store.counters.stored == 1
+    assert store.counters.duplicates == 1
+
+
+async def test_seq_clash_of_another_message_is_a_conflict(store: MongoStore) -> None:
+    await store.insert_message(msg(1, seq=1))
+    with pytest.raises(SeqConflictError, match=r"^seq 1 of thread th1 is taken$"):
+        await store.insert_message(msg(2, seq=1))
+    assert await store.find_message("m2") is None
+
+
+async def test_assign_seq_numbers_each_thread_from_one(store: MongoStore) -> None:
+    for i in range(5):
+        await store.insert_message(msg(i, "a"), assign_seq=True)
+    await store.insert_message(msg(9, "b"), assign_seq=True)
+    dup = await store.insert_message(msg(2, "a"), assign_seq=True)
+    assert dup.duplicate and dup.doc["seq"] == 3
+    assert await store.last_seq("a") == 5
+    assert await store.last_seq("b") == 1
+    assert await store.last_seq("none") == 0
+
+
+async def test_concurrent_assign_seq_never_doubles_a_seq(store: MongoStore) -> None:
+    async with trio.open_nursery() as n:
+        for i in range(20):
+            n.start_soon(partial(store.insert_message, msg(i, "c"), assign_seq=True))
+    page = await store.history("c", after_seq=0, limit=100)
+    assert [d["seq"] for d in page.messages] == list(range(1, 21))
+
+
+async def test_history_pages_both_directions(store: MongoStore) -> None:
+    for i in range(1, 11):
+        await store.insert_message(msg(i, "h", seq=i))
+    newest = await store.history("h", limit=3)
+    assert [d["seq"] for d in newest.messages] == [8, 9, 10]
+    assert (newest.next_before_seq, newest.next_after_seq) == (8, None)
+    older = await store.history("h", before_seq=8, limit=3)
+    assert [d["seq"] for d in older.messages] == [5, 6, 7]
+    assert (older.next_before_seq, older.next_after_seq) == (5, 7)
+    oldest = await store.history("h", before_seq=3, limit=3)
+    assert [d["seq"] for d in oldest.messages] == [1, 2]
+    assert oldest.next_before_seq is None
+    forward = await store.history("h", after_seq=0, limit=4)
+    assert [d["seq"] for d in forward.messages] == [1, 2, 3, 4]
+    assert (forward.next_before_seq, forward.next_after_seq) == (None, 4)
+    tail = await store.history("h", after_seq=8, limit=4)
+    assert [d["seq"] for d in tail.messages] == [9, 10]
+    assert (tail.next_before_seq, tail.next_after_seq) == (9, None)
+    assert (await store.history("nothing")).messages == ()
+
+
+async def test_threads_and_members(store: MongoStore) -> None:
+    doc = {
+        "thread_id": "t1",
+        "title": "T",
+        "members": ["alice"],
+        "created_by": "alice",
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
+    assert await store.create_thread(doc) == doc
+    assert await store.create_thread({**doc, "title": "again"}) == doc
+    await store.create_thread({**doc, "thread_id": "t2", "created_at": "2026-01-02T00:00:00.000Z"})
+    assert await store.get_thread("t1") == doc
+    assert await store.get_thread("nope") is None
+    updated = await store.add_member("t1", "bob")
+    assert updated is not None and updated["members"] == ["alice", "bob"]
+    assert [t["thread_id"] for t in await store.list_threads("alice")] == ["t2", "t1"]
+    assert [t["thread_id"] for t in await store.list_threads("bob")] == ["t1"]
+    removed = await store.remove_member("t1", "bob")
+    assert removed is not None and removed["members"] == ["alice"]
+    assert await store.list_threads("bob") == []
+    replaced = await store.set_members("t1", ["carol", "alice"])
+    assert replaced is not None and replaced["members"] == ["carol", "alice"]
+    assert await store.set_members("nope", ["x"]) is None
+    assert await store.add_member("nope", "x") is None
+
+
+async def test_documents_the_servers_refuse_are_refused_first(store: MongoStore) -> None:
+    with pytest.raises(
+        InvalidDocumentError, match=r"^document key '\$ne' at 'text' is not allowed$"
+    ):
+        await store.insert_message(msg(1, text={"$ne": None}))
+    with pytest.raises(InvalidDocumentError, match=r"^document key 'a\.b' at '' is not allowed$"):
+        await store.create_thread({"thread_id": "x", "a.b": 1})
+    assert await store.count_messages() == 0
+
+
+async def test_unreachable_store_is_not_ready_and_does_not_crash(settings: Settings) -> None:
+    from infra import find_free_port
+
+    dead = settings.model_copy(update={"mongo_uri": f"mongodb://127.0.0.1:{find_free_port()}/x"})
+    store = MongoStore(dead, server_timeout_ms=300)
+    async with trio.open_nursery() as n:
+        await n.start(store.run)
+        await eventually(lambda: "unavailable" in store.readiness.message, 20)
+        assert store.readiness.ready is False
+        assert store.readiness.message.startswith(f"store at {dead.mongo_uri} unavailable: ")
+        store.stop()
+    assert store.readiness.message == "store closed"
