@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
@@ -65,10 +66,12 @@ def run(cfg: BenchConfig) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_args(argv)
+    load_before = "/".join(f"{x:.2f}" for x in os.getloadavg())
     results = run(cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "machine": machine_info(),
+        "load_before": load_before,
         "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
         "sizes": _sizes(cfg),
         "parley_env": ", ".join(f"{k}={v}" for k, v in PARLEY_BENCH_ENV.items())

@@ -27,6 +27,8 @@ def write_markdown(path: Path, results: Results, meta: dict[str, Any]) -> None:
         f"- Date: {m['date']}",
         f"- Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, {m['os']}, "
         f"Python {m['python']}; generator, servers and Kafka/FerretDB share these cores",
+        f"- Load average (1/5/15 min) before the run: {meta.get('load_before', '-')}, "
+        f"after: {'/'.join(str(x) for x in m['load_average'])}",
         f"- Versions: {versions}",
         f"- Command: `{meta['command']}`",
         f"- Sizes: {meta['sizes']}",

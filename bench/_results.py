@@ -104,6 +104,8 @@ def machine_info() -> dict[str, Any]:
         "ram_gib": round(mem_kb / 1024 / 1024, 1),
         "cpu": cpu,
         "os": f"{platform.system()} {platform.release()}",
+        # Other work on the machine skews every figure: say how busy it was.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "versions": {
             d: _version(d)
