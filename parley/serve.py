@@ -116,7 +116,8 @@ async def _start(system: ActorSystem, ctx: GatewayContext) -> None:
 
     if role in (Role.ALL, Role.GATEWAY):
         await _start_gateway(system, ctx, store, producer)
-
+    # Every role answers /healthz, /readyz and /metrics; a core's REST answers 503.
+    await _service(system, "http", _HttpService(ctx))
     await _service(system, "drain-flag", _DrainFlag(ctx))
 
 
@@ -155,7 +156,6 @@ async def _start_gateway(
         ws = _TaskService(partial(serve_websockets, ctx))
         await _service(system, "websocket-listener", ws)
         await ws.started.wait()
-    await _service(system, "http", _HttpService(ctx))
 
 
 async def _ensure_topics(settings: Settings) -> None:

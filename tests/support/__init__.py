@@ -1,0 +1,1 @@
+"""Helpers shared by the integration, chaos and browser tests (not a test module)."""
