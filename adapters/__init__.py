@@ -9,6 +9,7 @@ run_pipeline    consume → handler → ack, poison records to the DLQ
 from __future__ import annotations
 
 from ._admin import ensure_topics
+from ._backoff import backoff_delays
 from ._consumer import KafkaConsumer
 from ._documents import check_document
 from ._errors import (
@@ -66,6 +67,7 @@ __all__ = [
     "StoredMessage",
     "TopicPartitionKey",
     "UnknownOutcomeError",
+    "backoff_delays",
     "check_document",
     "consumer_config",
     "ensure_topics",

@@ -120,6 +120,11 @@ class KafkaConsumer:
 
     # --- actor body -----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # Fresh per-run state: a supervisor may run this again after a crash.
+        self._tracker = OffsetTracker()
+        self._generation = {}
+        self._queue.clear()
+        self._closing = self._paused = self.counters.paused = False
         thread = self._thread = ConsumerThread(
             self._conf,
             self._topics,

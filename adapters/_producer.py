@@ -147,7 +147,11 @@ class KafkaProducer:
     # --- actor body -------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Create the client, serve reports, probe readiness; flush on stop or cancel."""
+        # Fresh per-run state: a supervisor may run this again after a crash.
         self._token = trio.lowlevel.current_trio_token()
+        self._thread_stop = threading.Event()
+        self._reports = []
+        self._closing = False
         self._client = Producer(self._conf)
         thread_done = trio.Event()
         try:

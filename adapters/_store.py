@@ -82,6 +82,7 @@ class MongoStore:
 
     async def start(self) -> None:
         """Connect and create collections and indexes; raises StoreUnavailableError."""
+        self._closed = False
         if self._client is None:
             self._client = MongoClient(
                 self._settings.mongo_uri,
@@ -107,6 +108,10 @@ class MongoStore:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start with backoff (readiness false meanwhile), serve until stopped, then close."""
+        # A supervisor may run this again after a crash (close() dropped the client).
+        self._closed = False
+        if self._client is None:
+            self._schema_ready = trio.Event()
         task_status.started()
         try:
             async with trio.open_nursery() as nursery:
