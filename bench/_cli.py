@@ -9,14 +9,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
-from bench._config import BenchConfig, parse_args
+from bench._config import RESULTS_DIR, BenchConfig, parse_args
 from bench._e2e import run_e2e
 from bench._errors import BenchError
 from bench._memory import run_actors, run_memory
-from bench._report import write_chart, write_markdown
+from bench._report import update_readme, write_chart, write_markdown
 from bench._results import Results, machine_info, summarise, write_json
 from bench._scenarios import Bench
-from bench._targets import PARLEY_BENCH_ENV, ParleyTarget, Target
+from bench._targets import PARLEY_BENCH_ENV, REPO, ParleyTarget, Target
 
 __all__ = ["main", "run"]
 
@@ -81,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(cfg.out / "latest.json", results, meta)
     write_markdown(cfg.out / "latest.md", results, meta)
     write_chart(cfg.out / "latency.png", results)
+    # Only a run into the project's own results folder speaks for the README.
+    if cfg.out.resolve() == RESULTS_DIR and update_readme(
+        REPO / "README.md", cfg.out / "latest.md"
+    ):
+        print("bench: README table updated", file=sys.stderr)
     for row in results.rows:
         value, _ = summarise(row.values)
         peer_value, _ = summarise(row.peer_values)

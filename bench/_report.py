@@ -7,7 +7,10 @@ from typing import Any
 
 from bench._results import Results, summarise
 
-__all__ = ["write_chart", "write_markdown"]
+__all__ = ["README_END", "README_START", "update_readme", "write_chart", "write_markdown"]
+
+README_START = "<!-- bench-table:start -->"
+README_END = "<!-- bench-table:end -->"
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
@@ -90,3 +93,21 @@ def write_chart(path: Path, results: Results) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def update_readme(readme: Path, latest_md: Path) -> bool:
+    """Put latest.md's summary (date, machine, table) between the README's bench markers.
+
+    Returns False (and changes nothing) when the README has no markers."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    body = latest_md.read_text().split("\n## ", 1)[0]  # without errors and notes
+    body = body.replace("# Parley benchmark results\n", "", 1).strip()
+    head, rest = text.split(README_START, 1)
+    _old, tail = rest.split(README_END, 1)
+    readme.write_text(
+        f"{head}{README_START}\n{body}\n\nFull results, notes and the latency chart: "
+        f"`bench/results/`.\n{README_END}{tail}"
+    )
+    return True
