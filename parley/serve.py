@@ -69,6 +69,7 @@ async def run_server(
         "parley", trap_signals=trap_signals, shutdown_timeout=settings.shutdown_grace_s + 5
     ) as system:
         ctx.snapshot_sources.append(lambda: {"actors": system.snapshot(limit_per_registry=50)})
+        ctx.gauge_refreshers.append(partial(_actor_gauges, system, ctx))
         await _start(system, ctx)
         log.info(
             "parley serving",
@@ -80,6 +81,18 @@ async def run_server(
         )
         task_status.started(ctx)
         await trio.sleep_forever()
+
+
+def _actor_gauges(system: ActorSystem, ctx: GatewayContext) -> None:
+    restarts = 0
+    deepest = 0
+    for node in system.snapshot(limit_per_registry=10_000):
+        restarts += int(node.get("restarts") or 0)
+        mailbox = node.get("mailbox")
+        if isinstance(mailbox, dict):
+            deepest = max(deepest, int(mailbox.get("depth") or 0))
+    ctx.metrics.actor_restarts.set(restarts)
+    ctx.metrics.mailbox_depth.set(deepest)
 
 
 async def _service(system: ActorSystem, name: str, service: Service) -> None:
