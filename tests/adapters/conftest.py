@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,14 @@ import pytest
 import trio
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from adapters import MongoStore, ensure_topics
+from adapters import (
+    ConsumedRecord,
+    Handler,
+    KafkaProducer,
+    MongoStore,
+    PoisonRecordError,
+    ensure_topics,
+)
 from parley.settings import Settings
 
 
@@ -90,3 +98,54 @@ async def eventually(predicate: object, timeout_s: float = 30.0, what: str = "")
                 return
             await trio.sleep(0.05)
     raise AssertionError(what)  # pragma: no cover
+
+
+# --- chat-like records, as the core consumes them -------------------------------------------
+THREADS = [f"th{i}" for i in range(8)]
+
+
+async def produce_chat(producer: KafkaProducer, topic: str, n: int, *, start: int = 0) -> list[str]:
+    """Produce n records (keys spread over THREADS) concurrently; returns their message ids."""
+    ids = [f"msg-{i:05d}" for i in range(start, start + n)]
+
+    async def one(i: int, mid: str) -> None:
+        thread = THREADS[i % len(THREADS)]
+        body = {"message_id": mid, "thread_id": thread, "text": f"text {i}"}
+        await producer.produce(topic, json.dumps(body).encode(), key=thread)
+
+    async with trio.open_nursery() as nursery:
+        for i, mid in enumerate(ids, start):
+            nursery.start_soon(one, i, mid)
+    return ids
+
+
+def chat_handler(
+    store: MongoStore, producer: KafkaProducer, events_topic: str, delay_s: float = 0.0
+) -> Handler:
+    async def handle(record: ConsumedRecord) -> None:
+        try:
+            body = json.loads(record.value or b"")
+            message_id, thread_id = body["message_id"], body["thread_id"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PoisonRecordError(f"not a chat record: {exc!r}") from None
+        if delay_s:
+            await trio.sleep(delay_s)
+        stored = await store.insert_message(
+            {"message_id": message_id, "thread_id": thread_id, "text": body.get("text", "")},
+            assign_seq=True,
+        )
+        await producer.produce(events_topic, json.dumps(stored.doc).encode(), key=thread_id)
+
+    return handle
+
+
+async def assert_stored_exactly(store: MongoStore, ids: list[str]) -> None:
+    """Every id stored once, each thread numbered 1..k without gaps or repeats."""
+    seen: list[str] = []
+    for thread in THREADS:
+        page = await store.history(thread, after_seq=0, limit=500)
+        seqs = [d["seq"] for d in page.messages]
+        assert seqs == list(range(1, len(seqs) + 1)), f"{thread}: {seqs}"
+        seen += [d["message_id"] for d in page.messages]
+    assert sorted(seen) == sorted(ids)
+    assert await store.count_messages() == len(ids)

@@ -1,0 +1,185 @@
+"""Producer, consumer and pipeline against the session's real Kafka broker and FerretDB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from adapters import (
+    AdapterClosedError,
+    KafkaConsumer,
+    KafkaProducer,
+    MongoStore,
+    ProduceRejectedError,
+    UnknownOutcomeError,
+    run_pipeline,
+)
+from infra import find_free_port
+from parley.settings import Settings
+from tests.adapters.conftest import (
+    assert_stored_exactly,
+    chat_handler,
+    committed_offsets,
+    eventually,
+    new_topic,
+    produce_chat,
+    read_topic_sync,
+    unique,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def kafka_settings(settings: Settings) -> Settings:
+    dlq = await new_topic(settings, partitions=1)
+    return settings.model_copy(
+        update={"dlq_topic": dlq, "kafka_session_timeout_ms": 6_000, "shutdown_grace_s": 10.0}
+    )
+
+
+@pytest.fixture
+async def producer(kafka_settings: Settings) -> AsyncIterator[KafkaProducer]:
+    p = KafkaProducer(kafka_settings)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(p.run)
+        yield p
+        p.stop()
+
+
+async def test_produce_returns_once_the_broker_has_it(
+    kafka_settings: Settings, producer: KafkaProducer
+) -> None:
+    topic = await new_topic(kafka_settings, partitions=1)
+    infos = [await producer.produce(topic, b"v%d" % i, key="k") for i in range(5)]
+    assert [(i.topic, i.partition, i.offset) for i in infos] == [(topic, 0, n) for n in range(5)]
+    assert producer.counters.produced == 5
+    assert producer.counters.in_flight == 0
+    assert await producer.flush(1.0) == 0
+    records = await trio.to_thread.run_sync(read_topic_sync, kafka_settings, topic, 5)
+    assert [m.value() for m in records] == [b"v%d" % i for i in range(5)]
+
+
+async def test_a_record_too_large_is_rejected_before_queueing(
+    kafka_settings: Settings, producer: KafkaProducer
+) -> None:
+    topic = await new_topic(kafka_settings, partitions=1)
+    with pytest.raises(ProduceRejectedError, match=rf"^Kafka refused a record for {topic}: "):
+        await producer.produce(topic, b"x" * 2_000_000)
+    assert producer.counters.rejected == 1
+    assert producer.counters.in_flight == 0
+
+
+async def test_unreachable_broker_is_not_ready_and_delivery_is_unknown_outcome(
+    settings: Settings,
+) -> None:
+    dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{find_free_port()}"})
+    producer = KafkaProducer(dead, flush_deadline_s=0.5, **{"message.timeout.ms": 1_000})
+    consumer = KafkaConsumer(dead, ["nowhere"], unique("g"), drain_s=0.5)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(producer.run)
+        await nursery.start(consumer.run)
+        with pytest.raises(
+            UnknownOutcomeError, match=r"^delivery to nowhere failed, outcome unknown: "
+        ):
+            await producer.produce("nowhere", b"lost?")
+        assert producer.counters.delivery_failures == 1
+        await eventually(lambda: "unreachable" in consumer.readiness.message, 20)
+        await eventually(lambda: "unreachable" in producer.readiness.message, 20)
+        assert not producer.readiness.ready and not consumer.readiness.ready
+        assert producer.readiness.message.startswith(f"Kafka at {dead.kafka_bootstrap} unreachable")
+        consumer.stop()
+        producer.stop()
+    with pytest.raises(AdapterClosedError, match=r"^the Kafka producer is not running$"):
+        await producer.produce("nowhere", b"late")
+
+
+async def test_round_trip_stores_n_and_commits_n(
+    kafka_settings: Settings, producer: KafkaProducer, store: MongoStore
+) -> None:
+    topic, events = await new_topic(kafka_settings), await new_topic(kafka_settings)
+    group = unique("core")
+    ids = await produce_chat(producer, topic, 300)
+    consumer = KafkaConsumer(kafka_settings, [topic], group, max_outstanding=100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(consumer.run)
+        await nursery.start(run_pipeline, consumer, chat_handler(store, producer, events), producer)
+        await eventually(lambda: store.counters.stored == 300, 60)
+        await eventually(lambda: sum(consumer.counters.committed.values()) == 300, 10)
+        consumer.stop()
+    await assert_stored_exactly(store, ids)
+    assert await committed_offsets(kafka_settings, group, topic, 3) == 300
+    assert consumer.counters.consumed == 300
+    assert consumer.counters.acked == 300
+    assert store.counters.duplicates == 0
+    assert producer.counters.produced == 600  # 300 commands + 300 events
+
+
+async def test_poison_goes_to_the_dlq_and_its_partition_moves_on(
+    kafka_settings: Settings, producer: KafkaProducer, store: MongoStore
+) -> None:
+    topic, events = await new_topic(kafka_settings, partitions=1), await new_topic(kafka_settings)
+    group = unique("core")
+    ids = await produce_chat(producer, topic, 5)
+    await producer.produce(topic, b"{not json", key="th0", headers=[("trace", b"abc")])
+    await producer.produce(topic, b'{"thread_id": "th1"}', key="th1")
+    ids += await produce_chat(producer, topic, 5, start=5)
+    consumer = KafkaConsumer(kafka_settings, [topic], group)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(consumer.run)
+        await nursery.start(run_pipeline, consumer, chat_handler(store, producer, events), producer)
+        await eventually(lambda: store.counters.stored == 10 and consumer.counters.dlq == 2, 30)
+        consumer.stop()
+    await assert_stored_exactly(store, ids)
+    assert await committed_offsets(kafka_settings, group, topic, 1) == 12
+    dead = await trio.to_thread.run_sync(
+        read_topic_sync, kafka_settings, kafka_settings.dlq_topic, 2
+    )
+    assert [m.value() for m in dead] == [b"{not json", b'{"thread_id": "th1"}']
+    headers = dict(dead[0].headers() or [])
+    assert headers["trace"] == b"abc"
+    assert headers["dlq.reason"].startswith(b"not a chat record: JSONDecodeError(")
+    assert (headers["dlq.topic"], headers["dlq.partition"], headers["dlq.offset"]) == (
+        topic.encode(),
+        b"0",
+        b"5",
+    )
+    assert (
+        dict(dead[1].headers() or [])["dlq.reason"] == b"not a chat record: KeyError('message_id')"
+    )
+    assert producer.counters.dlq == 2
+
+
+async def test_second_consumer_joins_then_leaves_mid_stream(
+    kafka_settings: Settings, producer: KafkaProducer, store: MongoStore
+) -> None:
+    topic, events = await new_topic(kafka_settings, partitions=4), await new_topic(kafka_settings)
+    group = unique("core")
+    handler = chat_handler(store, producer, events, delay_s=0.005)
+    a = KafkaConsumer(kafka_settings, [topic], group, max_outstanding=40)
+    b = KafkaConsumer(kafka_settings, [topic], group, max_outstanding=40)
+    ids: list[str] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await nursery.start(run_pipeline, a, handler, producer)
+        ids += await produce_chat(producer, topic, 150)
+        await eventually(lambda: store.counters.stored >= 50, 30)
+        async with trio.open_nursery() as second:
+            await second.start(b.run)
+            await second.start(run_pipeline, b, handler, producer)
+            await eventually(lambda: len(b.assignment) > 0, 30)
+            ids += await produce_chat(producer, topic, 150, start=150)
+            await eventually(lambda: b.counters.acked >= 20, 30)
+            b.stop()
+        await eventually(lambda: len(a.assignment) == 4, 30)
+        ids += await produce_chat(producer, topic, 100, start=300)
+        await eventually(lambda: store.counters.stored + store.counters.duplicates >= 400, 60)
+        await eventually(lambda: sum(a.counters.committed.values()) == 400, 15)
+        a.stop()
+    await assert_stored_exactly(store, ids)
+    assert await committed_offsets(kafka_settings, group, topic, 4) == 400
+    assert b.counters.acked > 0 and a.counters.acked > 0
+    # Cooperative rebalances drain before handing over: no record is processed twice.
+    assert store.counters.duplicates == 0
