@@ -1,0 +1,106 @@
+"""Bounded mailboxes: each full-mailbox policy, and the ask reply handle."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+from _actor_support import Add, Get
+
+from actors import (
+    Actor,
+    ActorStopped,
+    ExitReason,
+    MailboxFull,
+    MailboxPolicy,
+    Reply,
+    open_actor_system,
+)
+
+
+class Gate(Actor[Add | Get]):
+    """Blocks on its first message until `gate` is set, so the mailbox fills up."""
+
+    mailbox_capacity = 3
+    gate: trio.Event
+    seen: list[int]
+
+    async def receive(self, msg: Add | Get) -> None:
+        if isinstance(msg, Get):
+            msg.reply.send(sum(self.seen))
+            return
+        await self.gate.wait()
+        self.seen.append(msg.n)
+
+
+def gated(policy: MailboxPolicy, gate: trio.Event, seen: list[int]) -> type[Gate]:
+    return type(
+        f"Gate{policy.name}",
+        (Gate,),
+        {"mailbox_policy": policy, "gate": gate, "seen": seen},
+    )
+
+
+async def fill(ref: object, first: int, count: int) -> None:
+    ref.tell(Add(first))  # type: ignore[attr-defined]
+    await trio.testing.wait_all_tasks_blocked()  # the actor now holds message `first`
+    for n in range(first + 1, first + 1 + count):
+        ref.tell(Add(n))  # type: ignore[attr-defined]
+
+
+async def test_reject_raises_mailbox_full_and_queues_nothing() -> None:
+    gate, seen = trio.Event(), []
+    async with open_actor_system() as system:
+        ref = system.spawn(gated(MailboxPolicy.REJECT, gate, seen), name="g")
+        await fill(ref, 0, 3)
+        assert ref.mailbox_depth == 3
+        with pytest.raises(MailboxFull, match=r"^mailbox of /parley/g is full \(3 messages\)$"):
+            ref.tell(Add(99))
+        gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+    assert seen == [0, 1, 2, 3]
+
+
+async def test_drop_oldest_keeps_the_newest_messages() -> None:
+    gate, seen = trio.Event(), []
+    async with open_actor_system() as system:
+        ref = system.spawn(gated(MailboxPolicy.DROP_OLDEST, gate, seen), name="g")
+        await fill(ref, 0, 6)  # 1..6 into room for 3: 1, 2, 3 are dropped
+        assert ref.mailbox_depth == 3
+        gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+    assert seen == [0, 4, 5, 6]
+
+
+async def test_close_slow_consumer_stops_the_actor_and_later_tells_fail() -> None:
+    gate, seen = trio.Event(), []
+    async with open_actor_system() as system:
+        ref = system.spawn(gated(MailboxPolicy.CLOSE_SLOW_CONSUMER, gate, seen), name="g")
+        await fill(ref, 0, 3)
+        ref.tell(Add(4))  # overflow: the actor is closed, this send does not raise
+        with pytest.raises(ActorStopped, match=r"^actor /parley/g is stopped$"):
+            ref.tell(Add(5))
+        gate.set()
+        down = await ref.wait_stopped()
+    assert down.reason is ExitReason.SLOW_CONSUMER
+    assert seen == [0]  # queued messages of a slow consumer are discarded
+
+
+async def test_reply_first_answer_wins() -> None:
+    reply: Reply[int] = Reply()
+    reply.send(1)
+    reply.send(2)
+    reply.fail(RuntimeError("ignored"))
+    assert await reply._wait() == 1
+
+
+async def test_ask_to_a_full_mailbox_raises_mailbox_full() -> None:
+    gate, seen = trio.Event(), []
+    async with open_actor_system() as system:
+        ref = system.spawn(gated(MailboxPolicy.REJECT, gate, seen), name="g")
+        await fill(ref, 0, 3)
+        with pytest.raises(MailboxFull):
+            await ref.ask(lambda reply: Get(reply))
+        gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert await ref.ask(lambda reply: Get(reply)) == 6
