@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import trio
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import RSAAlgorithm
+from jwt_attacks import attack_tokens, token_fragments
 
 from gateway.auth import (
     BadSignature,
     ClaimRejected,
+    InvalidToken,
     TokenVerifier,
     UnknownSigningKey,
     UnsafeTokenHeader,
@@ -124,3 +129,29 @@ async def test_real_id_token_is_refused_as_access_token(
     id_token = await trio.to_thread.run_sync(fetch_id_token)
     with pytest.raises(ClaimRejected):
         await real_verifier.verify(id_token)
+
+
+async def test_every_attack_on_a_real_token_is_refused_and_never_logged(
+    settings: Settings, real_verifier: TokenVerifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    genuine = await token_for(settings, "alice")
+    async with httpx.AsyncClient() as client:
+        jwks = (await client.get(f"{settings.oidc_issuer}/jwks")).json()
+    public_pem = RSAAlgorithm.from_jwk(jwks["keys"][0]).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    attacks = attack_tokens(genuine, public_pem=public_pem)
+    assert len(attacks) >= 30
+    for attack in attacks:
+        with pytest.raises(InvalidToken) as info:
+            await real_verifier.verify(attack.token)
+        assert (info.value.status, info.value.close_code) == (attack.status, attack.close_code)
+        assert type(info.value).__name__ == attack.refusal, attack.name
+        logging.getLogger("parley.gateway").info("refused %s: %s", attack.name, info.value)
+    assert (await real_verifier.verify(genuine)).user_id == "alice"
+    logged = caplog.text
+    assert "refused kid path: token key id (kid) has characters a key id never has" in logged
+    for token in [genuine, *(a.token for a in attacks)]:
+        for fragment in token_fragments(token):
+            assert fragment not in logged

@@ -31,6 +31,7 @@ from _auth_support import (
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt_attacks import attack_tokens
 
 from gateway.auth import (
     BadSignature,
@@ -543,3 +544,15 @@ def certifi_bundle() -> str:
     import certifi
 
     return str(certifi.where())
+
+
+async def test_attack_corpus_on_a_locally_signed_token(
+    verifier: TokenVerifier, tokens: TokenFactory
+) -> None:
+    genuine = tokens.make()
+    for attack in attack_tokens(genuine):
+        with pytest.raises(InvalidToken) as info:
+            await verifier.verify(attack.token)
+        assert (info.value.status, info.value.close_code) == (401, 1008), attack.name
+        assert type(info.value).__name__ == attack.refusal, attack.name
+    assert (await verifier.verify(genuine)).user_id == "alice"
