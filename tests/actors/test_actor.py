@@ -232,7 +232,7 @@ async def test_no_task_is_left_behind(autojump_clock: trio.abc.Clock) -> None:
             system.spawn(Counter, name=f"c{i}").tell(Add(i))
         sup = await system.start_supervisor("s")
         sup.spawn(Counter, shutdown=0.5).tell(Hang())
-        reg = await system.start_registry("r", lambda key: Counter(), idle_timeout=60)
+        reg = await system.start_registry("r", lambda key: Counter(), idle_timeout=60)  # type: ignore[var-annotated]
         reg.tell("k", Add(1))
         await trio.testing.wait_all_tasks_blocked()
         assert len(all_tasks()) > len(before) + 8

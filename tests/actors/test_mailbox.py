@@ -49,7 +49,7 @@ async def fill(ref: object, first: int, count: int) -> None:
 
 
 async def test_reject_raises_mailbox_full_and_queues_nothing() -> None:
-    gate, seen = trio.Event(), []
+    gate, seen = trio.Event(), list[int]()
     async with open_actor_system() as system:
         ref = system.spawn(gated(MailboxPolicy.REJECT, gate, seen), name="g")
         await fill(ref, 0, 3)
@@ -62,7 +62,7 @@ async def test_reject_raises_mailbox_full_and_queues_nothing() -> None:
 
 
 async def test_drop_oldest_keeps_the_newest_messages() -> None:
-    gate, seen = trio.Event(), []
+    gate, seen = trio.Event(), list[int]()
     async with open_actor_system() as system:
         ref = system.spawn(gated(MailboxPolicy.DROP_OLDEST, gate, seen), name="g")
         await fill(ref, 0, 6)  # 1..6 into room for 3: 1, 2, 3 are dropped
@@ -73,7 +73,7 @@ async def test_drop_oldest_keeps_the_newest_messages() -> None:
 
 
 async def test_close_slow_consumer_stops_the_actor_and_later_tells_fail() -> None:
-    gate, seen = trio.Event(), []
+    gate, seen = trio.Event(), list[int]()
     async with open_actor_system() as system:
         ref = system.spawn(gated(MailboxPolicy.CLOSE_SLOW_CONSUMER, gate, seen), name="g")
         await fill(ref, 0, 3)
@@ -95,7 +95,7 @@ async def test_reply_first_answer_wins() -> None:
 
 
 async def test_ask_to_a_full_mailbox_raises_mailbox_full() -> None:
-    gate, seen = trio.Event(), []
+    gate, seen = trio.Event(), list[int]()
     async with open_actor_system() as system:
         ref = system.spawn(gated(MailboxPolicy.REJECT, gate, seen), name="g")
         await fill(ref, 0, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import trio
@@ -47,7 +48,7 @@ def _reset_keyed() -> None:
     Keyed.built = []
 
 
-async def total(registry: Registry[str, object], key: str) -> int:
+async def total(registry: Registry[str, Any], key: str) -> int:
     value: int = await registry.ask(key, lambda reply: Get(reply), timeout=1)
     return value
 
@@ -130,7 +131,7 @@ async def test_messages_during_passivation_go_to_a_successor_started_afterwards(
         registry = await system.start_registry("threads", Gated)
         gate = trio.Event()
         registry.tell("t", Add(2))
-        registry.tell("t", Slow(gate))
+        registry.tell("t", Slow(gate))  # type: ignore[arg-type]
         await trio.testing.wait_all_tasks_blocked()
         registry.passivate("t")  # the actor is busy: it drains, then ends
         registry.tell("t", Add(3))  # queued for the successor

@@ -165,7 +165,7 @@ async def test_shutdown_cancels_the_body_after_the_drain(autojump_clock: trio.ab
         system.shutdown()
         assert system.draining
         await trio.sleep_forever()  # cancelled once the tree has stopped
-    assert journal.events == ["started x", "stopping x", "stopped x"]
+    assert journal.events == ["started x", "stopping x", "stopped x"]  # type: ignore[unreachable]
 
 
 async def test_spawning_after_shutdown_raises() -> None:
