@@ -169,12 +169,16 @@ class ActorRef(Node, Generic[M]):
             self._tx.send_nowait(msg)
         elif policy is MailboxPolicy.CLOSE_SLOW_CONSUMER:
             logger.warning("%s: mailbox full, closed as a slow consumer", self.path)
+            restarting = self._state is ActorState.RESTARTING
             self._stop_mode = SLOW
             self._state = ActorState.STOPPING
             self._tx.close()
             self._rx.close()
+            if restarting:
+                # No incarnation runs to notice the closed mailbox: end for good here.
+                self._incarnation_ended(None)
         else:
-            raise MailboxFull(self.path, self._actor.mailbox_capacity)
+            raise MailboxFull(self.path, self._actor.mailbox_capacity) from None
 
     def stop(self) -> None:
         """Stop for good: no new messages, the queued ones are handled, then the hooks run."""

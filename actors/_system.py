@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
@@ -13,7 +12,7 @@ import trio
 
 from ._actor import Actor, ActorRef
 from ._errors import RestartIntensityExceeded
-from ._node import PERMANENT, ActorState, Node, Waiter, logger
+from ._node import PERMANENT, Node, Waiter, logger
 from ._policy import Backoff, Restart, Strategy
 from ._registry import Registry
 from ._supervisor import ChildSpec, Supervisor
@@ -216,6 +215,7 @@ async def open_actor_system(
         within=within,
         backoff=backoff,
     )
+    body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
         system._nursery = nursery
         await nursery.start(system.root._run)
@@ -225,6 +225,10 @@ async def open_actor_system(
             with trio.CancelScope() as body:
                 system._body_scope = body
                 yield system
+        except Exception as exc:
+            # Re-raised below, outside the nursery, so the caller sees its own exception
+            # rather than an ExceptionGroup made by our nursery.
+            body_error = exc
         finally:
             system._body_scope = None
             with trio.CancelScope(shield=not system._hard):
@@ -234,6 +238,8 @@ async def open_actor_system(
                 else:
                     await system._stopped.wait()
             nursery.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
     failure = system._failure
     if failure is not None:
         if isinstance(failure, RestartIntensityExceeded):
@@ -266,6 +272,3 @@ def run_actor_system(
             await main(system)
 
     trio.run(_root)
-
-
-_ = (math, ActorState)

@@ -186,3 +186,13 @@ async def test_trap_signals_needs_the_main_thread() -> None:
 
     with pytest.raises(RuntimeError, match=r"^trap_signals=True needs the main thread"):
         await trio.to_thread.run_sync(in_thread)
+
+
+async def test_an_exception_in_the_body_propagates_after_the_drain() -> None:
+    journal = Journal()
+    with pytest.raises(KeyError, match=r"^'oops'$"):
+        async with open_actor_system() as system:
+            system.spawn(lambda: counter(journal, "x"), name="x")
+            await trio.testing.wait_all_tasks_blocked()
+            raise KeyError("oops")
+    assert journal.events == ["started x", "stopping x", "stopped x"]
