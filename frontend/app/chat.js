@@ -9,6 +9,7 @@ const ACK_TIMEOUT_MS = 15000;
 const TYPING_SHOWN_MS = 6000;
 const TYPING_SEND_EVERY_MS = 3000;
 const THREAD_POLL_MS = 10000;
+const TRANSIENT = new Set(["rate_limited", "unavailable"]);
 
 export function newClientMsgId() {
   if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
@@ -253,7 +254,14 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       const inFlight = Object.values(state.pending).flat().filter((x) => x.status === "sending" && x.transmitted);
       if (inFlight.length === 1 && !["auth", "unauthenticated"].includes(f.code)) p = inFlight[0];
     }
-    if (p) {
+    if (p && TRANSIENT.has(f.code)) {
+      // Over the rate or the server is draining: not the message's fault, so try again
+      // (same client_msg_id) when told, without asking the user.
+      clearTimeout(ackTimers.get(p.clientMsgId));
+      p.status = "waiting";
+      const wait = Math.min(30, Math.max(0.2, Number(f.retry_after_s) || 1)) * 1000;
+      ackTimers.set(p.clientMsgId, setTimeout(() => transmit(p), wait));
+    } else if (p) {
       clearTimeout(ackTimers.get(p.clientMsgId));
       p.status = "failed";
       p.error = text;

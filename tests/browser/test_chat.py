@@ -131,10 +131,43 @@ def test_alice_and_bob_chat_and_a_reload_keeps_history(
     _expect_texts(bob, ["hi bob", "hello\nalice"], timeout=20_000)
     _assert_once_in_order(bob)
 
+    # Refused by the server (text over the size limit): the reason is shown, nothing is stored.
+    _say(alice, "x" * 17_000)
+    refused = alice.get_by_test_id("pending")
+    expect(refused).to_have_attribute("data-status", "failed", timeout=20_000)
+    expect(refused.get_by_role("alert")).not_to_be_empty()
+    expect(refused.get_by_role("button", name="Retry")).to_be_visible()
+    screenshot(alice, "05-refused-alice")
+    refused.get_by_role("button", name="Discard").click()
+    _expect_texts(alice, ["psst"])  # alice is in the side thread now
+
+    _assert_labelled(bob)
+    # Narrow screen: the thread list folds behind a "Threads" button.
     bob.set_viewport_size({"width": 380, "height": 720})
-    screenshot(bob, "05-narrow-bob")
+    nav = bob.get_by_role("navigation", name="Threads")
+    expect(nav).to_be_hidden()
+    toggle = bob.get_by_role("button", name="Threads", exact=True)
+    toggle.click()
+    expect(nav).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    screenshot(bob, "06-narrow-threads-bob")
+    nav.get_by_role("button", name=title, exact=True).click()
+    expect(nav).to_be_hidden()
+    screenshot(bob, "07-narrow-chat-bob")
     alice.context.close()
     bob.context.close()
+
+
+def _assert_labelled(page: Page) -> None:
+    """Every control a keyboard or screen-reader user meets has a name."""
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('button, input, textarea, [role=log]')]
+            .filter(el => el.offsetParent !== null)
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                          && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
+            .map(el => el.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
 
 
 def test_both_pages_recover_from_a_server_restart_without_loss_or_doubles(
@@ -157,7 +190,7 @@ def test_both_pages_recover_from_a_server_restart_without_loss_or_doubles(
     # Written while the server is down: it waits, then goes out with its client_msg_id.
     _say(alice, "three, written while the server was down")
     expect(alice.get_by_test_id("pending")).to_have_attribute("data-status", "waiting")
-    screenshot(alice, "06-offline-alice")
+    screenshot(alice, "08-offline-alice")
 
     chat_server.start()
     for page in (alice, bob):
@@ -175,8 +208,8 @@ def test_both_pages_recover_from_a_server_restart_without_loss_or_doubles(
         _assert_once_in_order(page)
     assert _texts(alice) == _texts(bob)
     assert _texts(alice)[:3] == expected[:3]
-    screenshot(alice, "07-after-restart-alice")
-    screenshot(bob, "08-after-restart-bob")
+    screenshot(alice, "09-after-restart-alice")
+    screenshot(bob, "10-after-restart-bob")
     alice.context.close()
     bob.context.close()
 
@@ -237,5 +270,5 @@ def test_scroll_back_pages_older_history(
     expect(rows.first).to_have_text("old 1")
     expect(page.get_by_role("button", name="Load older messages")).to_have_count(0)
     _assert_once_in_order(page)
-    screenshot(page, "09-scroll-back")
+    screenshot(page, "11-scroll-back")
     page.context.close()

@@ -57,18 +57,21 @@ export default {
     watch(id, async () => { stickToBottom = true; await nextTick(); toBottom(); });
     onMounted(toBottom);
 
+    // The server tells us about others; we are online exactly when our own link is.
+    const presenceOf = (m) => (m === s.me ? (s.connection === "online" ? "online" : "offline")
+                                          : s.presence[m] || "unknown");
     const fmt = (iso) => { const d = new Date(iso); return Number.isNaN(d.getTime()) ? "" : TIME.format(d); };
     const statusText = (p) => ({ waiting: "Waiting for connection…", sending: "Sending…",
                                  sent: "Sent", failed: "Not sent" })[p.status] || p.status;
-    return { scroller, olderError, s, t, pending, members, typingText, older, onScroll, fmt, statusText };
+    return { scroller, olderError, s, t, pending, members, typingText, older, onScroll, fmt, statusText, presenceOf };
   },
   template: `
     <section class="chat" aria-labelledby="chat-title">
       <header class="chat-head">
         <h2 id="chat-title">{{ thread.title || "Untitled" }}</h2>
         <ul class="members" aria-label="People in this thread">
-          <li v-for="m in members" :key="m" :data-presence="s.presence[m] || 'unknown'">
-            <span class="dot" aria-hidden="true"></span>{{ m }}<span class="sr-only">{{ s.presence[m] === 'online' ? ' (online)' : '' }}</span>
+          <li v-for="m in members" :key="m" :data-presence="presenceOf(m)">
+            <span class="dot" aria-hidden="true"></span>{{ m }}<span class="sr-only">{{ presenceOf(m) === 'online' ? ' (online)' : '' }}</span>
           </li>
         </ul>
         <PluginSlot name="chat-header" />
