@@ -29,7 +29,8 @@ _QUERY_SECRET = re.compile(
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)+")
 # Three long base64url segments even without the "eyJ" prefix (a header with odd spacing).
 _THREE_SEGMENTS = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}")
-_BEARER = re.compile(r"(?i)(bearer[\s,]+)[A-Za-z0-9._~+/=-]{8,}")
+# 20+ characters: real tokens are longer, and "the bearer subprotocol ..." stays readable.
+_BEARER = re.compile(r"(?i)(bearer[\s,]+)[A-Za-z0-9._~+/=-]{20,}")
 
 
 def redact_tokens(text: str) -> str:

@@ -1,6 +1,6 @@
 """Access-token verification against the OIDC provider's published keys.
 
-Decisions (documented in the report and ARCHITECTURE.md):
+Decisions (to be carried into ARCHITECTURE.md):
 - Algorithms: ``PARLEY_OIDC_ALGORITHMS`` intersected with the asymmetric ones; configuring
   ``none`` or an HS* algorithm is a configuration error, not a silent downgrade.
 - Required claims: exp, iat, iss, aud, sub; leeway 30 s for clock skew on exp/nbf/iat.
@@ -93,6 +93,12 @@ class TokenVerifier:
         self._issuer = settings.oidc_issuer
         self._audience = settings.oidc_audience
         self._algorithms = allowed_algorithms(settings)
+        if settings.oidc_audience == settings.oidc_client_id:
+            # ID tokens carry aud = client id; with equal names the aud check cannot tell.
+            log.warning(
+                "PARLEY_OIDC_AUDIENCE equals PARLEY_OIDC_CLIENT_ID: ID tokens may pass as "
+                "access tokens; give the API its own audience"
+            )
         self._settings = settings
         self._fetch_timeout_s = fetch_timeout_s
         self._wall_clock = wall_clock

@@ -66,12 +66,13 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 
 def test_bearer_headers_and_unprefixed_tokens() -> None:
-    assert (
-        redact_tokens("Authorization: Bearer abcdefgh12345") == "Authorization: Bearer [REDACTED]"
-    )
-    assert redact_tokens("Sec-WebSocket-Protocol: bearer, abcdefgh12345") == (
+    opaque = "abcdefgh12345678ijklmnop"
+    assert redact_tokens(f"Authorization: Bearer {opaque}") == "Authorization: Bearer [REDACTED]"
+    assert redact_tokens(f"Sec-WebSocket-Protocol: bearer, {opaque}") == (
         "Sec-WebSocket-Protocol: bearer, [REDACTED]"
     )
+    message = "the bearer subprotocol is offered more than once"
+    assert redact_tokens(message) == message
     three = "A" * 20 + "." + "B" * 20 + "." + "C" * 20
     assert redact_tokens(f"x {three} y") == "x [REDACTED] y"
 
