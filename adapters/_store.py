@@ -80,6 +80,11 @@ class MongoStore:
     def readiness(self) -> Readiness:
         return Readiness(self._ready, self._message)
 
+    @property
+    def database(self) -> str | None:
+        """The database name given at construction (None: the URI's, else "parley")."""
+        return self._database_name
+
     async def start(self) -> None:
         """Connect and create collections and indexes; raises StoreUnavailableError."""
         self._closed = False
