@@ -35,4 +35,10 @@ class WsOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WsOptions:
-        return cls(max_frame_bytes=settings.max_ws_frame_bytes)
+        # The frame budget stays well above the per-user message rate, so an operator who
+        # raises PARLEY_USER_RATE_PER_S (a bench, a bot) is limited by that, not by this.
+        return cls(
+            max_frame_bytes=settings.max_ws_frame_bytes,
+            command_rate_per_s=max(50.0, 2 * settings.user_rate_per_s + 10),
+            command_burst=max(200, 2 * settings.user_rate_burst + 20),
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -92,10 +93,12 @@ async def serve_websockets(
     origins = WsOriginPolicy(
         OriginPolicy.from_settings(settings), loopback_server=is_loopback_host(bind_host)
     )
-    handler = partial(_serve_connection, ctx, hub, opts, origins)
+    live: set[RawConnection] = set()
+    handler = partial(_serve_connection, ctx, hub, opts, origins, live)
     with trio.CancelScope() as grace:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
+                accepting.start_soon(_heartbeat, live, opts.ping_interval_s)
                 await accepting.start(
                     partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
                 )
@@ -107,6 +110,15 @@ async def serve_websockets(
             log.info("websocket drain", extra={"connections": asked})
             grace.deadline = trio.current_time() + settings.shutdown_grace_s
     log.info("websocket listener stopped")
+
+
+async def _heartbeat(live: set[RawConnection], interval: float) -> None:
+    """One task pings every idle connection and drops silent ones (no timer per connection)."""
+    while True:
+        await trio.sleep(interval)
+        now = trio.current_time()
+        for conn in list(live):
+            conn.heartbeat(now, interval)
 
 
 def _public_ws_url(public_url: str, bind_host: str, port: int) -> str:
@@ -123,8 +135,10 @@ async def _serve_connection(
     hub: FanoutHub,
     opts: WsOptions,
     origins: WsOriginPolicy,
+    live: set[RawConnection],
     stream: trio.SocketStream,
 ) -> None:
+    conn: RawConnection | None = None
     try:
         accepted = await _handshake(stream, opts, origins, ctx)
         if accepted is None:
@@ -132,6 +146,7 @@ async def _serve_connection(
         ws, admission, ports = accepted
         outbox = hub.new_outbox()
         conn = RawConnection(stream, ws, outbox, opts, ctx.metrics)
+        live.add(conn)
         if admission.close_code is not None or ports is None:
             payload = error_frame(admission.error_code, admission.message)
             outbox.push_control(wire_text_frame(payload))
@@ -143,6 +158,8 @@ async def _serve_connection(
     except Exception:
         log.exception("websocket connection handler failed")
     finally:
+        if conn is not None:
+            live.discard(conn)
         await trio.aclose_forcefully(stream)
 
 
@@ -346,40 +363,60 @@ class RawConnection:
 
     async def _writer(self) -> None:
         ws, stream, outbox, opts = self.ws, self.stream, self.outbox, self.opts
-        interval = opts.ping_interval_s
+        fd = stream.socket.fileno()
         while True:
-            with trio.move_on_after(interval) as idle:
-                await outbox.wait()
-            if idle.cancelled_caught:
-                if trio.current_time() - self.last_rx > 2 * interval:
-                    self._abort()  # the peer answers neither data nor pings
-                    return
-                data = ws.send(Ping(b"parley")) if ws.state is ConnectionState.OPEN else b""
-            else:
-                chunks = outbox.take_control()
-                items = outbox.take()
-                if items:
+            await outbox.wait()
+            chunks = outbox.take_control()
+            items = outbox.take()
+            if items:
+                if chunks or len(items) > 1:
                     chunks.extend([f.wire for f in items])
-                if outbox.closing and ws.state in _CAN_SEND_CLOSE:
-                    code = outbox.close_code
-                    reason = outbox.close_reason or None
-                    chunks.append(ws.send(CloseConnection(code=code, reason=reason)))
+                else:
+                    chunks = [items[0].wire]
+            if outbox.closing and ws.state in _CAN_SEND_CLOSE:
+                code = outbox.close_code
+                reason = outbox.close_reason or None
+                chunks.append(ws.send(CloseConnection(code=code, reason=reason)))
+            if chunks:
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            if data:
-                with trio.move_on_after(opts.write_timeout_s) as stuck:
-                    try:
-                        await stream.send_all(data)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        self._abort()
-                        return
-                if stuck.cancelled_caught:
-                    self.metrics.slow_consumers.inc()
+                # Fast path: one non-blocking write, no checkpoint (the wait above is this
+                # task's one scheduling point per batch); the rest through send_all.
+                try:
+                    sent = os.write(fd, data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
                     self._abort()
                     return
-            # Only once the close frame is out (closing may have begun during send_all).
+                if sent < len(data) and not await self._send_rest(memoryview(data)[sent:]):
+                    return
+            # Only once the close frame is out (closing may have begun during a write).
             if outbox.closing and ws.state not in _CAN_SEND_CLOSE:
                 break
         if ws.state is not ConnectionState.CLOSED:
             with trio.move_on_after(opts.close_timeout_s):
                 await self.input_done.wait()
         self._abort()
+
+    async def _send_rest(self, rest: memoryview) -> bool:
+        """The kernel buffer is full: wait for room, but not forever (a reader that never
+        reads is a slow consumer too). False when the connection was aborted."""
+        with trio.move_on_after(self.opts.write_timeout_s) as stuck:
+            try:
+                await self.stream.send_all(rest)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._abort()
+                return False
+        if stuck.cancelled_caught:
+            self.metrics.slow_consumers.inc()
+            self._abort()
+            return False
+        return True
+
+    def heartbeat(self, now: float, interval: float) -> None:
+        """Called by the listener's heartbeat task every ``interval`` seconds."""
+        quiet = now - self.last_rx
+        if quiet > 3 * interval:
+            self._abort()  # the peer answered neither data nor two pings: it is gone
+        elif quiet > interval * 0.9 and self.ws.state is ConnectionState.OPEN:
+            self.outbox.push_control(self.ws.send(Ping(b"parley")))

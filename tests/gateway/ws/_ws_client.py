@@ -129,7 +129,8 @@ class WsClient:
             elif isinstance(event, BytesMessage):
                 raise AssertionError("the server sent a binary frame")
             elif isinstance(event, Ping):
-                await self.stream.send_all(self.ws.send(event.response()))
+                with contextlib.suppress(trio.BrokenResourceError):
+                    await self.stream.send_all(self.ws.send(event.response()))
             elif isinstance(event, CloseConnection):
                 # The server may already have dropped TCP (or wsproto's state says closed).
                 with contextlib.suppress(Exception):

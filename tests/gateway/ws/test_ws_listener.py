@@ -317,3 +317,16 @@ async def test_client_close_is_answered_and_forgotten(stack: Stack) -> None:
     await client.close()
     await eventually(lambda: stack.hub.connection_count == 0)
     assert stack.hub.subscriber_count("t_1") == 0
+
+
+async def test_heartbeat_pings_idle_clients_and_drops_silent_ones(nursery: trio.Nursery) -> None:
+    stack = await start_stack(nursery, ping_interval_s=0.1)
+    alive = await stack.client("bob")
+    silent = await stack.client("carol")
+    for _ in range(8):  # ~0.8 s: the live client answers pings (WsClient.recv does)
+        with trio.move_on_after(0.1):
+            await alive.recv()
+    await alive.send({"type": "ping"})
+    assert await alive.recv() == {"type": "pong"}
+    _, closed = await silent.recv_until_closed()
+    assert closed.code == 1006  # dropped without a close handshake: it answered nothing
