@@ -322,7 +322,20 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       state.connection = s;
       state.retryInMs = detail.retryInMs || 0;
       // Offline we know nothing about others: stale "online" dots would mislead.
-      if (s !== "online") { state.presence = {}; state.typing = {}; }
+      if (s !== "online") {
+        state.presence = {};
+        state.typing = {};
+        // Sent but not acknowledged when the link dropped: the outcome is unknown, so it goes
+        // again (same client_msg_id) on reconnect instead of timing out as a failure.
+        for (const list of Object.values(state.pending)) {
+          for (const p of list) {
+            if (p.status === "sending") {
+              clearTimeout(ackTimers.get(p.clientMsgId));
+              p.status = "waiting";
+            }
+          }
+        }
+      }
     },
     onAuthRefused: () => auth.renew().catch(() => { state.banner = "Your session has expired; please sign in again."; }),
   });
