@@ -67,7 +67,8 @@ class ThreadSequencer:
     stored: int = 0
     duplicates: int = 0
 
-    async def handle(self, post: PostMessage) -> MessageEvent:
+    async def handle(self, post: PostMessage) -> tuple[MessageEvent, bool]:
+        """Store and announce `post`; returns its event and whether it was stored before."""
         if self.last_seq is None:
             self.last_seq = await self.store.last_seq(self.thread_id)
         for _attempt in range(_MAX_SEQ_RETRIES):
@@ -86,7 +87,7 @@ class ThreadSequencer:
                 self.last_seq = seq
             event = _event(result.doc)
             await self.publish(event)
-            return event
+            return event, result.duplicate
         raise SeqConflictError(
             f"thread {self.thread_id}: seq kept conflicting after {_MAX_SEQ_RETRIES} reloads"
         )
@@ -161,7 +162,7 @@ class ThreadActor(Actor[Work]):
         delays = backoff_delays()
         while True:
             try:
-                event = await self._sequencer.handle(msg.post)
+                event, duplicate = await self._sequencer.handle(msg.post)
             except (InvalidDocumentError, PoisonRecordError) as exc:
                 await self._deps.dead_letter(msg.record, str(exc))
                 break
@@ -172,7 +173,10 @@ class ThreadActor(Actor[Work]):
                 self._sequencer.last_seq = None
                 await trio.sleep(delay)
                 continue
-            self._deps.on_stored(event)
+            if duplicate:
+                self._deps.on_duplicate(event)
+            else:
+                self._deps.on_stored(event)
             break
         self._deps.consumer.ack(msg.record)
 
@@ -187,3 +191,4 @@ class CoreDeps:
     events_topic: str
     dead_letter: Callable[[ConsumedRecord, str], Awaitable[None]]
     on_stored: Callable[[MessageEvent], None]
+    on_duplicate: Callable[[MessageEvent], None]

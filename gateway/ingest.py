@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["Accepted", "Ingest", "message_id_for"]
 
 _RECENT_POSTS = 50_000
+# Records awaiting the broker's ack beyond which a new post is refused with 503 rather than
+# queued: a client told to retry later is better served than one whose request hangs.
+OVERLOAD_IN_FLIGHT = 8_000
 _NAMESPACE = uuid.UUID("6f1c7e52-3b1d-4f44-9a51-0e6b8a0c2d11")
 
 
@@ -96,6 +99,9 @@ class Ingest:
         if self._readiness.draining.is_set():
             self._metrics.refused.labels("draining").inc()
             raise Unavailable("server is shutting down; retry on another gateway", retry_after_s=1)
+        if self._producer.counters.in_flight >= OVERLOAD_IN_FLIGHT:
+            self._metrics.refused.labels("overloaded").inc()
+            raise Unavailable("too many messages in flight; retry shortly", retry_after_s=1)
         check_text(text, self._settings.max_text_bytes)
         user = principal.user_id
         try:

@@ -10,6 +10,7 @@ dead-letter topic with its reason and is acknowledged at once (no poison loop).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -50,6 +51,10 @@ class Core:
         self._metrics = metrics
         self._stop = trio.Event()
         self.registry: Registry[str, Work] | None = None
+        # The turn hook point: called with every newly stored message, in thread order. Plugins
+        # (an assistant answering a turn) will register here; a hook must not block — it hands
+        # the event to an actor of its own with tell().
+        self.turn_hooks: list[Callable[[MessageEvent], None]] = []
         self.deps = CoreDeps(
             store=store,
             producer=producer,
@@ -57,6 +62,7 @@ class Core:
             events_topic=settings.events_topic,
             dead_letter=self.dead_letter,
             on_stored=self._on_stored,
+            on_duplicate=lambda _event: metrics.duplicates.inc(),
         )
 
     async def start_registry(self, system: ActorSystem) -> Registry[str, Work]:
@@ -72,6 +78,8 @@ class Core:
 
     def _on_stored(self, event: MessageEvent) -> None:
         self._metrics.persisted.inc()
+        for hook in self.turn_hooks:
+            hook(event)
 
     async def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         log.warning(

@@ -1,0 +1,52 @@
+"""Kafka record schemas: round trips, and malformed records refused with the field named."""
+
+from __future__ import annotations
+
+import pytest
+
+from parley.events import (
+    EventDecodeError,
+    MessageEvent,
+    PostMessage,
+    PresenceEvent,
+    decode_command,
+    decode_event,
+    encode,
+)
+
+
+def test_round_trips() -> None:
+    post = PostMessage("m", "t", "alice", "hi", "2026-11-22T00:00:00.000Z", "c1")
+    assert decode_command(encode(post)) == post
+    event = MessageEvent("t", 3, "m", "alice", "hi", "2026-11-22T00:00:00.000Z")
+    assert decode_event(encode(event)) == event
+    assert "client_msg_id" not in event.client_frame()
+    presence = PresenceEvent("t", "bob", "online")
+    assert decode_event(encode(presence)) == presence
+
+
+def test_unknown_event_types_are_ignored_for_rolling_deploys() -> None:
+    assert decode_event(b'{"type":"reaction","thread_id":"t"}') is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"not json", r"^value is not JSON: .*"),
+        (b"[1]", r"^value must be a JSON object$"),
+        (b'{"type":"post","thread_id":"t"}', r"^field 'message_id' must be a non-empty string$"),
+        (b'{"type":"bogus"}', r"^unknown command type 'bogus'$"),
+    ],
+)
+def test_malformed_commands_name_the_problem(raw: bytes, message: str) -> None:
+    with pytest.raises(EventDecodeError, match=message):
+        decode_command(raw)
+
+
+def test_a_message_event_needs_a_positive_integer_seq() -> None:
+    raw = (
+        b'{"type":"message","thread_id":"t","seq":true,"message_id":"m",'
+        b'"sender_id":"a","text":"x","created_at":"c"}'
+    )
+    with pytest.raises(EventDecodeError, match=r"^field 'seq' must be a positive integer$"):
+        decode_event(raw)

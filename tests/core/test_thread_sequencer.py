@@ -1,0 +1,114 @@
+"""ThreadSequencer: seq assignment, redelivery, and fencing, against an in-memory store.
+
+The store here is a stand-in for the MongoStore port with the same unique-index semantics
+(message_id, (thread_id, seq)); the real store is exercised by tests/pipeline and
+tests/adapters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors.thread import ThreadSequencer
+from adapters import SeqConflictError, StoredMessage
+from parley.events import MessageEvent, PostMessage
+
+
+class UniqueIndexStore:
+    def __init__(self) -> None:
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_seq: dict[tuple[str, int], str] = {}
+        self.last_seq_calls = 0
+
+    async def last_seq(self, thread_id: str) -> int:
+        self.last_seq_calls += 1
+        return max((s for (t, s) in self.by_seq if t == thread_id), default=0)
+
+    async def insert_message(self, doc: dict[str, Any]) -> StoredMessage:
+        if doc["message_id"] in self.by_id:
+            return StoredMessage(self.by_id[doc["message_id"]], duplicate=True)
+        key = (doc["thread_id"], doc["seq"])
+        if key in self.by_seq:
+            raise SeqConflictError(f"seq {doc['seq']} taken")
+        self.by_id[doc["message_id"]] = dict(doc)
+        self.by_seq[key] = doc["message_id"]
+        return StoredMessage(dict(doc), duplicate=False)
+
+
+def _post(n: int, thread: str = "t1") -> PostMessage:
+    return PostMessage(
+        message_id=f"m{n}",
+        thread_id=thread,
+        sender_id="alice",
+        text=f"text {n}",
+        created_at="2026-11-22T00:00:00.000Z",
+    )
+
+
+@pytest.fixture
+def published() -> list[MessageEvent]:
+    return []
+
+
+@pytest.fixture
+def store() -> UniqueIndexStore:
+    return UniqueIndexStore()
+
+
+def _sequencer(store: UniqueIndexStore, published: list[MessageEvent]) -> ThreadSequencer:
+    async def publish(event: MessageEvent) -> None:
+        published.append(event)
+
+    return ThreadSequencer("t1", store, publish)
+
+
+async def test_messages_get_consecutive_seqs_and_are_announced_in_order(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    for n in range(1, 4):
+        event, duplicate = await seq.handle(_post(n))
+        assert not duplicate
+        assert event.seq == n
+    assert [(e.seq, e.message_id) for e in published] == [(1, "m1"), (2, "m2"), (3, "m3")]
+    assert store.last_seq_calls == 1  # read once on activation, then kept in memory
+
+
+async def test_a_redelivered_message_keeps_its_seq_and_is_announced_again(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    await seq.handle(_post(2))
+    event, duplicate = await seq.handle(_post(1))
+    assert duplicate
+    assert event.seq == 1
+    assert seq.last_seq == 2
+    assert [e.message_id for e in published] == ["m1", "m2", "m1"]
+    nxt, _ = await seq.handle(_post(3))
+    assert nxt.seq == 3
+
+
+async def test_a_zombie_writer_is_fenced_by_the_seq_index(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    ours = _sequencer(store, published)
+    await ours.handle(_post(1))
+    # Another core took the thread over and stored seq 2 meanwhile.
+    other = _sequencer(store, [])
+    await other.handle(_post(2))
+    event, duplicate = await ours.handle(_post(3))
+    assert not duplicate
+    assert event.seq == 3
+    assert sorted(store.by_seq) == [("t1", 1), ("t1", 2), ("t1", 3)]
+
+
+async def test_a_restarted_sequencer_continues_from_the_store(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    await _sequencer(store, published).handle(_post(1))
+    again = _sequencer(store, published)
+    event, _ = await again.handle(_post(2))
+    assert event.seq == 2
