@@ -145,7 +145,11 @@ async def _start_gateway(
     settings = ctx.settings
     verifier = TokenVerifier(settings)
     ctx.verifier = verifier
-    await _service(system, "token-keys", _TaskService(verifier.run))
+    # Start without waiting for the keys: /readyz stays false (and REST answers 503) until
+    # the provider answers, instead of the process failing while it is down.
+    await _service(
+        system, "token-keys", _TaskService(partial(verifier.run, wait_for_keys=False))
+    )
     ctx.threads = ThreadDirectory(settings, store, producer)
     ctx.ingest = Ingest(
         settings,
