@@ -45,7 +45,6 @@ def parley_server(
         "PARLEY_HTTP_HOST": "127.0.0.1",
         "PARLEY_HTTP_PORT": str(http_port),
         "PARLEY_WS_PORT": str(ws_port),
-        "PARLEY_CORS_ORIGINS": f"http://127.0.0.1:{http_port}",
         "PARLEY_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
         "PARLEY_MONGO_URI": mongo_uri,
         "PARLEY_OIDC_ISSUER": services.oidc_issuer,
