@@ -200,6 +200,9 @@ class Cluster:
         return proc
 
     def add_core(self, name: str, **env: str) -> ParleyProc:
+        # A core serves /metrics and /readyz on its HTTP port too: never the default 8080.
+        (http,) = find_free_ports(1)
+        env = {"PARLEY_HTTP_PORT": str(http), "PARLEY_WS_PORT": "-1", **env}
         proc = ParleyProc(name, "core", self.env(name, **env), self.workdir / f"{name}.log")
         self.cores[name] = proc
         proc.start()
@@ -227,30 +230,36 @@ class Cluster:
                     await trio.sleep(0.2)
         raise AssertionError(f"{gw.name} not ready after {bound_s:.0f}s:\n{gw.log_tail()}")
 
-    async def wait_group(self, members: int, bound_s: float = 60.0) -> None:
-        """Until the core group is stable with `members` members (each core has joined)."""
+    async def wait_group(
+        self, members: int, bound_s: float = 60.0, *, new_since: frozenset[str] = frozenset()
+    ) -> None:
+        """Until the core group is stable with `members` members, one of them not in
+        `new_since` when given (a restarted core has joined, not its old ghost)."""
         with trio.move_on_after(bound_s):
             while True:
                 for core in self.cores.values():
                     if core.proc is not None and core.proc.poll() is not None:
                         raise AssertionError(f"{core.name} exited:\n{core.log_tail()}")
-                state, count = await trio.to_thread.run_sync(self._describe_group)
-                if state == "STABLE" and count == members:
+                state, ids = await self.group_members()
+                if state == "STABLE" and len(ids) == members and (not new_since or ids - new_since):
                     return
                 await trio.sleep(0.3)
         raise AssertionError(
             f"core group {self.core_group} not stable with {members} members after {bound_s}s"
         )
 
-    def _describe_group(self) -> tuple[str, int]:
+    async def group_members(self) -> tuple[str, frozenset[str]]:
+        return await trio.to_thread.run_sync(self._describe_group)
+
+    def _describe_group(self) -> tuple[str, frozenset[str]]:
         admin = AdminClient({"bootstrap.servers": self.endpoints.kafka_bootstrap})
         try:
             fut = admin.describe_consumer_groups([self.core_group], request_timeout=5)
             desc = fut[self.core_group].result(timeout=6)
         except Exception:  # the broker may be restarting: "not yet"
-            return ("UNKNOWN", 0)
+            return ("UNKNOWN", frozenset())
         state = getattr(desc.state, "name", str(desc.state))
-        return (state, len(desc.members))
+        return (state, frozenset(m.member_id for m in desc.members))
 
     async def stop_all(self) -> list[ProcessExit]:
         """SIGTERM every running process at once, recording each exit (bounded 25 s each)."""

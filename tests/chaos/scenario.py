@@ -34,6 +34,7 @@ def _phase(what: str) -> None:
     now = time.monotonic()
     print(f"[chaos {now - _T0[0]:6.1f}s] {what}", file=sys.stderr, flush=True)
 
+
 Action = Callable[[Cluster], Awaitable[None]]
 
 

@@ -53,8 +53,9 @@ def _signal(role: str, name: str, sig: signal.Signals) -> Action:
 def _restart(role: str, name: str) -> Action:
     async def heal(c: Cluster) -> None:
         if role == "core":
+            _, before = await c.group_members()
             c.restart(c.cores[name])
-            await c.wait_group(2)
+            await c.wait_group(2, new_since=before)
         else:
             gw = c.gateways[name]
             c.restart(gw)
