@@ -19,15 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra._errors import BuildError
+from infra._paths import FERRETDB_BIN, FERRETDB_DIR, KAFKA_DIR, OIDC_DIR
 from infra._tools import find_go, find_java, find_mvn
 
-__all__ = ["INFRA_DIR", "BuildReport", "build", "is_built"]
+__all__ = ["BuildReport", "build", "is_built"]
 
-INFRA_DIR = Path(__file__).resolve().parent
-KAFKA_DIR = INFRA_DIR / "kafka"
-OIDC_DIR = INFRA_DIR / "oidc"
-FERRETDB_DIR = INFRA_DIR / "ferretdb"
-FERRETDB_BIN = FERRETDB_DIR / "bin" / "ferretdb-launcher"
 _STAMP = ".parley-stamp"
 # The toolchain FerretDB 1.24's own go.mod names; used only if the installed Go cannot build it.
 _FALLBACK_GO_TOOLCHAIN = "go1.24.3"
@@ -144,4 +140,13 @@ def build(*, force: bool = False) -> BuildReport:
         else:
             _build_ferretdb()
             built.append("ferretdb launcher")
+        # Imported here: the services import this module's neighbours, not the other way round.
+        from infra._cds import missing_archives, train_archives
+
+        if missing_archives():
+            trained = train_archives()
+            if trained:
+                built.append(f"class-data archives ({', '.join(trained)})")
+        else:
+            fresh.append("class-data archives")
     return BuildReport(tuple(built), tuple(fresh), time.monotonic() - started)

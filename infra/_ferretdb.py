@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymongo
 import pymongo.errors
 
-from infra._build import FERRETDB_BIN
+from infra._paths import FERRETDB_BIN
 from infra._service import Service, tcp_open
 
 __all__ = ["FerretDB"]
@@ -13,7 +13,7 @@ __all__ = ["FerretDB"]
 
 class FerretDB(Service):
     name = "ferretdb"
-    start_deadline_s = 30.0
+    start_deadline_s = 60.0
 
     @property
     def data_dir(self) -> str:

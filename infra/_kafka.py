@@ -14,8 +14,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from infra._build import KAFKA_DIR
 from infra._errors import ServiceStartError
+from infra._paths import KAFKA_DIR
 from infra._service import Service, tcp_open
 from infra._tools import find_java
 
@@ -45,7 +45,7 @@ def _random_cluster_id() -> str:
 
 class Kafka(Service):
     name = "kafka"
-    start_deadline_s = 90.0
+    start_deadline_s = 180.0
 
     def __init__(
         self,
@@ -121,10 +121,17 @@ class Kafka(Service):
         if not (self.data_dir / "meta.properties").exists():
             self._format()
 
-    def _jvm(self) -> list[str]:
+    @property
+    def cds_archive(self) -> Path:
+        return KAFKA_DIR / "libs" / "kafka.jsa"
+
+    def _jvm(self, *, storage_tool: bool = False) -> list[str]:
+        # The storage tool never records the archive: the broker's classes are the ones wanted.
+        cds = [] if storage_tool and self.dump_cds else self.cds_flags()
         return [
             find_java(),
             *_JVM_FLAGS,
+            *cds,
             f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.dir}",
             self.marker,
@@ -138,7 +145,7 @@ class Kafka(Service):
             cluster_id_file.write_text(_random_cluster_id() + "\n")
         cluster_id = cluster_id_file.read_text().strip()
         cmd = [
-            *self._jvm(),
+            *self._jvm(storage_tool=True),
             "kafka.tools.StorageTool",
             "format",
             "-t",

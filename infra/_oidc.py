@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from infra._build import OIDC_DIR
+from infra._paths import OIDC_DIR
 from infra._service import Service
 from infra._tools import find_java
 
@@ -26,7 +26,7 @@ MAIN_CLASS = "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt"
 
 class OidcProvider(Service):
     name = "oidc"
-    start_deadline_s = 60.0
+    start_deadline_s = 120.0
 
     def __init__(
         self, state_dir: Path, port: int, *, audience: str = "parley", die_with_parent: bool = False
@@ -69,6 +69,10 @@ class OidcProvider(Service):
             ],
         }
 
+    @property
+    def cds_archive(self) -> Path:
+        return OIDC_DIR / "libs" / "oidc.jsa"
+
     def prepare(self) -> None:
         super().prepare()
         (self.dir / "config.json").write_text(json.dumps(self.config(), indent=2) + "\n")
@@ -82,6 +86,7 @@ class OidcProvider(Service):
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
+            *self.cds_flags(),
             self.marker,
             "-cp",
             str(OIDC_DIR / "libs" / "*"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -36,6 +37,8 @@ class Service(ABC):
         self.pidfile = self.dir / f"{self.name}.pid"
         self.log_path = self.dir / f"{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Set by `infra._cds` for the one training start that records the JVM's loaded classes.
+        self.dump_cds = False
 
     # --- what each service defines ---------------------------------------------------------
     @property
@@ -49,6 +52,26 @@ class Service(ABC):
 
     def env(self) -> dict[str, str] | None:
         return None
+
+    @property
+    def cds_archive(self) -> Path | None:
+        """The JVM class-data archive of this service (None: not a JVM service)."""
+        return None
+
+    @property
+    def cds_dump_path(self) -> Path | None:
+        archive = self.cds_archive
+        return None if archive is None else archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
+
+    def cds_flags(self) -> list[str]:
+        """JVM flags that use the class-data archive (about a third less CPU to start)."""
+        archive, dump = self.cds_archive, self.cds_dump_path
+        if archive is None or dump is None:
+            return []
+        if self.dump_cds:
+            return [f"-XX:ArchiveClassesAtExit={dump}"]
+        # A stale archive (other JDK, other jars) is ignored by the JVM with a warning in the log.
+        return [f"-XX:SharedArchiveFile={archive}"] if archive.exists() else []
 
     def prepare(self) -> None:
         """Write configuration and initialise storage before the first start."""

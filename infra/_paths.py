@@ -1,0 +1,13 @@
+"""Where the built artefacts live (all git-ignored except the inputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["FERRETDB_BIN", "FERRETDB_DIR", "INFRA_DIR", "KAFKA_DIR", "OIDC_DIR"]
+
+INFRA_DIR = Path(__file__).resolve().parent
+KAFKA_DIR = INFRA_DIR / "kafka"
+OIDC_DIR = INFRA_DIR / "oidc"
+FERRETDB_DIR = INFRA_DIR / "ferretdb"
+FERRETDB_BIN = FERRETDB_DIR / "bin" / "ferretdb-launcher"
