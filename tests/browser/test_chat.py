@@ -237,8 +237,12 @@ def test_silent_renew_and_logout(
         }"""
     )
     assert renewed == {"changed": True, "sub": "dave"}
+    visited: list[str] = []
+    page.on("request", lambda request: visited.append(request.url))
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=20_000)
+    # The provider ended its session too (RP-initiated logout), then sent us back.
+    assert any("/endsession" in url for url in visited), visited
     assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('oidc.user'))") == []
     page.context.close()
 

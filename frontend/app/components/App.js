@@ -30,10 +30,17 @@ export default {
       chat.start();
       window.parleyDebug = { chat, auth: props.auth };
     }
+    let leaving = false;
     props.auth.onChange((u) => {
-      if (!u && user.value) window.location.assign("/"); // signed out elsewhere
+      // Signed out in another way (session removed): start over. Our own logout redirects.
+      if (!u && user.value && !leaving) window.location.assign("/");
       if (u) user.value = u;
     });
+    function logout() {
+      leaving = true;
+      if (chat) chat.stop();
+      props.auth.logout();
+    }
     onBeforeUnmount(() => chat && chat.stop());
 
     const userName = computed(() => displayName(user.value));
@@ -66,7 +73,7 @@ export default {
         await select(id);
       } catch (err) { reject(err); }
     }
-    return { user, error, sidebarOpen, signingIn, chat, userName, active, login, select, create };
+    return { user, error, sidebarOpen, signingIn, chat, userName, active, login, logout, select, create };
   },
   template: `
     <main v-if="!user" class="login" aria-labelledby="login-title">
@@ -78,7 +85,7 @@ export default {
     </main>
     <div v-else class="shell" :class="{ 'sidebar-open': sidebarOpen }">
       <TopBar :user-name="userName" :connection="chat.state.connection" :retry-in-ms="chat.state.retryInMs"
-              :sidebar-open="sidebarOpen" @logout="auth.logout()" @toggle-sidebar="sidebarOpen = !sidebarOpen"
+              :sidebar-open="sidebarOpen" @logout="logout" @toggle-sidebar="sidebarOpen = !sidebarOpen"
               @reconnect="chat.reconnectNow()" />
       <p v-if="error || chat.state.banner" class="banner error" role="alert">{{ error || chat.state.banner }}</p>
       <div class="layout">
