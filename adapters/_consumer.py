@@ -68,6 +68,7 @@ class KafkaConsumer:
         self._thread: ConsumerThread | None = None
         self._stop_requested = trio.Event()
         self._closing = False
+        self._drained = False  # the shutdown drain finished: close() may revoke at once
         self._paused = False
         self._ready = False
         self._message = "consumer not started"
@@ -124,7 +125,7 @@ class KafkaConsumer:
         self._tracker = OffsetTracker()
         self._generation = {}
         self._queue.clear()
-        self._closing = self._paused = self.counters.paused = False
+        self._closing = self._drained = self._paused = self.counters.paused = False
         thread = self._thread = ConsumerThread(
             self._conf,
             self._topics,
@@ -166,6 +167,7 @@ class KafkaConsumer:
                 log.warning("consumer closing with %d records unacked", self._tracker.in_flight())
             self._flush_offsets()
         finally:
+            self._drained = True
             thread.stop.set()
             await thread_done.wait()
 
@@ -209,7 +211,8 @@ class KafkaConsumer:
         self.counters.rebalances += 1
         gone = set(tps)
         self._drop(gone)
-        with trio.move_on_after(self._revoke_drain_s):
+        # During close() the shutdown drain has already waited for in-flight records.
+        with trio.move_on_after(0 if self._drained else self._revoke_drain_s):
             while self._tracker.in_flight(tps) > 0:
                 await self._acked.park()
         final = self._tracker.revoke(tps)

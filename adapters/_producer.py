@@ -20,7 +20,12 @@ import trio
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ._backoff import backoff_delays
-from ._errors import AdapterClosedError, ProduceRejectedError, UnknownOutcomeError
+from ._errors import (
+    AdapterClosedError,
+    AdapterUnavailableError,
+    ProduceRejectedError,
+    UnknownOutcomeError,
+)
 from ._kafka_config import producer_config
 from ._types import ConsumedRecord, DeliveryInfo, ProducerCounters, Readiness
 
@@ -72,7 +77,9 @@ class KafkaProducer:
         self._thread_stop = threading.Event()
         self._thread_flush_s = 0.0
         self._reports: list[tuple[_Delivery, KafkaError | None, str, int, int]] = []
-        self._stop_requested = trio.Event()
+        self._stop_requested = False
+        self._wake = trio.Event()  # set by stop() or by a fatal client error
+        self._fatal = ""
         self._idle = trio.Event()
         self._idle.set()
         self._pending: set[_Delivery] = set()
@@ -142,7 +149,8 @@ class KafkaProducer:
 
     def stop(self) -> None:
         """Ask `run()` to refuse new records, flush within its deadline and return."""
-        self._stop_requested.set()
+        self._stop_requested = True
+        self._wake.set()
 
     # --- actor body -------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -152,6 +160,9 @@ class KafkaProducer:
         self._thread_stop = threading.Event()
         self._reports = []
         self._closing = False
+        self._fatal = ""
+        if not self._stop_requested:
+            self._wake = trio.Event()
         self._client = Producer(self._conf)
         thread_done = trio.Event()
         try:
@@ -160,7 +171,7 @@ class KafkaProducer:
                 nursery.start_soon(self._probe_until_ready)
                 task_status.started()
                 try:
-                    await self._stop_requested.wait()
+                    await self._wake.wait()
                 finally:
                     with trio.CancelScope(shield=True):
                         await self._drain(thread_done)
@@ -168,7 +179,11 @@ class KafkaProducer:
         finally:
             self._client = None
             self._ready = False
-            self._message = "producer stopped"
+            self._message = self._fatal or "producer stopped"
+        if self._fatal and not self._stop_requested:
+            # An idempotent producer that hit a fatal error cannot send again: end this run
+            # so the supervisor starts a fresh client.
+            raise AdapterUnavailableError(self._fatal)
 
     async def _drain(self, thread_done: trio.Event) -> None:
         self._closing = True
@@ -278,6 +293,9 @@ class KafkaProducer:
             self._ready = False
             self._message = f"Kafka producer error {name}: {text}"
             log.warning("%s", self._message)
+        if fatal:
+            self._fatal = f"Kafka producer failed fatally ({name}: {text})"
+            self._wake.set()
 
     # --- the producer thread --------------------------------------------------------------
     def _poll_loop(self) -> int:
