@@ -10,6 +10,7 @@ import sys
 
 import httpx
 
+from infra._oidc import ISSUER_ID
 from parley.errors import ServiceStartError
 from parley.settings import load_settings
 
@@ -47,8 +48,12 @@ def fetch_access_token(
 
 def token_main(user: str) -> int:
     settings = load_settings()
+    issuer = settings.oidc_issuer
+    if "oidc_issuer" not in settings.model_fields_set:
+        # No issuer configured: the local provider, on whatever PARLEY_OIDC_PORT says.
+        issuer = f"http://127.0.0.1:{settings.oidc_port}/{ISSUER_ID}"
     token = fetch_access_token(
-        settings.oidc_issuer, user, settings.oidc_audience, client_id=settings.oidc_client_id
+        issuer, user, settings.oidc_audience, client_id=settings.oidc_client_id
     )
     sys.stdout.write(token + "\n")
     return 0
