@@ -1,17 +1,18 @@
 """A consuming process for the crash tests: chat-like records → store → events topic.
 
-Run as `python _worker.py '<json config>'`. Prints `STARTED` once running and, after a
-SIGTERM/SIGINT drain, one JSON line of counters; exits 0 after a clean drain.
+Run as `python _worker.py '<json config>'`. The adapters run as supervised service actors
+of the real actor system (as in `parley serve`), which traps SIGTERM/SIGINT and drains.
+Prints `STARTED` once running and, after the drain, one JSON line of counters; exits 0.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 
 import trio
 
+from actors import ActorSystem, Restart, open_actor_system
 from adapters import (
     ConsumedRecord,
     KafkaConsumer,
@@ -20,6 +21,7 @@ from adapters import (
     PoisonRecordError,
     run_pipeline,
 )
+from parley.services import ServiceActor
 from parley.settings import load_settings
 
 
@@ -57,21 +59,35 @@ async def main(cfg: dict[str, object]) -> None:
         )
         await producer.produce(events_topic, json.dumps(stored.doc).encode(), key=thread_id)
 
-    async with trio.open_nursery() as outer:
-        await outer.start(store.run)
-        await outer.start(producer.run)
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with trio.open_nursery() as inner:
-                await inner.start(consumer.run)
-                await inner.start(run_pipeline, consumer, handle, producer)
-                print("STARTED", flush=True)
-                async for _ in signals:
-                    break
-                # Drain order: consumer stops handing out, in-flight acked, commit, close...
-                consumer.stop()
-        # ...then the producer flushes, then the store closes.
-        producer.stop()
-        store.stop()
+    class Pipeline:
+        """run_pipeline as a Service: stopping it stops the consumer, which ends the loop."""
+
+        async def run(
+            self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        ) -> None:
+            await run_pipeline(consumer, handle, producer, task_status=task_status)
+
+        def stop(self) -> None:
+            consumer.stop()
+
+    async def body(system: ActorSystem) -> None:
+        # Started in dependency order; the system's SIGTERM drain stops them in reverse:
+        # the consumer stops handing out, in-flight records are acked, offsets committed and
+        # the consumer closed; then the producer flushes; then the store closes.
+        for name, service in [
+            ("store", store),
+            ("producer", producer),
+            ("consumer", consumer),
+            ("pipeline", Pipeline()),
+        ]:
+            await system.start(
+                lambda s=service: ServiceActor(s), name=name, restart=Restart.PERMANENT
+            )
+        print("STARTED", flush=True)
+        await trio.sleep_forever()
+
+    async with open_actor_system("worker", trap_signals=True, shutdown_timeout=30.0) as system:
+        await body(system)
     print(
         json.dumps(
             {
