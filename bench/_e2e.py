@@ -31,7 +31,7 @@ def _job(bench: Bench, rate: float, duration: float) -> JobFactory:
             "run_id": f"e{r}{uuid.uuid4().hex[:6]}",
             "tokens": t.tokens(cfg.users),
             # Enough connections that a slow 202 does not throttle the schedule.
-            "connections": min(256, max(16, int(rate / 40))),
+            "connections": min(256, max(16, int(rate / 8))),
             "drain_s": 5.0,
         }
 

@@ -197,6 +197,19 @@ def _limits(runs: list[dict[str, Any]], row: Row, metric: Metric) -> str:
     missing = [r for r in runs if r.get("deliveries", 0) < r.get("expected", 0)]
     if missing and metric.name.startswith("deliver"):
         notes.append(f"{len(missing)} round(s) lost deliveries")
+    refused: dict[str, int] = {}
+    for r in runs:
+        for status, n in r.get("statuses", {}).items():
+            if not status.startswith("2"):
+                refused[status] = refused.get(status, 0) + n
+    if refused and metric.better == "higher":
+        notes.append("refused: " + ", ".join(f"HTTP {k} x{v}" for k, v in refused.items()))
+    errs: dict[str, int] = {}
+    for r in runs:
+        for e, n in r.get("errors", {}).items():
+            errs[e] = errs.get(e, 0) + n
+    if errs and metric.better == "higher":
+        notes.append("errors: " + ", ".join(f"{k} x{v}" for k, v in list(errs.items())[:3]))
     closes: dict[str, int] = {}
     for r in runs:
         for code, n in r.get("server_closes", {}).items():

@@ -58,6 +58,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         if ev.get("type") == "message":
             state["foreign"] += 1
 
+    setup = time.perf_counter()
     fleet = await open_fleet(
         job["ws"],
         n_clients,
@@ -65,6 +66,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         lambda i: threads[i % len(threads)],
         on_event,
         on_raw=on_raw,
+        limit_s=float(job.get("setup_limit_s", 180)),
     )
     if fleet.subscribed < n_clients:
         fleet.close()
@@ -72,6 +74,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
             "error": f"only {fleet.subscribed}/{n_clients} subscribed",
             "errors": dict(fleet.errors),
         }
+    setup_s = time.perf_counter() - setup
     receivers = Counter(threads[i % len(threads)] for i in range(n_clients))
     expected = sum(receivers[threads[k % len(threads)]] for k in range(total))
 
@@ -140,6 +143,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         "max_send_lag": state["max_lag"],
         "latency": distribution(latencies),
         "gen_cpu": cpu_share,
+        "setup_s": setup_s,
         "server_closes": closes,
         "errors": dict(fleet.errors + errors),
     }

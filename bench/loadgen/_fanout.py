@@ -54,7 +54,15 @@ async def fanout(job: dict[str, Any]) -> dict[str, Any]:
         if ev.get("type") == "message":
             state["foreign"] += 1  # a message of another run (history replayed on subscribe)
 
-    fleet = await open_fleet(job["ws"], n, job["tokens"], lambda i: thread, on_event, on_raw=on_raw)
+    fleet = await open_fleet(
+        job["ws"],
+        n,
+        job["tokens"],
+        lambda i: thread,
+        on_event,
+        on_raw=on_raw,
+        limit_s=float(job.get("setup_limit_s", 180)),
+    )
     if fleet.subscribed < n:
         fleet.close()
         return {"error": f"only {fleet.subscribed}/{n} subscribed", "errors": dict(fleet.errors)}
