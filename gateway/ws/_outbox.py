@@ -2,13 +2,20 @@
 
 The hub calls ``push`` for every recipient of an event: a list append and, only when the
 writer is parked, one ``reschedule`` — no checkpoint, no channel machinery. The writer task
-takes *everything* queued at once and writes it with a single ``send_all``.
+takes *everything* queued at once and writes it with a single write.
+
+Direct write (the raw listener sets ``fd``): when the writer is parked, nothing is queued and
+nothing is in flight, ``push`` writes the frame with one non-blocking ``os.write`` and wakes
+nobody — what asyncio's transports do. Whatever the kernel does not take goes first into the
+mailbox's control queue and the writer is woken, so order is kept.
 
 Full-mailbox policy: ``push`` returns False and the hub closes the connection as a slow
 consumer (close 4000); the client reconnects with ``since_seq`` and loses nothing.
 """
 
 from __future__ import annotations
+
+import os
 
 import trio
 
@@ -34,6 +41,7 @@ class Outbox:
         "closing",
         "control",
         "discard",
+        "fd",
         "items",
         "limit",
     )
@@ -49,6 +57,8 @@ class Outbox:
         self.close_reason = ""
         self._task: trio.lowlevel.Task | None = None
         self._room: trio.Event | None = None
+        #: the socket's file descriptor for direct writes (-1: always queue)
+        self.fd = -1
 
     def __len__(self) -> int:
         return len(self.items)
@@ -57,6 +67,19 @@ class Outbox:
         """Queue without blocking; False when not queued: full (unless ``closing``, when the
         connection is on its way out and the frame is simply dropped)."""
         items = self.items
+        if self._task is not None and self.fd >= 0 and not (items or self.control or self.closing):
+            # The writer is parked with nothing in flight: write now, wake nobody.
+            wire = frame.wire
+            try:
+                sent = os.write(self.fd, wire)
+            except OSError:  # full (EAGAIN) or broken: the writer handles it
+                sent = 0
+            if sent == len(wire):
+                return True
+            if sent:
+                self.control.append(wire[sent:])
+                self._wake()
+                return True
         if len(items) >= self.limit or self.closing:
             return False
         items.append(frame)

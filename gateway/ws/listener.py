@@ -364,6 +364,7 @@ class RawConnection:
     async def _writer(self) -> None:
         ws, stream, outbox, opts = self.ws, self.stream, self.outbox, self.opts
         fd = stream.socket.fileno()
+        outbox.fd = fd
         while True:
             await outbox.wait()
             chunks = outbox.take_control()

@@ -252,8 +252,16 @@ async def test_slow_consumer_is_closed_4000_and_recovers_with_since_seq(
 ) -> None:
     stack = await start_stack(nursery, mailbox_frames=8)
     client = await stack.client("bob", subscribe=[("t_1", 0)])
-    for i in range(50):  # one burst, no checkpoint: far past the mailbox of 8
-        stack.ingest.post("t_1", f"burst {i}")
+    registry = stack.ctx.metrics.registry
+    big = "x" * 32_000
+    posted = 0
+    # The client reads nothing: the kernel's buffers fill first, then the mailbox of 8.
+    while not registry.get_sample_value("parley_ws_slow_consumer_closes_total"):
+        stack.ingest.post("t_1", f"{posted} {big}")
+        posted += 1
+        if posted % 8 == 0:
+            await trio.lowlevel.checkpoint()  # the writer hands what it can to the kernel
+        assert posted < 5000
     frames, closed = await client.recv_until_closed()
     assert closed.code == 4000
     seen = [f["seq"] for f in frames if f["type"] == "message"]
@@ -263,8 +271,8 @@ async def test_slow_consumer_is_closed_4000_and_recovers_with_since_seq(
     recovered = []
     while (frame := await again.recv())["type"] != "subscribed":
         recovered.append(frame["seq"])
-    assert seen + recovered == list(range(1, 51))
-    assert stack.ctx.metrics.registry.get_sample_value("parley_ws_slow_consumer_closes_total") == 1
+    assert seen + recovered == list(range(1, posted + 1))
+    assert registry.get_sample_value("parley_ws_slow_consumer_closes_total") == 1
 
 
 async def test_typing_and_presence(stack: Stack) -> None:
