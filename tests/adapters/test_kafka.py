@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+import trio.lowlevel
 
 from adapters import (
     AdapterClosedError,
@@ -62,6 +63,28 @@ async def test_produce_returns_once_the_broker_has_it(
     assert [m.value() for m in records] == [b"v%d" % i for i in range(5)]
 
 
+async def test_in_flight_records_are_bounded(kafka_settings: Settings) -> None:
+    topic = await new_topic(kafka_settings, partitions=1)
+    producer = KafkaProducer(kafka_settings, max_in_flight=3)
+    most = 0
+
+    async def watch() -> None:
+        nonlocal most
+        while True:
+            most = max(most, producer.counters.in_flight)
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(producer.run)
+        nursery.start_soon(watch)
+        async with trio.open_nursery() as posters:
+            for i in range(30):
+                posters.start_soon(producer.produce, topic, b"%d" % i)
+        nursery.cancel_scope.cancel()
+    assert producer.counters.produced == 30
+    assert 1 <= most <= 3
+
+
 async def test_a_record_too_large_is_rejected_before_queueing(
     kafka_settings: Settings, producer: KafkaProducer
 ) -> None:
@@ -108,6 +131,8 @@ async def test_round_trip_stores_n_and_commits_n(
         await nursery.start(run_pipeline, consumer, chat_handler(store, producer, events), producer)
         await eventually(lambda: store.counters.stored == 300, 60)
         await eventually(lambda: sum(consumer.counters.committed.values()) == 300, 10)
+        await eventually(lambda: len(consumer.counters.lag) == 3, 10)
+        await eventually(lambda: sum(consumer.counters.lag.values()) == 0, 10)
         consumer.stop()
     await assert_stored_exactly(store, ids)
     assert await committed_offsets(kafka_settings, group, topic, 3) == 300
