@@ -285,3 +285,30 @@ def test_scroll_back_pages_older_history(
     _assert_once_in_order(page)
     screenshot(page, "11-scroll-back")
     page.context.close()
+
+
+def test_keyboard_only_new_thread_and_message(
+    browser: Browser, chat_server: ParleyServer, page_logs: list[PageLog]
+) -> None:
+    page = login(browser, chat_server, "frank", page_logs)
+    # Tab to "New thread" the way a keyboard user would, never clicking.
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "New thread":
+            break
+    else:
+        pytest.fail("Tab never reached the New thread button")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Title", exact=True)).to_be_focused()
+    title = f"Keys {uuid.uuid4().hex[:6]}"
+    page.keyboard.type(title)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Members", exact=True)).to_be_focused()
+    page.keyboard.type("grace")
+    page.keyboard.press("Enter")  # submits the form
+    expect(page.locator("#chat-title")).to_have_text(title, timeout=20_000)
+    expect(page.get_by_label("Message to")).to_be_focused()
+    page.keyboard.type("typed, not clicked")
+    page.keyboard.press("Enter")
+    _expect_texts(page, ["typed, not clicked"])
+    page.context.close()
