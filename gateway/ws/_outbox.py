@@ -40,6 +40,7 @@ class Outbox:
         "close_reason",
         "closing",
         "control",
+        "corked",
         "discard",
         "fd",
         "items",
@@ -59,6 +60,8 @@ class Outbox:
         self._room: trio.Event | None = None
         #: the socket's file descriptor for direct writes (-1: always queue)
         self.fd = -1
+        #: inside ``FanoutHub.publish_many``: queue only, ``uncork`` writes the batch at once
+        self.corked = False
 
     def __len__(self) -> int:
         return len(self.items)
@@ -67,6 +70,13 @@ class Outbox:
         """Queue without blocking; False when not queued: full (unless ``closing``, when the
         connection is on its way out and the frame is simply dropped)."""
         items = self.items
+        if self.corked:
+            if self.closing:
+                return False
+            if len(items) >= self.limit and not self._write_queued():
+                return False
+            self.items.append(frame)
+            return True
         if self._task is not None and self.fd >= 0 and not (items or self.control or self.closing):
             # The writer is parked with nothing in flight: write now, wake nobody.
             wire = frame.wire
@@ -88,6 +98,28 @@ class Outbox:
             self._task = None
             trio.lowlevel.reschedule(task)
         return True
+
+    def uncork(self) -> None:
+        """End of a corked batch: one direct write of everything queued, or wake the writer."""
+        self.corked = False
+        if self.items and not self.closing and not self._write_queued():
+            self._wake()
+
+    def _write_queued(self) -> bool:
+        """Write all queued frames now if the writer is parked; True when nothing is left."""
+        if self._task is None or self.fd < 0 or self.control:
+            return False
+        items = self.take()
+        data = b"".join([f.wire for f in items])
+        try:
+            sent = os.write(self.fd, data)
+        except OSError:  # full or broken: the writer takes over
+            sent = 0
+        if sent == len(data):
+            return True
+        self.control.append(data[sent:])
+        self._wake()
+        return False
 
     def push_control(self, data: bytes) -> None:
         if self.closing:

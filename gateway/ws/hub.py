@@ -17,7 +17,7 @@ reports the first, ``unsubscribe``/``close`` the last; the connection publishes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from gateway.limits import ConnectionLimiter
@@ -192,6 +192,25 @@ class FanoutHub:
 
         Synchronous: no checkpoint at all, so never ``await`` it.
         """
+        return self._deliver(event, None)
+
+    def publish_many(self, events: Iterable[Event]) -> int:
+        """Deliver a batch (e.g. one Kafka poll): each connection gets ONE write for all of it.
+
+        Mailboxes are corked while the batch is queued, then each is flushed with a single
+        write, so a burst of n events costs one syscall per recipient instead of n.
+        """
+        corked: list[Outbox] = []
+        delivered = 0
+        try:
+            for event in events:
+                delivered += self._deliver(event, corked)
+        finally:
+            for outbox in corked:
+                outbox.uncork()
+        return delivered
+
+    def _deliver(self, event: Event, corked: list[Outbox] | None) -> int:
         if isinstance(event, MembershipEvent):
             self._apply_membership(event)
             return 0
@@ -212,11 +231,15 @@ class FanoutHub:
                         slow = slow or []
                         slow.append(sub.outbox)
                 elif seq > sub.floor:
-                    if sub.outbox.push(frame):
+                    outbox = sub.outbox
+                    if corked is not None and not outbox.corked:
+                        outbox.corked = True
+                        corked.append(outbox)
+                    if outbox.push(frame):
                         delivered += 1
                     else:
                         slow = slow or []
-                        slow.append(sub.outbox)
+                        slow.append(outbox)
         else:
             # Typing and presence are about someone else: never echoed to the user's own tabs.
             skip_user = event.user_id
@@ -229,11 +252,16 @@ class FanoutHub:
                     if len(pending) > self.mailbox_frames:
                         slow = slow or []
                         slow.append(sub.outbox)
-                elif sub.outbox.push(frame):
-                    delivered += 1
                 else:
-                    slow = slow or []
-                    slow.append(sub.outbox)
+                    outbox = sub.outbox
+                    if corked is not None and not outbox.corked:
+                        outbox.corked = True
+                        corked.append(outbox)
+                    if outbox.push(frame):
+                        delivered += 1
+                    else:
+                        slow = slow or []
+                        slow.append(outbox)
         if slow:
             for outbox in slow:
                 self._slow(outbox)

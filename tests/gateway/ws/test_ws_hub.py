@@ -202,3 +202,59 @@ def test_close_all_asks_every_connection_to_go_away() -> None:
     assert sample(metrics, "parley_ws_connections") == 3
     assert hub.close_all(CloseCode.GOING_AWAY, "server shutting down") == 3
     assert all(b.closing and b.close_code == 1001 for b in boxes)
+
+
+async def test_publish_many_writes_each_connection_once_per_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    import gateway.ws._outbox as outbox_module
+
+    writes: list[int] = []
+    real_write = outbox_module.os.write
+
+    def counting(fd: int, data: bytes) -> int:
+        writes.append(fd)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(outbox_module.os, "write", counting)
+    hub = FanoutHub()
+    pairs = [socket.socketpair() for _ in range(3)]
+    woken: list[int] = []
+    outboxes = []
+    for i, (ours, _theirs) in enumerate(pairs):
+        ours.setblocking(False)
+        outbox = connect(hub, f"u{i}", "t_1")
+        outbox.fd = ours.fileno()
+        outboxes.append(outbox)
+
+    async def writer(i: int, outbox: Outbox) -> None:
+        await outbox.wait()  # parked like a listener's writer with nothing in flight
+        woken.append(i)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for i, outbox in enumerate(outboxes):
+                nursery.start_soon(writer, i, outbox)
+            await trio.testing.wait_all_tasks_blocked()
+            assert hub.publish_many([message(1), message(2), message(3)]) == 9
+            assert sorted(writes) == sorted(ours.fileno() for ours, _ in pairs)  # one each
+            await trio.testing.wait_all_tasks_blocked()
+            assert woken == []  # nobody needed waking
+            nursery.cancel_scope.cancel()
+        for _, theirs in pairs:
+            data = theirs.recv(65_536)
+            assert [data.count(b'"seq":%d' % k) for k in (1, 2, 3)] == [1, 1, 1]
+            assert data.index(b'"seq":1') < data.index(b'"seq":2') < data.index(b'"seq":3')
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+
+
+def test_publish_many_beyond_the_mailbox_closes_a_connection_that_cannot_take_it() -> None:
+    hub = FanoutHub(mailbox_frames=4)
+    outbox = connect(hub, "bob", "t_1")  # no socket, no parked writer: nothing drains
+    assert hub.publish_many([message(seq) for seq in range(1, 7)]) == 4
+    assert outbox.closing and outbox.close_code == CloseCode.SLOW_CONSUMER
