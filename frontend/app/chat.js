@@ -204,6 +204,8 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       }
       case "subscribed": {
         if (Number.isInteger(f.last_seq)) state.lastSeq[f.thread_id] = f.last_seq;
+        // Who is already here (presence frames only report changes), if the server says.
+        if (Array.isArray(f.online)) for (const u of f.online) state.presence[u] = "online";
         if (hasGap(timeline(f.thread_id), f.last_seq || 0)) recoverIfOpen(f.thread_id);
         return;
       }
