@@ -37,11 +37,16 @@ class ChildPolicy:
 
     @staticmethod
     def of(restart: Restart, shutdown: float) -> ChildPolicy:
+        if restart is Restart.TRANSIENT and shutdown == 5.0:
+            return _DEFAULT
         key = (restart, shutdown)
         policy = _POLICIES.get(key)
         if policy is None:
             policy = _POLICIES[key] = ChildPolicy(restart, shutdown)
         return policy
+
+
+_DEFAULT = ChildPolicy(Restart.TRANSIENT, 5.0)
 
 
 @dataclass(frozen=True, slots=True)

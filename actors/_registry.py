@@ -75,7 +75,8 @@ class Registry(Group, Generic[K, M]):
         self._child_shutdown = child_shutdown
         self._entries: dict[K, ActorRef[M] | _Dormant] = {}
         self._successors: dict[K, ActorRef[M]] = {}
-        self._touched: set[K] = set()
+        # Keys used since the last sweep; only kept when there is an idle timeout to enforce.
+        self._touched: set[K] | None = set() if idle_timeout is not None else None
         self._live = 0
         self._quiet: trio.Event | None = None
 
@@ -84,7 +85,8 @@ class Registry(Group, Generic[K, M]):
         """Deliver `msg` to the actor for `key`, spawning or reactivating it first."""
         entry = self._entries.get(key)
         if entry.__class__ is ActorRef and entry._stop_mode == RUN:
-            self._touched.add(key)
+            if self._touched is not None:
+                self._touched.add(key)
             entry.tell(msg)
             return
         self._ensure(key, entry).tell(msg)
@@ -104,7 +106,8 @@ class Registry(Group, Generic[K, M]):
         """The live actor for `key`, spawned or reactivated if needed."""
         entry = self._entries.get(key)
         if entry.__class__ is ActorRef and entry._stop_mode == RUN:
-            self._touched.add(key)
+            if self._touched is not None:
+                self._touched.add(key)
             return entry
         return self._ensure(key, entry)
 
@@ -133,7 +136,8 @@ class Registry(Group, Generic[K, M]):
     # -- internals ---------------------------------------------------------------------
     def _ensure(self, key: K, entry: ActorRef[M] | _Dormant | None) -> ActorRef[M]:
         nursery = self._running_nursery()
-        self._touched.add(key)
+        if self._touched is not None:
+            self._touched.add(key)
         if isinstance(entry, ActorRef):
             # Still draining towards passivation or a stop: the successor queues messages now
             # and starts when the old actor has ended, so one key never has two live actors.
@@ -192,7 +196,8 @@ class Registry(Group, Generic[K, M]):
         previous: set[K] = set()
         while True:
             await trio.sleep(period)
-            current, self._touched = self._touched, set()
+            current = self._touched or set()
+            self._touched = set()
             for key, entry in list(self._entries.items()):
                 if (
                     entry.__class__ is ActorRef
