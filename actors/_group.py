@@ -161,7 +161,7 @@ class Group(Node):
             logger.error("%s", exc, exc_info=error)
             return exc
         if isinstance(error, RestartIntensityExceeded):
-            logger.warning("%s: restarting %s after it gave up", self.path, child.path)
+            logger.warning("%s: restarting %s, whose children kept failing", self.path, child.path)
         affected = self._affected(child)
         with trio.CancelScope() as handling:
             self._handling = handling

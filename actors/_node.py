@@ -104,8 +104,9 @@ class Node:
         self._stop_mode = RUN
         self._policy = DEFAULT_POLICY
         self._started_at = 0.0
-        # (restarts, last failure) once either happened: one slot, nothing allocated before.
-        self._history: tuple[int, str | None] | None = None
+        # (restarts, last failure, exit reason) once any is known: one slot, and nothing is
+        # allocated for the common case of an actor that never failed.
+        self._history: tuple[int, str | None, ExitReason | None] | None = None
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -139,7 +140,7 @@ class Node:
 
     @_restarts.setter
     def _restarts(self, value: int) -> None:
-        self._history = (value, self._failure)
+        self._history = (value, self._failure, None)
 
     @property
     def _failure(self) -> str | None:
@@ -148,7 +149,13 @@ class Node:
 
     @_failure.setter
     def _failure(self, value: str | None) -> None:
-        self._history = (self._restarts, value)
+        self._history = (self._restarts, value, None)
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        """Why the node ended for good (None while it has not)."""
+        history = self._history
+        return None if history is None else history[2]
 
     @property
     def restarts(self) -> int:
@@ -169,7 +176,8 @@ class Node:
         If the node has already ended, the watcher is called at once.
         """
         if self._state is ActorState.STOPPED:
-            _notify(watcher, Down(self, self.path, ExitReason.NORMAL, None))  # type: ignore[arg-type]
+            reason = self.exit_reason or ExitReason.NORMAL
+            _notify(watcher, Down(self, self.path, reason, None))  # type: ignore[arg-type]
             return
         self._waiters(create=True).append(watcher)  # type: ignore[union-attr]
 
@@ -249,6 +257,7 @@ class Node:
         if self._state is ActorState.STOPPED:
             return
         self._state = ActorState.STOPPED
+        self._history = (self._restarts, self._failure, reason)
         self._release()
         waiters = self.system._waiters.pop(self, None)
         if waiters:

@@ -7,6 +7,7 @@ a ref obtained from get() stops working once its actor is passivated.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -243,12 +244,9 @@ class Registry(Group, Generic[K, M]):
         entry = self._base_snapshot(now)
         entry["entries"] = len(self._entries)
         entry["live"] = self._live
-        entry["passivated"] = len(self._entries) - sum(
-            1 for e in self._entries.values() if isinstance(e, ActorRef)
-        )
+        entry["passivated"] = len(self._entries) - (self._live - len(self._successors))
         entry["idle_timeout"] = self._idle_timeout
         out.append(entry)
-        for shown, ref in enumerate(self._live_refs()):
-            if shown >= limit:
-                break
+        live = (e for e in self._entries.values() if isinstance(e, ActorRef))
+        for ref in itertools.islice(live, limit):
             ref._snapshot(now, out, limit)

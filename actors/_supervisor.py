@@ -32,8 +32,9 @@ class ChildSpec:
     name: str
     factory: Callable[[], Actor[Any]]
     restart: Restart = Restart.PERMANENT
-    #: seconds to finish the queued messages when stopped before being cancelled
-    shutdown: float = 5.0
+    #: seconds to stop (drain the mailbox, run the stop hooks) before being cancelled;
+    #: None: the actor class's stop_grace
+    shutdown: float | None = None
 
 
 class Supervisor(Group):
@@ -77,12 +78,14 @@ class Supervisor(Group):
         *,
         name: str | None = None,
         restart: Restart = Restart.TRANSIENT,
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
     ) -> ActorRef[M]:
         """Start an actor now without waiting for its on_started(); returns its ref.
 
         `factory` builds a fresh instance for the first run and every restart (a class works).
-        Messages told before on_started() finishes wait in the mailbox.
+        Messages told before on_started() finishes wait in the mailbox. `shutdown` bounds how
+        long a stop may take (queued messages, then hooks) before the actor is cancelled; by
+        default the actor class's `stop_grace`.
         """
         nursery = self._running_nursery()
         ref = self._add_actor(factory, name, restart, shutdown)
@@ -95,7 +98,7 @@ class Supervisor(Group):
         *,
         name: str | None = None,
         restart: Restart = Restart.TRANSIENT,
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
     ) -> ActorRef[M]:
         """Like spawn(), but returns once the actor's on_started() has finished."""
         nursery = self._running_nursery()
@@ -194,11 +197,13 @@ class Supervisor(Group):
         factory: Callable[[], Actor[M]],
         name: str | None,
         restart: Restart,
-        shutdown: float,
+        shutdown: float | None,
     ) -> ActorRef[M]:
         key = self._claim(name)
-        ref = ActorRef(self, key, factory(), factory)
-        self._adopt(ref, restart, shutdown)
+        actor = factory()
+        ref = ActorRef(self, key, actor, factory)
+        # By default a child gets as long to stop as its stop hooks may take.
+        self._adopt(ref, restart, actor.stop_grace if shutdown is None else shutdown)
         return ref
 
     def _child_finished(self, child: Node) -> None:

@@ -73,7 +73,7 @@ class ActorSystem:
         *,
         name: str | None = None,
         restart: Restart = Restart.TRANSIENT,
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
     ) -> ActorRef[M]:
         return self.root.spawn(factory, name=name, restart=restart, shutdown=shutdown)
 
@@ -83,7 +83,7 @@ class ActorSystem:
         *,
         name: str | None = None,
         restart: Restart = Restart.TRANSIENT,
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
     ) -> ActorRef[M]:
         return await self.root.start(factory, name=name, restart=restart, shutdown=shutdown)
 
