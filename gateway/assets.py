@@ -26,7 +26,14 @@ from pathlib import Path
 from parley.errors import MissingToolError, ParleyError
 from parley.settings import REPO_ROOT, load_settings
 
-__all__ = ["CHROMIUM_PATH", "VENDORED", "VendoredFile", "assets_main", "build_assets"]
+__all__ = [
+    "CHROMIUM_PATH",
+    "VENDORED",
+    "VendoredFile",
+    "assets_main",
+    "build_assets",
+    "ensure_chromium",
+]
 
 CHROMIUM_PATH = Path("/usr/bin/chromium")
 FRONTEND_DIR = REPO_ROOT / "frontend"
