@@ -237,3 +237,32 @@ async def test_no_task_is_left_behind(autojump_clock: trio.abc.Clock) -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert len(all_tasks()) > len(before) + 8
     assert all_tasks() == before
+
+
+async def test_shutdown_gives_a_child_its_stop_grace_by_default(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    events: list[str] = []
+
+    class Service(Actor[object]):
+        stop_grace = 30.0
+
+        def __init__(self) -> None:
+            self.stopping = trio.Event()
+            self.ended = trio.Event()
+
+        async def run(self) -> None:
+            try:
+                await self.stopping.wait()
+                await trio.sleep(20)  # a final commit that takes a while
+                events.append("committed")
+            finally:
+                self.ended.set()
+
+        async def on_stopping(self) -> None:
+            self.stopping.set()
+            await self.ended.wait()
+
+    async with open_actor_system(shutdown_timeout=60) as system:
+        await system.start(Service, name="svc")
+    assert events == ["committed"]
