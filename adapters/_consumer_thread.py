@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import trio
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
+from ._errors import AdapterUnavailableError
 from ._offsets import TopicPartitionKey
 from ._types import ConsumedRecord
 
@@ -89,6 +90,7 @@ class ConsumerThread:
         self._ready = False
         self._committed: dict[TopicPartitionKey, int] = {}
         self._consumer: Consumer | None = None
+        self._fatal = ""
 
     # --- thread body ----------------------------------------------------------------------
     def run(self) -> None:
@@ -104,6 +106,10 @@ class ConsumerThread:
             )
             next_commit = next_lag = time.monotonic()
             while not self.stop.is_set():
+                if self._fatal:
+                    # e.g. fenced by another member with our group.instance.id: this client
+                    # can never consume again; end the run so the supervisor starts afresh.
+                    raise AdapterUnavailableError(self._fatal)
                 self._apply_commands(consumer)
                 msgs = consumer.consume(num_messages=_BATCH, timeout=_POLL_S)
                 if msgs:
@@ -280,7 +286,11 @@ class ConsumerThread:
             self._dirty = True
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.fatal() or err.code() == KafkaError._ALL_BROKERS_DOWN:
+        # A fatal error can come as a consume() error message (code _FATAL, fatal() False).
+        fatal = err.fatal() or err.code() == KafkaError._FATAL
+        if fatal and not self._fatal:
+            self._fatal = f"Kafka consumer failed fatally: {err.str()}"
+        if fatal or err.code() == KafkaError._ALL_BROKERS_DOWN:
             self._ready = False
             self._call(self._side.on_status, False, f"Kafka consumer error: {err.str()}")
         else:

@@ -10,6 +10,7 @@ import trio.lowlevel
 
 from adapters import (
     AdapterClosedError,
+    AdapterUnavailableError,
     KafkaConsumer,
     KafkaProducer,
     MongoStore,
@@ -211,3 +212,27 @@ async def test_second_consumer_joins_then_leaves_mid_stream(
     assert b.counters.acked > 0 and a.counters.acked > 0
     # Cooperative rebalances drain before handing over: no record is processed twice.
     assert store.counters.duplicates == 0
+
+
+async def test_a_fenced_static_member_ends_its_run(kafka_settings: Settings) -> None:
+    topic = await new_topic(kafka_settings, partitions=1)
+    group, instance = unique("core"), unique("core-1")
+    first = KafkaConsumer(kafka_settings, [topic], group, group_instance_id=instance)
+    second = KafkaConsumer(kafka_settings, [topic], group, group_instance_id=instance)
+    failure: list[BaseException] = []
+
+    async def run_first() -> None:
+        try:
+            await first.run()
+        except* AdapterUnavailableError as group:
+            failure.extend(group.exceptions)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_first)
+        await eventually(lambda: first.assignment == [(topic, 0)], 30)
+        await nursery.start(second.run)
+        await eventually(lambda: bool(failure), 30)
+        await eventually(lambda: second.assignment == [(topic, 0)], 30)
+        second.stop()
+    assert str(failure[0]).startswith("Kafka consumer failed fatally: ")
+    assert not first.readiness.ready
