@@ -133,17 +133,27 @@ class ConnectionActor:
             return
         self._principal = principal
         self._tokens_at = trio.current_time()
+        # No timer per connection for the token's expiry (a cancel scope per idle connection
+        # costs ~1 KB): the transport calls check_expiry() every expiry_check_s, and every
+        # command is checked before it runs.
         while not self._outbox.closing:
-            left = self._principal.expires_at - self._wall_clock()
-            with trio.move_on_at(trio.current_time() + left):
-                item = await self._inbox.receive()
-                if not self._take_token():
-                    self._close(CloseCode.POLICY, "rate_limited: too many frames per second")
-                    return
-                await self._handle(item)
-                continue
-            self._refuse_expired()
-            return
+            item = await self._inbox.receive()
+            if self.check_expiry():
+                return
+            if not self._take_token():
+                self._close(CloseCode.POLICY, "rate_limited: too many frames per second")
+                return
+            await self._handle(item)
+
+    def check_expiry(self) -> bool:
+        """Close with 1008 if the token ran out without a refresh; True when it did."""
+        principal = self._principal
+        if principal is None or self._outbox.closing:
+            return False
+        if principal.expires_at > self._wall_clock():
+            return False
+        self._refuse_expired()
+        return True
 
     # --- authentication -----------------------------------------------------------------
     async def _authenticate(self) -> Principal | None:

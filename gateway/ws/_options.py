@@ -18,6 +18,8 @@ class WsOptions:
     auth_timeout_s: float = 5.0
     #: server ping when nothing was written for this long; silent peer for 2x → dropped
     ping_interval_s: float = 20.0
+    #: how often open connections are checked for an expired token (close 1008)
+    expiry_check_s: float = 1.0
     #: a send_all that cannot finish in this time means a reader that never reads
     write_timeout_s: float = 30.0
     #: after our close frame, how long to wait for the peer's before dropping TCP

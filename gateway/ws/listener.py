@@ -98,7 +98,7 @@ async def serve_websockets(
     with trio.CancelScope() as grace:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
-                accepting.start_soon(_heartbeat, live, opts.ping_interval_s)
+                accepting.start_soon(_heartbeat, live, opts)
                 await accepting.start(
                     partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
                 )
@@ -112,13 +112,23 @@ async def serve_websockets(
     log.info("websocket listener stopped")
 
 
-async def _heartbeat(live: set[RawConnection], interval: float) -> None:
-    """One task pings every idle connection and drops silent ones (no timer per connection)."""
+async def _heartbeat(live: set[RawConnection], opts: WsOptions) -> None:
+    """One task for all connections (no timer each): token expiry every ``expiry_check_s``,
+    pings to quiet peers and dropping of silent ones every ``ping_interval_s``."""
+    interval = opts.ping_interval_s
+    tick = min(opts.expiry_check_s, interval)
+    next_ping = trio.current_time() + interval
     while True:
-        await trio.sleep(interval)
+        await trio.sleep(tick)
         now = trio.current_time()
+        ping = now >= next_ping
+        if ping:
+            next_ping = now + interval
         for conn in list(live):
-            conn.heartbeat(now, interval)
+            if conn.actor is not None:
+                conn.actor.check_expiry()
+            if ping:
+                conn.heartbeat(now, interval)
 
 
 def _public_ws_url(public_url: str, bind_host: str, port: int) -> str:
@@ -280,6 +290,7 @@ class RawConnection:
         self.metrics = metrics
         self.last_rx = trio.current_time()
         self.input_done = trio.Event()
+        self.actor: ConnectionActor | None = None
         self._scope: trio.CancelScope | None = None
 
     async def run(self, make_actor: ActorFactory | None) -> None:
@@ -289,7 +300,7 @@ class RawConnection:
             nursery.start_soon(self._writer)
             nursery.start_soon(self._reader, send)
             if make_actor is not None:
-                actor = make_actor(self.outbox, receive, send.clone())
+                actor = self.actor = make_actor(self.outbox, receive, send.clone())
                 await actor.run()
                 self.outbox.close(CloseCode.NORMAL, "")
 

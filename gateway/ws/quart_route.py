@@ -66,7 +66,6 @@ async def ws_endpoint() -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_writer, outbox, nursery.cancel_scope)
         nursery.start_soon(_reader, send, outbox, opts)
-        nursery.start_soon(_close_on_drain, ctx, outbox)
         actor = ConnectionActor(
             ports=ports,
             hub=hub,
@@ -77,6 +76,7 @@ async def ws_endpoint() -> None:
             via="ws",
             bearer_token=admission.bearer,
         )
+        nursery.start_soon(_watch, ctx, actor, outbox, opts.expiry_check_s)
         await actor.run()
         outbox.close(CloseCode.NORMAL, "")
 
@@ -119,6 +119,14 @@ async def _writer(outbox: Outbox, scope: trio.CancelScope) -> None:
         scope.cancel()
 
 
-async def _close_on_drain(ctx: GatewayContext, outbox: Outbox) -> None:
-    await ctx.readiness.draining.wait()
-    outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+async def _watch(
+    ctx: GatewayContext, actor: ConnectionActor, outbox: Outbox, every_s: float
+) -> None:
+    """Drain (close 1001) and token expiry (close 1008) for this one connection."""
+    draining = ctx.readiness.draining
+    while not outbox.closing:
+        with trio.move_on_after(every_s):
+            await draining.wait()
+            outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+            return
+        actor.check_expiry()

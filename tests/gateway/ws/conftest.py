@@ -47,6 +47,7 @@ def make_options(**overrides: Any) -> WsOptions:
         "close_timeout_s": 0.5,
         "max_frame_bytes": 4096,
         "history_page": 3,
+        "expiry_check_s": 0.1,
     }
     base.update(overrides)
     return WsOptions(**base)
