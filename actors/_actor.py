@@ -80,6 +80,10 @@ class Actor(Generic[M]):
         if cls.uses_nursery:
             hooks |= _H_NURSERY
         cls._hooks = hooks
+        if cls.mailbox_capacity < 1:
+            # A zero-size trio channel only hands over to a waiting receiver: tell() would fail
+            # whenever the actor is busy, which no policy can make sense of.
+            raise ValueError(f"{cls.__name__}.mailbox_capacity must be at least 1")
 
     async def receive(self, msg: M) -> None:
         """Handle one message. An exception crashes this incarnation (the supervisor decides)."""

@@ -307,10 +307,9 @@ class Node:
 
 
 def _notify(watcher: Callable[[Down], None], down: Down) -> None:
-    from ._errors import ActorError
-
     try:
         watcher(down)
-    except ActorError:
-        # A watcher that stopped or is flooded must not break the node that is ending.
-        logger.debug("watcher of %s could not be told", down.path, exc_info=True)
+    except Exception as exc:
+        # A watcher that stopped, is flooded or is broken must not break the node that is
+        # ending (this runs in that node's task, or in its supervisor's).
+        logger.warning("watcher of %s could not be told: %s", down.path, exc)

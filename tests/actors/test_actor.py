@@ -266,3 +266,23 @@ async def test_shutdown_gives_a_child_its_stop_grace_by_default(
     async with open_actor_system(shutdown_timeout=60) as system:
         await system.start(Service, name="svc")
     assert events == ["committed"]
+
+
+async def test_a_broken_watcher_does_not_break_the_ending_actor() -> None:
+    def broken(down: Down) -> None:
+        raise RuntimeError("watcher bug")
+
+    async with open_actor_system() as system:
+        ref = system.spawn(Counter, name="c")
+        ref.watch(broken)
+        ref.stop()
+        down = await ref.wait_stopped()
+        assert down.reason is ExitReason.NORMAL
+        assert system.spawn(Counter, name="d").alive
+
+
+def test_a_mailbox_needs_room_for_one_message() -> None:
+    with pytest.raises(ValueError, match=r"^Tiny.mailbox_capacity must be at least 1$"):
+
+        class Tiny(Actor[object]):
+            mailbox_capacity = 0
