@@ -1,10 +1,11 @@
 """ConnectionActor: the protocol logic of one WebSocket connection, whatever carries it.
 
-A transport (the raw listener in ``gateway.ws.listener`` or the Quart route) owns the socket:
-its reader parses client frames into commands and sends them to this actor's inbox; its
-writer drains the actor's ``Outbox`` (replies and the hub's live frames, in one order) and,
-once the outbox is closed, writes the close frame and ends the connection — which cancels
-this actor. So the actor never touches the socket and runs the same over both transports.
+A transport (the raw listener in ``gateway.ws.listener`` or the Quart route) owns the socket
+and spawns one ConnectionActor per connection on the actor runtime (``actors``), supervised
+and never restarted. Its reader parses client frames and ``tell``s the commands; its writer
+drains the actor's ``Outbox`` (replies and the hub's live frames, in one order) and, once the
+outbox is closed, writes the close frame and ends the connection, then stops the actor. So
+the actor never touches the socket and runs the same over both transports.
 
 Life of a connection: authenticate (bearer subprotocol, or an ``auth`` frame within
 ``auth_timeout_s``) → serve commands until the token expires (close 1008) unless a later
@@ -19,10 +20,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import trio
 
+from actors import Actor, ActorStopped, MailboxFull, MailboxPolicy
 from gateway.auth import (
     AuthError,
     AuthFrameRejected,
@@ -70,8 +72,35 @@ def frame(payload: bytes) -> OutFrame:
 _PONG = frame(PONG)
 
 
-class ConnectionActor:
-    """One connection's commands, in order; replies and live events share its outbox."""
+class ConnectionActor(Actor[Inbound]):
+    """One connection's commands, in order; replies and live events share its outbox.
+
+    Spawned per connection with ``Restart.TEMPORARY`` (a connection's state dies with its
+    socket, so a crash is never restarted: ``on_stopped`` closes with 1011 instead). The
+    transport's reader ``tell``s it each command; mailbox policy REJECT — a client with more
+    than ``mailbox_capacity`` commands queued is closed with 1008 by the transport.
+    """
+
+    __slots__ = (
+        "_auth_deadline",
+        "_bearer",
+        "_hub",
+        "_options",
+        "_outbox",
+        "_peer",
+        "_ports",
+        "_principal",
+        "_rate_refusals",
+        "_tokens",
+        "_tokens_at",
+        "_typing_at",
+        "_via",
+        "_wall_clock",
+    )
+
+    mailbox_capacity: ClassVar[int] = 256
+    mailbox_policy: ClassVar[MailboxPolicy] = MailboxPolicy.REJECT
+    stop_grace: ClassVar[float] = 2.0
 
     def __init__(
         self,
@@ -79,8 +108,6 @@ class ConnectionActor:
         ports: ConnectionPorts,
         hub: FanoutHub,
         outbox: Outbox,
-        inbox: trio.MemoryReceiveChannel[Inbound],
-        notify: trio.MemorySendChannel[Inbound],
         options: WsOptions,
         via: str = "ws",
         bearer_token: str | None = None,
@@ -89,8 +116,6 @@ class ConnectionActor:
         self._ports = ports
         self._hub = hub
         self._outbox = outbox
-        self._inbox = inbox
-        self._notify = notify  # a clone of the inbox's sender, for the hub's callbacks
         self._options = options
         self._via = via
         self._bearer = bearer_token
@@ -101,49 +126,64 @@ class ConnectionActor:
         self._rate_refusals = 0
         self._tokens = float(options.command_burst)
         self._tokens_at = 0.0
+        self._auth_deadline = 0.0
 
     @property
     def principal(self) -> Principal | None:
         return self._principal
 
-    async def run(self) -> None:
+    # --- lifecycle (actors runtime hooks) -----------------------------------------------
+    async def on_started(self) -> None:
         peer = self._hub.open(self._outbox)
         peer.on_removed = self._on_removed
         self._peer = peer
-        try:
-            await self._run(peer)
-        except Exception:
-            log.exception("websocket connection failed")
-            self._outbox.close(CloseCode.INTERNAL, "internal error")
-        finally:
-            offline = self._hub.close(peer)
-            if offline and self._principal is not None:
-                with trio.move_on_after(1.0, shield=True):
-                    for thread_id in offline:
-                        await self._presence(thread_id, "offline")
+        self._auth_deadline = trio.current_time() + self._options.auth_timeout_s
+        if self._bearer is not None:
+            token, self._bearer = self._bearer, None
+            await self._login(token)
 
-    async def _run(self, peer: Peer) -> None:
-        principal = await self._authenticate()
-        if principal is None:
+    async def receive(self, msg: Inbound) -> None:
+        if self._outbox.closing:
+            return  # on its way out: nothing more is done for this client
+        if self._principal is None:
+            if not isinstance(msg, Auth):
+                self._refuse(AuthFrameRejected("the first frame must be an auth frame"))
+                return
+            await self._login(msg.token)
             return
-        try:
-            self._hub.authenticate(peer, principal.user_id)
-        except Refusal as exc:
-            self._refuse(exc)
-            return
-        self._principal = principal
-        self._tokens_at = trio.current_time()
         # No timer per connection for the token's expiry (a cancel scope per idle connection
-        # costs ~1 KB): the transport calls check_expiry() every expiry_check_s, and every
+        # costs ~1 KB): the transport calls check_deadlines() every expiry_check_s, and every
         # command is checked before it runs.
-        while not self._outbox.closing:
-            item = await self._inbox.receive()
-            if self.check_expiry():
-                return
-            if not self._take_token():
-                self._close(CloseCode.POLICY, "rate_limited: too many frames per second")
-                return
-            await self._handle(item)
+        if self.check_expiry():
+            return
+        if not self._take_token():
+            self._close(CloseCode.POLICY, "rate_limited: too many frames per second")
+            return
+        await self._handle(msg)
+
+    async def on_stopped(self, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("websocket connection failed", exc_info=error)
+            self._outbox.close(CloseCode.INTERNAL, "internal error")
+        else:
+            # Stopped by the runtime (shutdown) rather than by its socket ending.
+            self._outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+        if self._peer is None:
+            return
+        offline = self._hub.close(self._peer)
+        if offline and self._principal is not None:
+            # The runtime shields this hook for at most stop_grace seconds.
+            for thread_id in offline:
+                await self._presence(thread_id, "offline")
+
+    def check_deadlines(self) -> None:
+        """Called by the transport's timer: auth deadline (1008) and token expiry (1008)."""
+        if self._principal is None:
+            if not self._outbox.closing and trio.current_time() > self._auth_deadline:
+                timeout = self._options.auth_timeout_s
+                self._refuse(AuthTimeout(f"no auth frame within {timeout:g} s"))
+            return
+        self.check_expiry()
 
     def check_expiry(self) -> bool:
         """Close with 1008 if the token ran out without a refresh; True when it did."""
@@ -156,23 +196,26 @@ class ConnectionActor:
         return True
 
     # --- authentication -----------------------------------------------------------------
-    async def _authenticate(self) -> Principal | None:
-        with trio.move_on_after(self._options.auth_timeout_s):
-            token = self._bearer
-            if token is None:
-                item = await self._inbox.receive()
-                if not isinstance(item, Auth):
-                    self._refuse(AuthFrameRejected("the first frame must be an auth frame"))
-                    return None
-                token = item.token
+    async def _login(self, token: str) -> None:
+        assert self._peer is not None
+        # Verifying counts against the auth deadline too (a slow provider cannot stretch it).
+        with trio.move_on_at(self._auth_deadline) as deadline:
             try:
-                return await self._ports.verifier.verify(token)
+                principal = await self._ports.verifier.verify(token)
             except Refusal as exc:
                 self._refuse(exc)
-                return None
-        timeout = self._options.auth_timeout_s
-        self._refuse(AuthTimeout(f"no auth frame within {timeout:g} s"))
-        return None
+                return
+        if deadline.cancelled_caught:
+            timeout = self._options.auth_timeout_s
+            self._refuse(AuthTimeout(f"no auth frame within {timeout:g} s"))
+            return
+        try:
+            self._hub.authenticate(self._peer, principal.user_id)
+        except Refusal as exc:
+            self._refuse(exc)
+            return
+        self._principal = principal
+        self._tokens_at = trio.current_time()
 
     async def _refresh(self, cmd: Auth) -> None:
         assert self._principal is not None
@@ -346,6 +389,6 @@ class ConnectionActor:
         return True
 
     def _on_removed(self, thread_id: str, offline: bool) -> None:
-        # If the inbox is full only a presence update is lost; the removal already happened.
-        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
-            self._notify.send_nowait(Removed(thread_id, offline))
+        # If the mailbox is full only a presence update is lost; the removal already happened.
+        with contextlib.suppress(MailboxFull, ActorStopped):
+            self.ref.tell(Removed(thread_id, offline))

@@ -27,6 +27,7 @@ from gateway.ws.protocol import CloseCode, encode_event, error_frame, wire_text_
 from parley.events import Event, MembershipEvent, MessageEvent
 
 if TYPE_CHECKING:
+    from actors import ActorSystem
     from parley.settings import Settings
 
 __all__ = ["FanoutHub", "Peer", "Subscription"]
@@ -75,6 +76,8 @@ class FanoutHub:
         self._peers: set[Peer] = set()
         self._topics: dict[str, dict[Peer, Subscription]] = {}
         self._present: dict[tuple[str, str], int] = {}
+        #: the actor system supervising this gateway's ConnectionActors (set by the listener)
+        self.actor_system: ActorSystem | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> FanoutHub:

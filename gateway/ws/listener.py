@@ -33,6 +33,7 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
+from actors import ActorRef, ActorStopped, ActorSystem, MailboxFull, Restart, open_actor_system
 from gateway.auth import OriginPolicy
 from gateway.ws._admission import Admission, admit
 from gateway.ws._errors import CommandInvalid, FrameRejected
@@ -94,7 +95,26 @@ async def serve_websockets(
         OriginPolicy.from_settings(settings), loopback_server=is_loopback_host(bind_host)
     )
     live: set[RawConnection] = set()
-    handler = partial(_serve_connection, ctx, hub, opts, origins, live)
+    async with open_actor_system("websockets", shutdown_timeout=5.0) as system:
+        hub.actor_system = system
+        try:
+            await _serve(ctx, hub, opts, origins, live, listeners, system, task_status)
+        finally:
+            hub.actor_system = None
+    log.info("websocket listener stopped")
+
+
+async def _serve(
+    ctx: GatewayContext,
+    hub: FanoutHub,
+    opts: WsOptions,
+    origins: WsOriginPolicy,
+    live: set[RawConnection],
+    listeners: list[trio.SocketListener],
+    system: ActorSystem,
+    task_status: trio.TaskStatus[str],
+) -> None:
+    handler = partial(_serve_connection, ctx, hub, opts, origins, live, system)
     with trio.CancelScope() as grace:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
@@ -108,8 +128,7 @@ async def serve_websockets(
                 accepting.cancel_scope.cancel()
             asked = hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             log.info("websocket drain", extra={"connections": asked})
-            grace.deadline = trio.current_time() + settings.shutdown_grace_s
-    log.info("websocket listener stopped")
+            grace.deadline = trio.current_time() + ctx.settings.shutdown_grace_s
 
 
 async def _heartbeat(live: set[RawConnection], opts: WsOptions) -> None:
@@ -126,7 +145,7 @@ async def _heartbeat(live: set[RawConnection], opts: WsOptions) -> None:
             next_ping = now + interval
         for conn in list(live):
             if conn.actor is not None:
-                conn.actor.check_expiry()
+                conn.actor.check_deadlines()
             if ping:
                 conn.heartbeat(now, interval)
 
@@ -146,6 +165,7 @@ async def _serve_connection(
     opts: WsOptions,
     origins: WsOriginPolicy,
     live: set[RawConnection],
+    system: ActorSystem,
     stream: trio.SocketStream,
 ) -> None:
     conn: RawConnection | None = None
@@ -164,7 +184,7 @@ async def _serve_connection(
             outbox.close(admission.close_code or CloseCode.INTERNAL, reason)
             await conn.run(None)
             return
-        await conn.run(partial(_actor, ports, hub, opts, admission.bearer))
+        await conn.run(partial(spawn_connection_actor, system, ports, hub, opts, admission.bearer))
     except Exception:
         log.exception("websocket connection handler failed")
     finally:
@@ -173,28 +193,37 @@ async def _serve_connection(
         await trio.aclose_forcefully(stream)
 
 
-def _actor(
+def spawn_connection_actor(
+    system: ActorSystem,
     ports: ConnectionPorts,
     hub: FanoutHub,
     opts: WsOptions,
     bearer: str | None,
     outbox: Outbox,
-    inbox: trio.MemoryReceiveChannel[Inbound],
-    notify: trio.MemorySendChannel[Inbound],
-) -> ConnectionActor:
+    *,
+    via: str = "ws",
+) -> tuple[ConnectionActor, ActorRef[Inbound]]:
+    """One supervised actor for one connection; TEMPORARY: a crash closes it with 1011."""
     # Imported here: actors.connection itself imports gateway.ws (no import cycle at load).
     from actors.connection import ConnectionActor
 
-    return ConnectionActor(
-        ports=ports,
-        hub=hub,
-        outbox=outbox,
-        inbox=inbox,
-        notify=notify,
-        options=opts,
-        via="ws",
-        bearer_token=bearer,
+    actor = ConnectionActor(
+        ports=ports, hub=hub, outbox=outbox, options=opts, via=via, bearer_token=bearer
     )
+    ref = system.spawn(lambda: actor, restart=Restart.TEMPORARY, shutdown=actor.stop_grace)
+    return actor, ref
+
+
+def tell_command(ref: ActorRef[Inbound] | None, item: Inbound, outbox: Outbox) -> None:
+    """Hand a parsed frame to the connection's actor; a flooded mailbox closes with 1008."""
+    if ref is None:
+        return
+    try:
+        ref.tell(item)
+    except MailboxFull:
+        outbox.close(CloseCode.POLICY, "rate_limited: too many commands queued")
+    except ActorStopped:
+        pass  # the connection is ending
 
 
 async def _handshake(
@@ -266,10 +295,7 @@ async def _reject(stream: trio.SocketStream, handshake: H11Handshake, event: obj
             await stream.send_all(data)
 
 
-ActorFactory = Callable[
-    [Outbox, trio.MemoryReceiveChannel[Inbound], trio.MemorySendChannel[Inbound]],
-    "ConnectionActor",
-]
+ActorSpawner = Callable[[Outbox], "tuple[ConnectionActor, ActorRef[Inbound]]"]
 
 
 class RawConnection:
@@ -293,16 +319,19 @@ class RawConnection:
         self.actor: ConnectionActor | None = None
         self._scope: trio.CancelScope | None = None
 
-    async def run(self, make_actor: ActorFactory | None) -> None:
-        send, receive = trio.open_memory_channel[Inbound](self.opts.inbox_commands)
+    async def run(self, spawn: ActorSpawner | None) -> None:
+        """Writer task + the reader in this task; the actor lives in the listener's system."""
         async with trio.open_nursery() as nursery:
             self._scope = nursery.cancel_scope
             nursery.start_soon(self._writer)
-            nursery.start_soon(self._reader, send)
-            if make_actor is not None:
-                actor = self.actor = make_actor(self.outbox, receive, send.clone())
-                await actor.run()
-                self.outbox.close(CloseCode.NORMAL, "")
+            ref: ActorRef[Inbound] | None = None
+            if spawn is not None:
+                self.actor, ref = spawn(self.outbox)
+            try:
+                await self._reader(ref)
+            finally:
+                if ref is not None:
+                    ref.stop()
 
     def _abort(self) -> None:
         if self._scope is not None:
@@ -311,57 +340,56 @@ class RawConnection:
     def _close(self, code: int, reason: str) -> None:
         self.outbox.close(code, close_reason(reason))
 
-    async def _reader(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
+    async def _reader(self, ref: ActorRef[Inbound] | None) -> None:
         ws, stream, outbox = self.ws, self.stream, self.outbox
         max_bytes = self.opts.max_frame_bytes
         parts: list[str] = []
         size = 0
-        async with inbox:
-            while True:
-                try:
-                    data = await stream.receive_some(_RECV_BYTES)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if not data:
+        while True:
+            try:
+                data = await stream.receive_some(_RECV_BYTES)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                self.input_done.set()
+                if not outbox.closing:
+                    self._abort()  # vanished without a close frame: nothing to say
+                return
+            self.last_rx = trio.current_time()
+            ws.receive_data(data)
+            ping: Ping | None = None
+            for event in ws.events():
+                if isinstance(event, TextMessage):
+                    if outbox.closing:
+                        continue  # closing: frames are no longer read
+                    chunk = event.data
+                    size += len(chunk) if chunk.isascii() else len(chunk.encode())
+                    if size > max_bytes:
+                        self._close(CloseCode.TOO_BIG, f"frame over {max_bytes} bytes")
+                        parts.clear()
+                        continue
+                    parts.append(chunk)
+                    if event.message_finished:
+                        text = parts[0] if len(parts) == 1 else "".join(parts)
+                        parts.clear()
+                        size = 0
+                        self._dispatch(text, ref)
+                elif isinstance(event, BytesMessage):
+                    self._close(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+                elif isinstance(event, Ping):
+                    ping = event  # a flood gets one pong per read, for the latest ping
+                elif isinstance(event, CloseConnection):
+                    if ws.state is ConnectionState.REMOTE_CLOSING:
+                        self.outbox.close(event.code, "")  # echo the peer's close
+                    elif ws.state is not ConnectionState.CLOSED:
+                        # wsproto could not parse the input (1007 bad UTF-8, 1002...)
+                        self._close(event.code, event.reason or "protocol error")
                     self.input_done.set()
-                    if not outbox.closing:
-                        self._abort()  # vanished without a close frame: nothing to say
                     return
-                self.last_rx = trio.current_time()
-                ws.receive_data(data)
-                ping: Ping | None = None
-                for event in ws.events():
-                    if isinstance(event, TextMessage):
-                        if outbox.closing:
-                            continue  # closing: frames are no longer read
-                        chunk = event.data
-                        size += len(chunk) if chunk.isascii() else len(chunk.encode())
-                        if size > max_bytes:
-                            self._close(CloseCode.TOO_BIG, f"frame over {max_bytes} bytes")
-                            parts.clear()
-                            continue
-                        parts.append(chunk)
-                        if event.message_finished:
-                            text = parts[0] if len(parts) == 1 else "".join(parts)
-                            parts.clear()
-                            size = 0
-                            await self._dispatch(text, inbox)
-                    elif isinstance(event, BytesMessage):
-                        self._close(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
-                    elif isinstance(event, Ping):
-                        ping = event  # a flood gets one pong per read, for the latest ping
-                    elif isinstance(event, CloseConnection):
-                        if ws.state is ConnectionState.REMOTE_CLOSING:
-                            self.outbox.close(event.code, "")  # echo the peer's close
-                        elif ws.state is not ConnectionState.CLOSED:
-                            # wsproto could not parse the input (1007 bad UTF-8, 1002...)
-                            self._close(event.code, event.reason or "protocol error")
-                        self.input_done.set()
-                        return
-                if ping is not None and not outbox.closing:
-                    outbox.push_control(ws.send(ping.response()))
+            if ping is not None and not outbox.closing:
+                outbox.push_control(ws.send(ping.response()))
 
-    async def _dispatch(self, text: str, inbox: trio.MemorySendChannel[Inbound]) -> None:
+    def _dispatch(self, text: str, ref: ActorRef[Inbound] | None) -> None:
         item: Inbound
         try:
             item = parse_command(text)
@@ -370,7 +398,7 @@ class RawConnection:
             return
         except CommandInvalid as exc:
             item = exc
-        await inbox.send(item)
+        tell_command(ref, item, self.outbox)
 
     async def _writer(self) -> None:
         ws, stream, outbox, opts = self.ws, self.stream, self.outbox, self.opts

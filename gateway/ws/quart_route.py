@@ -15,16 +15,19 @@ from typing import TYPE_CHECKING
 import trio
 from quart import Blueprint, current_app, websocket
 
-from actors.connection import ConnectionActor
+from actors import ActorRef, ActorSystem, open_actor_system
 from gateway.ws._admission import admit
 from gateway.ws._errors import CommandInvalid, FrameRejected
 from gateway.ws._inbound import Inbound
 from gateway.ws._options import WsOptions
 from gateway.ws._origin import WsOriginPolicy, is_loopback_host
-from gateway.ws._ports import ports_from_context
+from gateway.ws._ports import ConnectionPorts, ports_from_context
+from gateway.ws.hub import FanoutHub
+from gateway.ws.listener import spawn_connection_actor, tell_command
 from gateway.ws.protocol import CloseCode, close_reason, error_frame, parse_command
 
 if TYPE_CHECKING:
+    from actors.connection import ConnectionActor
     from gateway.context import GatewayContext
     from gateway.ws._outbox import Outbox
 
@@ -61,45 +64,51 @@ async def ws_endpoint() -> None:
         await websocket.close(code, close_reason(f"{admission.error_code}: {admission.message}"))
         return
     opts = WsOptions.from_settings(settings)
+    if hub.actor_system is not None:
+        await _serve(ctx, hub.actor_system, ports, hub, opts, admission.bearer)
+        return
+    # No dedicated listener runs (so no shared system): a small one for this connection.
+    async with open_actor_system("websocket", shutdown_timeout=5.0) as system:
+        await _serve(ctx, system, ports, hub, opts, admission.bearer)
+
+
+async def _serve(
+    ctx: GatewayContext,
+    system: ActorSystem,
+    ports: ConnectionPorts,
+    hub: FanoutHub,
+    opts: WsOptions,
+    bearer: str | None,
+) -> None:
     outbox = hub.new_outbox()
-    send, receive = trio.open_memory_channel[Inbound](opts.inbox_commands)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_writer, outbox, nursery.cancel_scope)
-        nursery.start_soon(_reader, send, outbox, opts)
-        actor = ConnectionActor(
-            ports=ports,
-            hub=hub,
-            outbox=outbox,
-            inbox=receive,
-            notify=send.clone(),
-            options=opts,
-            via="ws",
-            bearer_token=admission.bearer,
-        )
-        nursery.start_soon(_watch, ctx, actor, outbox, opts.expiry_check_s)
-        await actor.run()
-        outbox.close(CloseCode.NORMAL, "")
+    actor, ref = spawn_connection_actor(system, ports, hub, opts, bearer, outbox)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_writer, outbox, nursery.cancel_scope)
+            nursery.start_soon(_watch, ctx, actor, outbox, opts.expiry_check_s)
+            await _reader(ref, outbox, opts)
+    finally:
+        ref.stop()
 
 
-async def _reader(inbox: trio.MemorySendChannel[Inbound], outbox: Outbox, opts: WsOptions) -> None:
-    async with inbox:
-        while not outbox.closing:
-            message = await websocket.receive()
-            if isinstance(message, bytes):
-                outbox.close(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
-                return
-            if len(message) > opts.max_frame_bytes or len(message.encode()) > opts.max_frame_bytes:
-                outbox.close(CloseCode.TOO_BIG, f"frame over {opts.max_frame_bytes} bytes")
-                return
-            item: Inbound
-            try:
-                item = parse_command(message)
-            except FrameRejected as exc:
-                outbox.close(exc.close_code, close_reason(exc.reason))
-                return
-            except CommandInvalid as exc:
-                item = exc
-            await inbox.send(item)
+async def _reader(ref: ActorRef[Inbound], outbox: Outbox, opts: WsOptions) -> None:
+    while not outbox.closing:
+        message = await websocket.receive()
+        if isinstance(message, bytes):
+            outbox.close(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+            return
+        if len(message) > opts.max_frame_bytes or len(message.encode()) > opts.max_frame_bytes:
+            outbox.close(CloseCode.TOO_BIG, f"frame over {opts.max_frame_bytes} bytes")
+            return
+        item: Inbound
+        try:
+            item = parse_command(message)
+        except FrameRejected as exc:
+            outbox.close(exc.close_code, close_reason(exc.reason))
+            return
+        except CommandInvalid as exc:
+            item = exc
+        tell_command(ref, item, outbox)
 
 
 async def _writer(outbox: Outbox, scope: trio.CancelScope) -> None:
@@ -129,4 +138,4 @@ async def _watch(
             await draining.wait()
             outbox.close(CloseCode.GOING_AWAY, "server shutting down")
             return
-        actor.check_expiry()
+        actor.check_deadlines()
