@@ -126,6 +126,7 @@ class KafkaConsumer:
         self._generation = {}
         self._queue.clear()
         self._closing = self._drained = self._paused = self.counters.paused = False
+        self._stop_requested = trio.Event()
         thread = self._thread = ConsumerThread(
             self._conf,
             self._topics,

@@ -113,6 +113,8 @@ class KafkaProducer:
         await self._slots.acquire()
         delivery = _Delivery()
         try:
+            if self._closing or self._client is None:  # stopped while we waited for a slot
+                raise AdapterClosedError("the Kafka producer is not running")
             await self._enqueue(topic, value, key, headers, delivery)
         except BaseException:
             self._slots.release()
@@ -161,8 +163,8 @@ class KafkaProducer:
         self._reports = []
         self._closing = False
         self._fatal = ""
-        if not self._stop_requested:
-            self._wake = trio.Event()
+        self._stop_requested = False  # stop() ends the run in progress, not later ones
+        self._wake = trio.Event()
         self._client = Producer(self._conf)
         thread_done = trio.Event()
         try:

@@ -115,6 +115,7 @@ class MongoStore:
         """Start with backoff (readiness false meanwhile), serve until stopped, then close."""
         # A supervisor may run this again after a crash (close() dropped the client).
         self._closed = False
+        self._stop_requested = trio.Event()
         if self._client is None:
             self._schema_ready = trio.Event()
         task_status.started()

@@ -236,3 +236,30 @@ async def test_a_fenced_static_member_ends_its_run(kafka_settings: Settings) -> 
         second.stop()
     assert str(failure[0]).startswith("Kafka consumer failed fatally: ")
     assert not first.readiness.ready
+
+
+async def test_adapters_run_again_after_a_crash_or_a_stop(
+    kafka_settings: Settings, store: MongoStore
+) -> None:
+    """What a supervisor does: run() again on the same object."""
+    topic = await new_topic(kafka_settings, partitions=1)
+    group = unique("core")
+    producer = KafkaProducer(kafka_settings)
+    consumer = KafkaConsumer(kafka_settings, [topic], group)
+    got: list[int] = []
+    for attempt in range(2):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(producer.run)
+            await nursery.start(consumer.run)
+            info = await producer.produce(topic, b"%d" % attempt)
+            record = await consumer.get()
+            got.append(record.offset)
+            consumer.ack(record)
+            assert info.offset == attempt
+            if attempt == 0:
+                nursery.cancel_scope.cancel()  # a crash elsewhere cancels the adapters
+            else:
+                consumer.stop()
+                producer.stop()
+    assert got == [0, 1]
+    assert await committed_offsets(kafka_settings, group, topic, 1) == 2
