@@ -33,7 +33,6 @@ class WsOptions:
     typing_interval_s: float = 1.0
     #: consecutive rate-limited sends before the connection is closed with 1008
     rate_refusals_before_close: int = 20
-    inbox_commands: int = 16
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WsOptions:

@@ -338,3 +338,28 @@ async def test_heartbeat_pings_idle_clients_and_drops_silent_ones(nursery: trio.
     assert await alive.recv() == {"type": "pong"}
     _, closed = await silent.recv_until_closed()
     assert closed.code == 1006  # dropped without a close handshake: it answered nothing
+
+
+async def test_a_crashing_connection_actor_closes_1011_and_the_server_stays_up(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("bug in a port")
+
+    monkeypatch.setattr(stack.ingest, "accept", broken)
+    client = await stack.client("bob")
+    await client.send({"type": "send", "thread_id": "t_1", "client_msg_id": "c", "text": "x"})
+    _, closed = await client.recv_until_closed()
+    assert closed.code == 1011
+    other = await stack.client("carol")
+    await other.send({"type": "ping"})
+    assert await other.recv() == {"type": "pong"}
+
+
+async def test_command_flood_closes_1008(stack: Stack) -> None:
+    client = await stack.client("bob")
+    flood = b"".join(WsClient.masked_frame(0x1, b'{"type":"ping"}') for _ in range(2000))
+    await client.send_raw(flood)
+    frames, closed = await client.recv_until_closed()
+    assert closed.code == 1008
+    assert all(f == {"type": "pong"} for f in frames)
