@@ -1,9 +1,25 @@
 """Adapters: the only code that talks to Kafka and MongoDB (blocking clients in threads).
 
-KafkaProducer   idempotent producer; `await produce()` returns once the broker acked
-KafkaConsumer   at-least-once consumer; `get()`/`ack()`, commits only contiguous acks
-MongoStore      messages and threads; idempotent inserts, history by seq
-run_pipeline    consume → handler → ack, poison records to the DLQ
+    KafkaProducer   idempotent producer (acks=all); `await produce()` returns once the
+                    broker acknowledged; `send_to_dlq()`; `flush()`; bounded in-flight
+    KafkaConsumer   at-least-once consumer; `get()` / `async for` hands records out,
+                    `ack()` marks them done, only contiguous acks are committed
+    MongoStore      messages and threads on MongoDB or FerretDB; idempotent inserts,
+                    history by seq, membership
+    run_pipeline    consume → handler → ack, poison records to the DLQ
+    ensure_topics   create topics (AdminClient) if missing
+
+Each of the three is a service with `async run(task_status=...)` and `stop()`, which is how
+`parley.services.ServiceActor` runs it as a supervised actor; `run()` may run again after a
+crash. Started store → producer → consumer, the actor system's drain stops them in reverse:
+the consumer stops handing out records, waits (bounded) for those handed out to be acked,
+commits synchronously and closes; the producer refuses new records and flushes within its
+deadline (`unflushed` says what was left); the store closes. Each exposes `readiness`
+(ready + one sentence) and `counters` (plain ints for /metrics).
+
+Threads: a Producer's poll/flush run on its own thread (reports come back to Trio in one
+`run_sync_soon` per poll); a Consumer lives entirely on its own thread (rebalance callbacks
+included, so close never races a poll); pymongo runs on a CapacityLimiter sized to its pool.
 """
 
 from __future__ import annotations

@@ -122,6 +122,7 @@ class MongoStore:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._connect_with_backoff)
+                nursery.start_soon(self._watch_health)
                 await self._stop_requested.wait()
                 nursery.cancel_scope.cancel()
         finally:
@@ -138,6 +139,18 @@ class MongoStore:
                 self._message = str(exc)
                 log.warning("%s", exc)
                 await trio.sleep(next(delays))
+
+    async def _watch_health(self) -> None:
+        # Readiness must notice an outage (and the recovery) even when nothing is written.
+        await self._schema_ready.wait()
+        while True:
+            await trio.sleep(2.0)
+            with contextlib.suppress(StoreError):
+                await self._call(self._ping, wait_ready=False)
+
+    def _ping(self) -> None:
+        assert self._db is not None
+        self._db.command("ping")
 
     def stop(self) -> None:
         self._stop_requested.set()
