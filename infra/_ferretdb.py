@@ -13,6 +13,7 @@ __all__ = ["FerretDB"]
 
 class FerretDB(Service):
     name = "ferretdb"
+    port_env = "PARLEY_MONGO_PORT"
     start_deadline_s = 60.0
 
     @property

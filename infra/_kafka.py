@@ -45,6 +45,7 @@ def _random_cluster_id() -> str:
 
 class Kafka(Service):
     name = "kafka"
+    port_env = "PARLEY_KAFKA_PORT"
     start_deadline_s = 180.0
 
     def __init__(
@@ -61,6 +62,9 @@ class Kafka(Service):
         self.controller_port = controller_port
         self.partitions = partitions
         self.advertised_port = advertised_port or port
+
+    def listen_ports(self) -> list[tuple[int, str]]:
+        return [*super().listen_ports(), (self.controller_port, "PARLEY_KAFKA_CONTROLLER_PORT")]
 
     @property
     def marker(self) -> str:

@@ -30,11 +30,6 @@ from parley.settings import Settings, load_settings
 
 __all__ = ["Endpoints", "LocalServices", "Ports", "ServiceStatus"]
 
-_ENV_OF_PORT = {
-    "kafka": "PARLEY_KAFKA_PORT",
-    "ferretdb": "PARLEY_MONGO_PORT",
-    "oidc": "PARLEY_OIDC_PORT",
-}
 
 
 @dataclass(frozen=True)
@@ -166,11 +161,12 @@ class LocalServices:
             self._check_running_ports()
             launch = [s for s in self.services if s.pid() is None]
             for svc in launch:
-                if tcp_open(svc.port):
-                    raise ServiceStartError(
-                        f"port {svc.port} for {svc.name} is in use by another process: "
-                        f"stop it or set {_ENV_OF_PORT[svc.name]}"
-                    )
+                for port, env_name in svc.listen_ports():
+                    if tcp_open(port):
+                        raise ServiceStartError(
+                            f"port {port} for {svc.name} is in use by another process: "
+                            f"stop it or set {env_name}"
+                        )
             (self.state_dir / "ports.json").write_text(json.dumps(asdict(self.ports)) + "\n")
             launched: list[Service] = []
             try:

@@ -26,6 +26,7 @@ MAIN_CLASS = "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt"
 
 class OidcProvider(Service):
     name = "oidc"
+    port_env = "PARLEY_OIDC_PORT"
     start_deadline_s = 120.0
 
     def __init__(

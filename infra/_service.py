@@ -28,6 +28,7 @@ class Service(ABC):
     """A detached process with a pidfile and a log under `state_dir/name/`."""
 
     name: str
+    port_env: str  # the setting that moves `port`, named in errors
     start_deadline_s: float = 60.0
 
     def __init__(self, state_dir: Path, port: int, *, die_with_parent: bool = False) -> None:
@@ -52,6 +53,10 @@ class Service(ABC):
 
     def env(self) -> dict[str, str] | None:
         return None
+
+    def listen_ports(self) -> list[tuple[int, str]]:
+        """Every port the service binds, with the environment name that moves it."""
+        return [(self.port, self.port_env)]
 
     @property
     def cds_archive(self) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -119,18 +120,26 @@ def test_data_survives_restart_until_reset(tmp_path: Path) -> None:
         stack.stop(deadline_s=5)
 
 
-def test_port_taken_by_a_stranger_is_one_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("field", "service", "env_name"),
+    [
+        ("mongo", "ferretdb", "PARLEY_MONGO_PORT"),
+        ("kafka_controller", "kafka", "PARLEY_KAFKA_CONTROLLER_PORT"),
+    ],
+)
+def test_port_taken_by_a_stranger_is_one_clear_error(
+    tmp_path: Path, field: str, service: str, env_name: str
+) -> None:
     with socket.socket() as stranger:
         stranger.bind(("127.0.0.1", 0))
         stranger.listen()
         taken = stranger.getsockname()[1]
-        ports = Ports.free()
-        ports = Ports(ports.kafka, ports.kafka_controller, taken, ports.oidc)
+        ports = dataclasses.replace(Ports.free(), **{field: taken})
         stack = LocalServices(ports, tmp_path / "state")
         with pytest.raises(
             ServiceStartError,
-            match=rf"^port {taken} for ferretdb is in use by another process: "
-            r"stop it or set PARLEY_MONGO_PORT$",
+            match=rf"^port {taken} for {service} is in use by another process: "
+            rf"stop it or set {env_name}$",
         ):
             stack.start()
     assert _our_processes(tmp_path / "state") == []
