@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 
 import trio
 
@@ -21,7 +22,7 @@ from adapters import (
     PoisonRecordError,
     run_pipeline,
 )
-from parley.services import ServiceActor
+from parley.services import Service, ServiceActor
 from parley.settings import load_settings
 
 
@@ -74,15 +75,14 @@ async def main(cfg: dict[str, object]) -> None:
         # Started in dependency order; the system's SIGTERM drain stops them in reverse:
         # the consumer stops handing out, in-flight records are acked, offsets committed and
         # the consumer closed; then the producer flushes; then the store closes.
-        for name, service in [
+        services: list[tuple[str, Service]] = [
             ("store", store),
             ("producer", producer),
             ("consumer", consumer),
             ("pipeline", Pipeline()),
-        ]:
-            await system.start(
-                lambda s=service: ServiceActor(s), name=name, restart=Restart.PERMANENT
-            )
+        ]
+        for name, service in services:
+            await system.start(partial(ServiceActor, service), name=name, restart=Restart.PERMANENT)
         print("STARTED", flush=True)
         await trio.sleep_forever()
 

@@ -15,7 +15,7 @@ import trio
 
 from adapters import KafkaProducer, MongoStore
 from parley.settings import Settings
-from tests.adapters.conftest import (
+from tests.adapters._helpers import (
     assert_stored_exactly,
     committed_offsets,
     eventually,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -20,7 +21,7 @@ from adapters import (
 )
 from infra import find_free_port
 from parley.settings import Settings
-from tests.adapters.conftest import (
+from tests.adapters._helpers import (
     assert_stored_exactly,
     chat_handler,
     committed_offsets,
@@ -165,7 +166,7 @@ async def test_poison_goes_to_the_dlq_and_its_partition_moves_on(
     )
     # Different keys run in different lanes: order the two by their source offset.
     by_offset = sorted(
-        ((dict(m.headers() or []), m.value()) for m in dead), key=lambda hv: hv[0]["dlq.offset"]
+        ((_headers(m.headers()), m.value()) for m in dead), key=lambda hv: hv[0]["dlq.offset"]
     )
     assert [v for _, v in by_offset] == [b"{not json", b'{"thread_id": "th1"}']
     first, second = by_offset[0][0], by_offset[1][0]
@@ -179,6 +180,11 @@ async def test_poison_goes_to_the_dlq_and_its_partition_moves_on(
     assert second["dlq.reason"] == b"not a chat record: KeyError('message_id')"
     assert second["dlq.offset"] == b"6"
     assert producer.counters.dlq == 2
+
+
+def _headers(raw: Any) -> dict[str, bytes]:
+    pairs = raw.items() if isinstance(raw, dict) else (raw or [])
+    return {k: v.encode() if isinstance(v, str) else (v or b"") for k, v in pairs}
 
 
 async def test_second_consumer_joins_then_leaves_mid_stream(

@@ -9,7 +9,7 @@ import trio
 
 from adapters import InvalidDocumentError, MongoStore, SeqConflictError
 from parley.settings import Settings
-from tests.adapters.conftest import eventually
+from tests.adapters._helpers import eventually
 
 pytestmark = pytest.mark.integration
 

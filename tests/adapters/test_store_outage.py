@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -15,7 +16,7 @@ from adapters import KafkaConsumer, KafkaProducer, MongoStore, run_pipeline
 from infra import find_free_port
 from infra._ferretdb import FerretDB  # a private FerretDB of our own: others keep theirs
 from parley.settings import Settings
-from tests.adapters.conftest import (
+from tests.adapters._helpers import (
     assert_stored_exactly,
     chat_handler,
     committed_offsets,
@@ -68,9 +69,8 @@ async def test_store_outage_pauses_and_recovers_without_loss(
     store = MongoStore(cfg, database=unique("db").replace("-", "_"), server_timeout_ms=1_000)
     producer = KafkaProducer(cfg)
     # A poll loop that stalled for the outage would be evicted after 10 s.
-    consumer = KafkaConsumer(
-        cfg, [topic], group, max_outstanding=40, **{"max.poll.interval.ms": 10_000}
-    )
+    overrides: dict[str, Any] = {"max.poll.interval.ms": 10_000}
+    consumer = KafkaConsumer(cfg, [topic], group, max_outstanding=40, **overrides)
     async with trio.open_nursery() as nursery:
         await nursery.start(store.run)
         await nursery.start(producer.run)
