@@ -15,16 +15,22 @@ of the session, on failure too. `settings` is a `Settings` pointing at them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from infra import Endpoints, LocalServices, Ports
-from parley.errors import ServiceStartError
 from parley.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from infra import Endpoints
 
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    # Imported here: a unit-test session never loads the Kafka and Mongo clients for this.
+    from infra import LocalServices, Ports
+    from parley.errors import ServiceStartError
+
     state_dir = tmp_path_factory.mktemp("parley-state")
     # A lost race for a "free" port (another run took it meanwhile) gets one more try; a failed
     # start has already stopped what it launched.
