@@ -308,6 +308,10 @@ class KafkaProducer:
             self._hand_over()
         remaining = int(client.flush(self._thread_flush_s))
         self._hand_over()
+        # Drop the last references here: librdkafka's destroy joins its threads and may
+        # block, which must not happen on the Trio thread.
+        self._client = None
+        del client
         return remaining
 
     def _hand_over(self) -> None:
@@ -319,8 +323,9 @@ class KafkaProducer:
             self._token.run_sync_soon(self._resolve, batch)
 
     def _probe(self) -> None:
-        assert self._client is not None
-        self._client.list_topics(timeout=2.0)
+        client = self._client  # the poll thread may drop it at shutdown
+        if client is not None:
+            client.list_topics(timeout=2.0)
 
     def _on_error_thread(self, err: KafkaError) -> None:
         if self._token is None:

@@ -269,3 +269,26 @@ async def test_adapters_run_again_after_a_crash_or_a_stop(
                 producer.stop()
     assert got == [0, 1]
     assert await committed_offsets(kafka_settings, group, topic, 1) == 2
+
+
+async def test_stop_reports_what_could_not_be_flushed(settings: Settings) -> None:
+    dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{find_free_port()}"})
+    producer = KafkaProducer(dead, flush_deadline_s=0.5)
+    outcome: list[BaseException] = []
+
+    async def post() -> None:
+        try:
+            await producer.produce("nowhere", b"pending")
+        except UnknownOutcomeError as exc:
+            outcome.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(producer.run)
+        nursery.start_soon(post)
+        await eventually(lambda: producer.counters.in_flight == 1, 10)
+        producer.stop()
+    assert producer.unflushed == 1
+    assert producer.counters.in_flight == 0
+    assert [str(e) for e in outcome] == [
+        "the producer stopped before the broker acknowledged the record"
+    ]
