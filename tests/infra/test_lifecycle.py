@@ -73,6 +73,14 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
     assert again.returncode == 0, again.stderr
     assert dict(re.findall(r"^(\w+)\s+running\s+pid (\d+)", again.stdout, re.M)) == pids
 
+    moved = _parley({**stack_env, "PARLEY_MONGO_PORT": "1"}, "infra", "up")
+    assert moved.returncode == 1
+    assert re.fullmatch(
+        r"parley infra: ferretdb, oidc, kafka already running in \S+ with ports .* not .*: "
+        r"run `parley infra down` first\n",
+        moved.stderr,
+    )
+
     status = _parley(stack_env, "infra", "status")
     assert status.returncode == 0
     assert dict(re.findall(r"^(\w+)\s+ready\s+pid (\d+)", status.stdout, re.M)) == pids
