@@ -126,7 +126,9 @@ class ConnectionActor(Actor[Inbound]):
         self._rate_refusals = 0
         self._tokens = float(options.command_burst)
         self._tokens_at = 0.0
-        self._auth_deadline = 0.0
+        # From construction, not from on_started(): the transport's timer may look at this
+        # actor before the runtime has run its first hook.
+        self._auth_deadline = trio.current_time() + options.auth_timeout_s
 
     @property
     def principal(self) -> Principal | None:
@@ -137,7 +139,6 @@ class ConnectionActor(Actor[Inbound]):
         peer = self._hub.open(self._outbox)
         peer.on_removed = self._on_removed
         self._peer = peer
-        self._auth_deadline = trio.current_time() + self._options.auth_timeout_s
         if self._bearer is not None:
             token, self._bearer = self._bearer, None
             await self._login(token)
