@@ -113,8 +113,6 @@ class KafkaProducer:
         await self._slots.acquire()
         delivery = _Delivery()
         try:
-            if self._closing or self._client is None:  # stopped while we waited for a slot
-                raise AdapterClosedError("the Kafka producer is not running")
             await self._enqueue(topic, value, key, headers, delivery)
         except BaseException:
             self._slots.release()
@@ -231,15 +229,16 @@ class KafkaProducer:
         headers: HeaderList | None,
         delivery: _Delivery,
     ) -> None:
-        assert self._client is not None
-
         # Reports are resolved by object identity, so the callback captures `delivery`.
         def on_delivery(err: KafkaError | None, msg: Any) -> None:
             self._reports.append((delivery, err, msg.topic(), msg.partition(), msg.offset()))
 
         while True:
+            client = self._client
+            if self._closing or client is None:
+                raise AdapterClosedError("the Kafka producer is not running")
             try:
-                self._client.produce(
+                client.produce(
                     topic,
                     value=value,
                     key=key,
