@@ -199,6 +199,20 @@ class Cluster:
         proc.start()
         return proc
 
+    def add_all(self, name: str, **env: str) -> ParleyProc:
+        """Gateway and core in one process (`--role all`)."""
+        http, ws = find_free_ports(2)
+        proc = ParleyProc(
+            name,
+            "all",
+            self.env(name, PARLEY_HTTP_PORT=str(http), PARLEY_WS_PORT=str(ws), **env),
+            self.workdir / f"{name}.log",
+        )
+        self.gateways[name] = proc
+        self.cores[name] = proc
+        proc.start()
+        return proc
+
     def add_core(self, name: str, **env: str) -> ParleyProc:
         # A core serves /metrics and /readyz on its HTTP port too: never the default 8080.
         (http,) = find_free_ports(1)
@@ -211,6 +225,9 @@ class Cluster:
     def restart(self, proc: ParleyProc) -> None:
         """Start the same process again (same ports, same static id): a redeploy."""
         proc.start()
+
+    def procs(self) -> list[ParleyProc]:
+        return list({id(p): p for p in [*self.gateways.values(), *self.cores.values()]}.values())
 
     def live_gateways(self) -> list[ParleyProc]:
         return [g for g in self.gateways.values() if g.running]
@@ -269,28 +286,28 @@ class Cluster:
             out.append(await proc.stop(signal.SIGTERM))
 
         async with trio.open_nursery() as nursery:
-            for proc in [*self.gateways.values(), *self.cores.values()]:
+            for proc in self.procs():
                 if proc.running:
                     nursery.start_soon(one, proc)
         self.exits.extend(out)
         return out
 
     def kill_all(self) -> None:
-        for proc in [*self.gateways.values(), *self.cores.values()]:
+        for proc in self.procs():
             proc.send(signal.SIGKILL)
             if proc.proc is not None:
                 proc.proc.wait(timeout=10)
 
     def logs(self, lines: int = 15) -> str:
         parts = []
-        for proc in [*self.gateways.values(), *self.cores.values()]:
+        for proc in self.procs():
             parts.append(f"=== {proc.name} ({proc.log_path})\n{proc.log_tail(lines)}")
         return "\n".join(parts)
 
     def grep_logs(self, pattern: str) -> list[str]:
         rx = re.compile(pattern)
         hits = []
-        for proc in [*self.gateways.values(), *self.cores.values()]:
+        for proc in self.procs():
             try:
                 text = proc.log_path.read_text(errors="replace")
             except FileNotFoundError:

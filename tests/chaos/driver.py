@@ -92,8 +92,9 @@ class Outcomes:
 
     records: dict[str, SendRecord] = field(default_factory=dict)
     issued: int = 0
-    # (monotonic time, status, gateway) of each answer, for the drain contract
-    answers: list[tuple[float, int, str]] = field(default_factory=list)
+    # (monotonic time sent, time answered, status, gateway) of each answer (drain contract);
+    # status 0 = connection refused, nothing sent
+    answers: list[tuple[float, float, int, str]] = field(default_factory=list)
 
     def accepted(self) -> dict[str, SendRecord]:
         return {k: r for k, r in self.records.items() if r.state == "accepted"}
@@ -176,6 +177,13 @@ class _Poster:
         self.current = rec
         return rec
 
+    def finished(self) -> bool:
+        """Nothing left to send: stopped (or budget spent) and no retry pending."""
+        rec = self.current
+        if rec is not None and time.monotonic() < rec.first_sent + self.plan.retry_budget_s:
+            return False
+        return self.stop.is_set() or self.outcomes.issued >= self.plan.max_messages
+
     def accepted(self, rec: SendRecord, message_id: str) -> None:
         rec.message_id, rec.accepted_at = message_id, time.monotonic()
         self.current = None
@@ -196,6 +204,7 @@ async def _rest_session(client: httpx.AsyncClient, gw: Gateway, token: str, p: _
     """Post through `gw` until an attempt fails (False) or the poster is done (True)."""
     headers = {"authorization": f"Bearer {token}"}
     while (rec := p.next()) is not None:
+        sent = time.monotonic()
         try:
             try:
                 resp = await client.post(
@@ -208,10 +217,11 @@ async def _rest_session(client: httpx.AsyncClient, gw: Gateway, token: str, p: _
                     headers=headers,
                 )
             except httpx.ConnectError as exc:  # nothing was sent
+                p.outcomes.answers.append((sent, time.monotonic(), 0, gw.name))
                 raise _Definite(f"connect: {exc!r}", retry=True) from None
             except httpx.HTTPError as exc:
                 raise _Unknown(f"transport: {exc!r}") from None
-            p.outcomes.answers.append((time.monotonic(), resp.status_code, gw.name))
+            p.outcomes.answers.append((sent, time.monotonic(), resp.status_code, gw.name))
             problem = _classify_http(resp.status_code, resp.text)
             if problem is not None:
                 raise problem
@@ -237,6 +247,7 @@ async def _ws_session(gw: Gateway, token: str, p: _Poster) -> bool:
                     "client_msg_id": rec.client_msg_id,
                     "text": p.text,
                 }
+                sent = time.monotonic()
                 try:
                     await ws.send_message(json.dumps(frame))
                 except ConnectionClosed as exc:
@@ -244,7 +255,7 @@ async def _ws_session(gw: Gateway, token: str, p: _Poster) -> bool:
                     raise _Unknown(f"ws closed on send: {exc.reason}") from None
                 try:
                     with trio.fail_after(timeout):
-                        message_id = await _await_ack(ws, gw, rec.client_msg_id, p.outcomes)
+                        message_id = await _await_ack(ws, gw, rec.client_msg_id, p.outcomes, sent)
                 except ConnectionClosed as exc:
                     raise _Unknown(f"ws closed before the ack: {exc.reason}") from None
                 except trio.TooSlowError:
@@ -261,18 +272,21 @@ async def _ws_session(gw: Gateway, token: str, p: _Poster) -> bool:
     return False
 
 
-async def _await_ack(ws: WebSocketConnection, gw: Gateway, cmid: str, outcomes: Outcomes) -> str:
+async def _await_ack(
+    ws: WebSocketConnection, gw: Gateway, cmid: str, outcomes: Outcomes, sent: float
+) -> str:
     while True:
         raw = await ws.get_message()
         for ev in _events(raw):
             if ev.get("client_msg_id") != cmid:
                 continue
             if ev.get("type") == "ack":
-                outcomes.answers.append((time.monotonic(), 202, gw.name))
+                outcomes.answers.append((sent, time.monotonic(), 202, gw.name))
                 return str(ev["message_id"])
             if ev.get("type") == "error":
                 code, msg = str(ev.get("code")), str(ev.get("message", ""))
-                outcomes.answers.append((time.monotonic(), 503, gw.name))
+                status = 503 if code == "unavailable" else 400
+                outcomes.answers.append((sent, time.monotonic(), status, gw.name))
                 if code == "unavailable":
                     if _UNKNOWN_503 in msg:
                         raise _Unknown(f"ws error {code}: {msg}")
@@ -306,7 +320,7 @@ async def run_poster(
     p = _Poster(index, user, via, threads, plan, outcomes, stop)
     turn = index
     async with httpx.AsyncClient(timeout=plan.request_timeout_s) as client:
-        while True:
+        while not p.finished():
             gws = gateways()
             if not gws:
                 await trio.sleep(0.2)

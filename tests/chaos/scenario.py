@@ -23,7 +23,7 @@ from tests.chaos.checks import Verdict, verify
 from tests.chaos.cluster import Cluster, ProcessExit
 from tests.chaos.driver import Gateway, LoadPlan, Outcomes, Reader, run_poster, run_reader
 
-__all__ = ["Fault", "Size", "run_scenario"]
+__all__ = ["Fault", "Size", "create_threads", "fetch_tokens", "live_gateways", "run_scenario"]
 
 log = logging.getLogger("chaos")
 _T0 = [0.0]
@@ -78,18 +78,18 @@ class Run:
     exits: list[ProcessExit] = field(default_factory=list)
 
 
-def _gateways(cluster: Cluster) -> list[Gateway]:
+def live_gateways(cluster: Cluster) -> list[Gateway]:
     return [Gateway(g.name, g.http_base, g.ws_url) for g in cluster.live_gateways()]
 
 
-async def _tokens(issuer: str, users: list[str]) -> dict[str, str]:
+async def fetch_tokens(issuer: str, users: list[str]) -> dict[str, str]:
     out = {}
     for u in users:
         out[u] = await trio.to_thread.run_sync(fetch_access_token, issuer, u)
     return out
 
 
-async def _create_threads(gw: Gateway, token: str, members: list[str], n: int) -> list[str]:
+async def create_threads(gw: Gateway, token: str, members: list[str], n: int) -> list[str]:
     ids = []
     async with httpx.AsyncClient(timeout=10) as client:
         for i in range(n):
@@ -130,7 +130,7 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
     _T0[0] = time.monotonic()
     _phase(f"{fault.name}: start")
     users = [f"chaos-u{i}" for i in range(size.plan.posters + size.readers + 2)]
-    tokens = await _tokens(cluster.endpoints.oidc_issuer, users)
+    tokens = await fetch_tokens(cluster.endpoints.oidc_issuer, users)
 
     # --- start the system ------------------------------------------------------------------
     for name in ("g1", "g2"):
@@ -142,8 +142,8 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
     await cluster.wait_group(2)
     _phase("cluster ready")
 
-    gws = {g.name: g for g in _gateways(cluster)}
-    threads = await _create_threads(gws["g2"], tokens[users[0]], users, size.threads)
+    gws = {g.name: g for g in live_gateways(cluster)}
+    threads = await create_threads(gws["g2"], tokens[users[0]], users, size.threads)
     outcomes = Outcomes()
     run = Run(cluster, outcomes, [], threads)
 
@@ -172,7 +172,7 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
                     tokens[users[i]],
                     via,
                     threads,
-                    lambda: _gateways(cluster),
+                    lambda: live_gateways(cluster),
                     size.plan,
                     outcomes,
                     stop_posting,
