@@ -88,10 +88,15 @@ class ServerProcess:
             self.proc.wait(5)
 
 
-def start_peer(module: str, name: str, timeout_s: float = 30.0) -> ServerProcess:
+def start_peer(
+    module: str, name: str, env: dict[str, str] | None = None, timeout_s: float = 30.0
+) -> ServerProcess:
     """Start `python -m module`, which prints {"port": N} first once it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", module], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+        [sys.executable, "-m", module],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s

@@ -41,11 +41,13 @@ class Bench:
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _peer(self, module: str, name: str) -> Iterator[PeerTarget | None]:
+    def _peer(
+        self, module: str, name: str, env: dict[str, str] | None = None
+    ) -> Iterator[PeerTarget | None]:
         if "peer" not in self.cfg.targets:
             yield None
             return
-        with PeerTarget(module, name) as peer:
+        with PeerTarget(module, name, env=env) as peer:
             yield peer
 
     def _ceiling(self, job: JobFactory) -> dict[str, Any] | None:
@@ -166,6 +168,21 @@ class Bench:
         ]
         with self._peer("bench.peers.starlette_app", "uvicorn+starlette") as peer:
             self._compare("ingest", rest, peer, rest_metrics, ceiling_metric=rest_metrics[0].name)
+        kafka = getattr(self.parley, "kafka_bootstrap", "")
+        if kafka:
+            # The same endpoint paying the same broker round trip (acks=all) as Parley.
+            acked = [
+                Metric(
+                    "REST POSTs accepted/s, peer Kafka-acked",
+                    "req/s",
+                    "higher",
+                    lambda r: r["accepted_per_s"],
+                ),
+                Metric("REST latency p99, peer Kafka-acked", "ms", "lower", _ms("p99")),
+            ]
+            env = {"BENCH_KAFKA_BOOTSTRAP": kafka}
+            with self._peer("bench.peers.starlette_kafka", "uvicorn+starlette+kafka", env) as peer:
+                self._compare("ingest", rest, peer, acked)
         ws_metrics = [Metric("WS sends acked/s", "msg/s", "higher", lambda r: r["acked_per_s"])]
         with self._peer("bench.peers.ws_broadcast", "websockets") as peer:
             self._compare("ingest", ws, peer, ws_metrics, ceiling_metric=ws_metrics[0].name)

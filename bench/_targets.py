@@ -57,8 +57,10 @@ class Target:
 
 
 class PeerTarget(Target):
-    def __init__(self, module: str, name: str, ws_path: str = "/ws") -> None:
-        self.proc: ServerProcess = start_peer(module, name)
+    def __init__(
+        self, module: str, name: str, ws_path: str = "/ws", env: dict[str, str] | None = None
+    ) -> None:
+        self.proc: ServerProcess = start_peer(module, name, env)
         port = self.proc.port
         super().__init__(
             name=name,
@@ -83,6 +85,8 @@ class PeerTarget(Target):
 class ParleyTarget(Target):
     """Local services on free ports in a temporary state dir, then `parley serve` on them."""
 
+    kafka_bootstrap: str = ""
+
     def __init__(self, users: int, services: tuple[str, str, str] | None = None) -> None:
         """`services` = (kafka bootstrap, mongo URI, OIDC issuer) of a running stack to reuse
         (the test session's); without it the bench starts its own and stops it at the end."""
@@ -101,6 +105,7 @@ class ParleyTarget(Target):
             else:
                 assert services is not None
                 kafka, mongo, issuer = services
+            self.kafka_bootstrap = kafka
             # A database of its own: bench threads never mix with anybody's data.
             mongo = mongo.rsplit("/", 1)[0] + f"/parley_bench_{uuid.uuid4().hex[:8]}"
             http_port, ws_port = find_free_ports(2)
