@@ -55,14 +55,16 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
-def quiesce(pids: Sequence[int], below: float = 0.05, limit_s: float = 30.0) -> float:
+def quiesce(
+    pids: Sequence[int], below: float = 0.05, limit_s: float = 30.0, sample_s: float = 0.5
+) -> float:
     """Wait until the processes use less than `below` of a core (a backlog from the previous
     run would otherwise be charged to the next one). Returns the seconds waited."""
     start = time.monotonic()
     while time.monotonic() - start < limit_s:
         before = cpu_seconds(pids)
-        time.sleep(0.5)
-        if (cpu_seconds(pids) - before) / 0.5 < below:
+        time.sleep(sample_s)
+        if (cpu_seconds(pids) - before) / sample_s < below:
             break
     return time.monotonic() - start
 
