@@ -15,6 +15,7 @@ actors' acks and commit, then the producer flushes and the store closes. Exit co
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -23,7 +24,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from actors import ActorSystem, Restart, open_actor_system
+from actors import ActorSystem, Restart, RestartIntensityExceeded, open_actor_system
 from adapters import KafkaConsumer, KafkaProducer, MongoStore, ensure_topics
 from adapters._backoff import backoff_delays
 from gateway.app import create_app
@@ -32,6 +33,7 @@ from gateway.events_bridge import events_group_id, pump_events
 from gateway.ingest import Ingest
 from gateway.threads import ThreadDirectory
 from parley.core import Core
+from parley.errors import ConfigurationError
 from parley.logs import configure_logging
 from parley.services import Service, ServiceActor
 from parley.settings import Role, Settings, load_settings
@@ -52,7 +54,13 @@ def serve_main(role: str | None = None, port: int | None = None) -> int:
         overrides["http_port"] = port
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
-    trio.run(partial(run_server, settings, trap_signals=True))
+    try:
+        trio.run(partial(run_server, settings, trap_signals=True))
+    except RestartIntensityExceeded as exc:
+        # Already logged with its cause by the supervisor; the exit code tells the operator's
+        # supervisor (systemd, Kubernetes) to restart us after its own backoff.
+        log.error("stopped: a part kept failing", extra={"why": str(exc)})
+        return 1
     log.info("stopped cleanly")
     return 0
 
@@ -64,6 +72,7 @@ async def run_server(
     task_status: trio.TaskStatus[GatewayContext] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or (with trap_signals) SIGTERM/SIGINT, then drain in order."""
+    _check_ports_free(settings)
     ctx = GatewayContext(settings)
     async with open_actor_system(
         "parley", trap_signals=trap_signals, shutdown_timeout=settings.shutdown_grace_s + 5
@@ -83,6 +92,23 @@ async def run_server(
         await trio.sleep_forever()
 
 
+def _check_ports_free(settings: Settings) -> None:
+    """A taken port is an operator's mistake: say so at once instead of a crash loop."""
+    wanted = [("PARLEY_HTTP_PORT", settings.http_port)]
+    if settings.role is not Role.CORE and settings.ws_port > 0:
+        wanted.append(("PARLEY_WS_PORT", settings.ws_port))
+    for name, port in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.http_host, port))
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"port {port} ({name}) on {settings.http_host} is not free: {exc.strerror}; "
+                    f"stop what uses it or set {name}"
+                ) from None
+
+
 def _actor_gauges(system: ActorSystem, ctx: GatewayContext) -> None:
     restarts = 0
     deepest = 0
@@ -96,7 +122,9 @@ def _actor_gauges(system: ActorSystem, ctx: GatewayContext) -> None:
 
 
 async def _service(system: ActorSystem, name: str, service: Service) -> None:
-    await system.start(lambda: ServiceActor(service), name=name, restart=Restart.PERMANENT)
+    # TRANSIENT: restarted after a crash, but a service that returns because it was asked to
+    # stop (the drain) stays stopped.
+    await system.start(lambda: ServiceActor(service), name=name, restart=Restart.TRANSIENT)
 
 
 async def _start(system: ActorSystem, ctx: GatewayContext) -> None:

@@ -29,14 +29,20 @@ class ServiceActor(Actor[None]):
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        self._running = False
         self._ended = trio.Event()
 
     async def run(self) -> None:
+        self._running = True
         try:
             await self.service.run()
         finally:
+            self._running = False
             self._ended.set()
 
     async def on_stopping(self) -> None:
         self.service.stop()
-        await self._ended.wait()
+        # An incarnation stopped before its run() began (a restart cut short by a shutdown)
+        # has nothing to wait for.
+        if self._running:
+            await self._ended.wait()
