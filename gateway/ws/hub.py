@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+import trio
+
 from gateway.limits import ConnectionLimiter
 from gateway.metrics import Metrics
 from gateway.ws._outbox import Outbox, OutFrame
@@ -78,6 +80,9 @@ class FanoutHub:
         self._present: dict[tuple[str, str], int] = {}
         #: the actor system supervising this gateway's ConnectionActors (set by the listener)
         self.actor_system: ActorSystem | None = None
+        self._dirty: list[Outbox] = []
+        self._flusher_alive = False
+        self._flusher_task: trio.lowlevel.Task | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> FanoutHub:
@@ -88,6 +93,10 @@ class FanoutHub:
         )
 
     # --- connections --------------------------------------------------------------------
+    @property
+    def flusher_running(self) -> bool:
+        return self._flusher_alive
+
     @property
     def connection_count(self) -> int:
         return len(self._peers)
@@ -193,9 +202,47 @@ class FanoutHub:
     def publish(self, event: Event) -> int:
         """Deliver one chat.events record; returns the number of mailboxes it was put in.
 
-        Synchronous: no checkpoint at all, so never ``await`` it.
+        Synchronous: no checkpoint at all, so never ``await`` it. With the flusher running
+        (``run_flusher``), frames are corked until the publishing task next yields: a burst
+        (the records of one Kafka poll) then costs one write per connection, not one per
+        event. Without it each frame is written at once.
         """
+        if self._flusher_alive:
+            delivered = self._deliver(event, self._dirty)
+            task = self._flusher_task
+            if task is not None and self._dirty:
+                self._flusher_task = None
+                trio.lowlevel.reschedule(task)
+            return delivered
         return self._deliver(event, None)
+
+    async def run_flusher(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Write corked mailboxes once per scheduler turn (one task for the whole gateway)."""
+        if self._flusher_alive:
+            raise RuntimeError("the fan-out flusher is already running")
+        self._flusher_alive = True
+        task_status.started()
+        try:
+            while True:
+                if not self._dirty:
+                    self._flusher_task = trio.lowlevel.current_task()
+
+                    def abort(_: object) -> trio.lowlevel.Abort:
+                        self._flusher_task = None
+                        return trio.lowlevel.Abort.SUCCEEDED
+
+                    await trio.lowlevel.wait_task_rescheduled(abort)
+                dirty, self._dirty = self._dirty, []
+                for outbox in dirty:
+                    outbox.uncork()
+                await trio.lowlevel.checkpoint()
+        finally:
+            self._flusher_alive = False
+            dirty, self._dirty = self._dirty, []
+            for outbox in dirty:
+                outbox.uncork()
 
     def publish_many(self, events: Iterable[Event]) -> int:
         """Deliver a batch (e.g. one Kafka poll): each connection gets ONE write for all of it.
@@ -203,6 +250,8 @@ class FanoutHub:
         Mailboxes are corked while the batch is queued, then each is flushed with a single
         write, so a burst of n events costs one syscall per recipient instead of n.
         """
+        if self._flusher_alive:
+            return sum(self.publish(event) for event in events)
         corked: list[Outbox] = []
         delivered = 0
         try:

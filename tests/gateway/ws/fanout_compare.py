@@ -1,5 +1,8 @@
 """Fan-out deliveries/s of the Parley listener vs the ``websockets`` broadcast server, one run.
 
+Besides deliveries/s (bounded by the asyncio generator on a 2-core machine), it reports the
+server's CPU time per delivery, which stays meaningful when the generator is the bottleneck.
+
 Uses the bench helper's generator (``python -m bench.loadgen``) and peer launcher, alternating
 the two servers round by round so both see the same machine state:
 
@@ -12,7 +15,7 @@ import statistics
 import sys
 import uuid
 
-from bench._procs import run_generator, start_peer
+from bench._procs import cpu_seconds, quiesce, run_generator, start_peer
 
 
 def main() -> None:
@@ -24,6 +27,7 @@ def main() -> None:
         "websockets broadcast": "bench.peers.ws_broadcast",
     }
     results: dict[str, list[float]] = {name: [] for name in peers}
+    cpu_per_delivery: dict[str, list[float]] = {name: [] for name in peers}
     procs = {name: start_peer(module, name) for name, module in peers.items()}
     try:
         for r in range(rounds):
@@ -38,13 +42,20 @@ def main() -> None:
                     "run_id": f"r{r}{uuid.uuid4().hex[:6]}",
                     "tokens": [f"user{i}" for i in range(50)],
                 }
+                quiesce([proc.pid])
+                cpu_before = cpu_seconds([proc.pid])
                 out = run_generator(job)
+                cpu = cpu_seconds([proc.pid]) - cpu_before
                 if "deliveries" not in out:
                     print(f"round {r} {name}: {str(out)[:300]}", flush=True)
                 rate = float(out.get("deliveries_per_s", 0.0))
                 results[name].append(rate)
+                delivered = int(out.get("deliveries") or 0)
+                us = cpu / delivered * 1e6 if delivered else float("nan")
+                cpu_per_delivery[name].append(us)
                 print(
-                    f"round {r} {name:22s} {rate:10.0f} deliveries/s "
+                    f"round {r} {name:22s} {rate:10.0f} deliveries/s, "
+                    f"server CPU {us:5.1f} us/delivery "
                     f"({out.get('deliveries')}/{out.get('expected')}, "
                     f"p99 {out.get('latency', {}).get('p99', 0) * 1000:.1f} ms, "
                     f"closes {out.get('server_closes')})",
@@ -56,6 +67,12 @@ def main() -> None:
     medians = {name: statistics.median(v) for name, v in results.items()}
     ours, theirs = medians["parley ws listener"], medians["websockets broadcast"]
     print(f"median parley {ours:.0f}/s, websockets {theirs:.0f}/s, ratio {ours / theirs:.2f}x")
+    cpu = {name: statistics.median(v) for name, v in cpu_per_delivery.items()}
+    ours, theirs = cpu["parley ws listener"], cpu["websockets broadcast"]
+    print(
+        f"median server CPU per delivery: parley {ours:.1f} us, websockets {theirs:.1f} us "
+        f"(websockets costs {theirs / ours:.2f}x as much CPU per delivery)"
+    )
 
 
 if __name__ == "__main__":

@@ -204,8 +204,9 @@ def test_close_all_asks_every_connection_to_go_away() -> None:
     assert all(b.closing and b.close_code == 1001 for b in boxes)
 
 
-async def test_publish_many_writes_each_connection_once_per_batch(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("with_flusher", [False, True])
+async def test_a_burst_is_written_once_per_connection(
+    monkeypatch: pytest.MonkeyPatch, with_flusher: bool
 ) -> None:
     import socket
 
@@ -237,8 +238,16 @@ async def test_publish_many_writes_each_connection_once_per_batch(
         async with trio.open_nursery() as nursery:
             for i, outbox in enumerate(outboxes):
                 nursery.start_soon(writer, i, outbox)
+            if with_flusher:
+                await nursery.start(hub.run_flusher)
             await trio.testing.wait_all_tasks_blocked()
-            assert hub.publish_many([message(1), message(2), message(3)]) == 9
+            if with_flusher:
+                # Plain publish() calls with no checkpoint between them: one flush later.
+                assert sum(hub.publish(message(k)) for k in (1, 2, 3)) == 9
+                assert writes == []
+                await trio.testing.wait_all_tasks_blocked()
+            else:
+                assert hub.publish_many([message(1), message(2), message(3)]) == 9
             assert sorted(writes) == sorted(ours.fileno() for ours, _ in pairs)  # one each
             await trio.testing.wait_all_tasks_blocked()
             assert woken == []  # nobody needed waking
