@@ -32,7 +32,7 @@ async def main(cfg: dict[str, object]) -> None:
         mongo_uri=cfg["mongo_uri"],
         dlq_topic=cfg["dlq_topic"],
         kafka_session_timeout_ms=6_000,
-        shutdown_grace_s=20.0,
+        shutdown_grace_s=40.0,  # drain bound 20 s: generous on a loaded machine
     )
     delay = float(cfg.get("delay_s", 0.0))  # type: ignore[arg-type]
     events_topic = str(cfg["events_topic"])
@@ -86,7 +86,7 @@ async def main(cfg: dict[str, object]) -> None:
         print("STARTED", flush=True)
         await trio.sleep_forever()
 
-    async with open_actor_system("worker", trap_signals=True, shutdown_timeout=30.0) as system:
+    async with open_actor_system("worker", trap_signals=True, shutdown_timeout=60.0) as system:
         await body(system)
     print(
         json.dumps(

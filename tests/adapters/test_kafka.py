@@ -193,8 +193,13 @@ async def test_second_consumer_joins_then_leaves_mid_stream(
     topic, events = await new_topic(kafka_settings, partitions=4), await new_topic(kafka_settings)
     group = unique("core")
     handler = chat_handler(store, producer, events, delay_s=0.005)
-    a = KafkaConsumer(kafka_settings, [topic], group, max_outstanding=40)
-    b = KafkaConsumer(kafka_settings, [topic], group, max_outstanding=40)
+    # Generous drain bounds: on a loaded machine a drain that gave up would redeliver.
+    a, b = (
+        KafkaConsumer(
+            kafka_settings, [topic], group, max_outstanding=40, revoke_drain_s=30, drain_s=30
+        )
+        for _ in range(2)
+    )
     ids: list[str] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(a.run)
