@@ -52,6 +52,14 @@ from parley.settings import load_settings
 NOW = int(time.time())
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    # Tests build tokens relative to NOW; the module is imported at collection, which can be
+    # many minutes before a test runs in the full suite, so take the time per test.
+    global NOW
+    NOW = int(time.time())
+
+
 async def test_valid_rsa_token_gives_principal(
     verifier: TokenVerifier, tokens: TokenFactory
 ) -> None:
