@@ -29,8 +29,8 @@ from adapters import (
     InvalidDocumentError,
     PoisonRecordError,
     SeqConflictError,
+    backoff_delays,
 )
-from adapters._backoff import backoff_delays
 from parley.events import MessageEvent, PostMessage, encode
 
 if TYPE_CHECKING:

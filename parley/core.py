@@ -17,8 +17,7 @@ import trio
 
 from actors import Registry
 from actors.thread import CoreDeps, ThreadActor, Work
-from adapters import AdapterUnavailableError, ConsumedRecord, UnknownOutcomeError
-from adapters._backoff import backoff_delays
+from adapters import AdapterUnavailableError, ConsumedRecord, UnknownOutcomeError, backoff_delays
 from parley.events import EventDecodeError, MessageEvent, decode_command
 
 if TYPE_CHECKING:

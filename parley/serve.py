@@ -25,8 +25,7 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors import ActorSystem, Restart, RestartIntensityExceeded, open_actor_system
-from adapters import KafkaConsumer, KafkaProducer, MongoStore, ensure_topics
-from adapters._backoff import backoff_delays
+from adapters import KafkaConsumer, KafkaProducer, MongoStore, backoff_delays, ensure_topics
 from gateway.app import create_app
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
