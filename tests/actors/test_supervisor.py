@@ -226,3 +226,28 @@ async def test_anonymous_children_get_a_unique_path() -> None:
         two = system.spawn(lambda: counter(Journal()))
         assert one.path != two.path
         assert one.path.startswith("/parley/Counter@")
+
+
+async def test_stopping_a_child_supervisor_stops_its_subtree_in_reverse_order() -> None:
+    journal = Journal()
+    async with open_actor_system() as system:
+        outer = await system.start_supervisor("outer")
+        inner = await outer.start_supervisor("inner", children=specs(journal, "a", "b"))
+        ref_a = inner.child("a")
+        journal.events.clear()
+        await outer.stop_child("inner")
+        assert inner.state is ActorState.STOPPED
+        assert ref_a.state is ActorState.STOPPED
+        assert outer.children == []
+    assert journal.events == ["stopping b", "stopped b", "stopping a", "stopped a"]
+
+
+async def test_an_actor_may_stop_itself_while_starting() -> None:
+    class Quitter(Actor[object]):
+        async def on_started(self) -> None:
+            self.stop()
+
+    async with open_actor_system() as system:
+        ref = await system.start(Quitter, name="q")
+        down = await ref.wait_stopped()
+        assert down.reason is ExitReason.NORMAL
