@@ -64,7 +64,7 @@ class Registry(Group, Generic[K, M]):
         max_restarts: int = 10,
         within: float = 10.0,
         backoff: Backoff | None = None,
-        child_shutdown: float = 5.0,
+        child_shutdown: float | None = None,
     ) -> None:
         super().__init__(
             parent, name, max_restarts=max_restarts, within=within, backoff=backoff or Backoff()
@@ -221,11 +221,16 @@ class Registry(Group, Generic[K, M]):
         for ref in refs:
             ref._request_stop(PERMANENT if mode == PERMANENT else RESTART)
         stuck: StopTimeout | None = None
-        with trio.move_on_after(self._child_shutdown) as waited:
+        # One deadline for all of them: they drain in parallel. By default, as long as the
+        # actors' stop hooks may take.
+        timeout = self._child_shutdown
+        if timeout is None:
+            timeout = max((ref._actor.stop_grace for ref in refs), default=5.0)
+        with trio.move_on_after(timeout) as waited:
             for ref in refs:
                 await ref._wait_ended()
         if waited.cancelled_caught:
-            stuck = StopTimeout(f"{self.path}/*", self._child_shutdown)
+            stuck = StopTimeout(f"{self.path}/*", timeout)
         if mode == RESTART:
             # A registry that gives up forgets its live actors; keys come back on demand.
             for ref in refs:

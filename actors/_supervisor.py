@@ -142,11 +142,16 @@ class Supervisor(Group):
         max_restarts: int = 10,
         within: float = 10.0,
         backoff: Backoff | None = None,
-        child_shutdown: float = 5.0,
+        child_shutdown: float | None = None,
         restart: Restart = Restart.PERMANENT,
         shutdown: float = math.inf,
     ) -> Registry[K, M]:
-        """Start a registry: one actor per key, built by `factory(key)` on first use."""
+        """Start a registry: one actor per key, built by `factory(key)` on first use.
+
+        `idle_timeout`: passivate a key after that many idle seconds (None: never).
+        `child_shutdown`: how long the live actors get to drain when the registry stops
+        (None: the longest stop_grace among them).
+        """
         from ._registry import Registry
 
         nursery = self._running_nursery()

@@ -117,7 +117,7 @@ class ActorSystem:
         max_restarts: int = 10,
         within: float = 10.0,
         backoff: Backoff | None = None,
-        child_shutdown: float = 5.0,
+        child_shutdown: float | None = None,
     ) -> Registry[K, M]:
         return await self.root.start_registry(
             name,
