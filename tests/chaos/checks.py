@@ -46,7 +46,8 @@ class Verdict:
     raw_redeliveries: int = 0
     recover_s: float | None = None
     exits: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # short, in the table
+    details: list[str] = field(default_factory=list)  # long, listed under the table
 
     @property
     def failures(self) -> list[str]:
@@ -82,6 +83,11 @@ HEADER = (
 
 def render_table(rows: Sequence[Verdict], title: str) -> str:
     lines = [f"# {title}", "", HEADER, *(v.row() for v in rows), ""]
+    for v in rows:
+        if v.details or v.failures or v.exits:
+            lines.append(f"- **{v.fault}**")
+            lines += [f"  - {d}" for d in [*v.failures, *v.exits, *v.details]]
+    lines.append("")
     lines.append(
         "accepted = 202/ack received; unknown = outcome unknown after the retry budget; "
         "lost = accepted but not stored; stored twice = message_ids with >1 document; "

@@ -58,7 +58,7 @@ def chaos_size(pytestconfig: pytest.Config) -> Size:
         size = Size(plan=plan, rounds=3, lead_s=4.0, tail_s=5.0, readers=3, threads=8)
     else:
         plan = LoadPlan(posters=4, rate=40.0, max_messages=600)
-        size = Size(plan=plan, rounds=1, lead_s=1.5, tail_s=1.5, readers=2, threads=4)
+        size = Size(plan=plan, rounds=1, lead_s=1.0, tail_s=1.0, readers=2, threads=4)
     plan = LoadPlan(
         posters=int(posters) if posters else plan.posters,
         rate=float(rate) if rate else plan.rate,

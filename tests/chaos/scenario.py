@@ -213,5 +213,6 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
     v.exits = [f"{e.name}:{e.signal}→{e.code} in {e.seconds:.1f}s" for e in cluster.exits]
     if v.readers_dropped:
         v.notes.append(f"readers dropped: {len(v.readers_dropped)}")
+        v.details += [f"reader dropped: {d}" for d in v.readers_dropped]
     run.verdict = v
     return run

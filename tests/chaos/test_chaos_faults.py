@@ -78,7 +78,9 @@ async def _cont(c: Cluster) -> None:
     c.cores["c1"].send(signal.SIGCONT)
 
 
-async def _check(cluster: Cluster, fault: Fault, size: Size) -> None:
+async def _check(
+    cluster: Cluster, fault: Fault, size: Size, *, g1_close: int | None = None
+) -> None:
     cluster.session_timeout_ms = fault.session_timeout_ms
     run = await run_scenario(cluster, fault, size)
     v = run.verdict
@@ -86,10 +88,20 @@ async def _check(cluster: Cluster, fault: Fault, size: Size) -> None:
     bad_exits = [e for e in cluster.exits if e.code != 0]
     v.notes += [f"{e.name} {e.signal} → exit {e.code}" for e in bad_exits]
     record(v)
-    failures = v.failures + [
-        f"{e.name} after {e.signal}: exit {e.code} (None = still running after {e.seconds:.0f}s)"
-        for e in bad_exits
-    ]
+    extra = []
+    if g1_close is not None:
+        # The reader on the gateway that was stopped: closed with `g1_close` (1001 on drain).
+        codes = [r.close_code for r in run.readers if r.gateway == "g1"]
+        if codes != [g1_close] * len(codes):
+            extra.append(f"readers on g1 closed with {codes}, expected {g1_close}")
+    failures = (
+        extra
+        + v.failures
+        + [
+            f"{e.name} after {e.signal}: exit {e.code} (None: running {e.seconds:.0f}s later)"
+            for e in bad_exits
+        ]
+    )
     assert v.accepted > 0, "no message was accepted at all: the load never ran"
     assert not failures, "\n".join(failures) + "\n--- logs\n" + cluster.logs()
 
@@ -115,7 +127,7 @@ async def test_gateway_sigterm(cluster: Cluster, chaos_size: Size) -> None:
         _restart("gateway", "g1"),
         hold_s=2,
     )
-    await _check(cluster, fault, chaos_size)
+    await _check(cluster, fault, chaos_size, g1_close=1001)
 
 
 async def test_gateway_sigkill(cluster: Cluster, chaos_size: Size) -> None:

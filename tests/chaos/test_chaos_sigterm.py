@@ -152,10 +152,9 @@ async def test_sigterm_contract(cluster: Cluster, layout: str) -> None:
     verdict.unknown = len(outcomes.unknown())
     verdict.lost = lost
     verdict.stored = len(docs)
-    verdict.notes = [
-        f"exit {exits} in {took:.1f}s",
+    verdict.notes = [f"exit {exits} in {took:.1f}s", f"lag after exit {lag}"]
+    verdict.details = [
         f"503 answers {refused_503}",
-        f"lag after exit {lag}",
         f"answers to requests sent after SIGTERM {dict(after_term)}",
         f"failed attempts {dict(reasons)}",
         *[f"unknown {r.via}: {r.refusals[:2]}" for r in outcomes.records.values() if r.uncertain][
@@ -177,6 +176,8 @@ async def test_sigterm_contract(cluster: Cluster, layout: str) -> None:
 )
 async def test_drain_answers_every_request_on_a_keepalive_connection(cluster: Cluster) -> None:
     """During the drain each request gets 503 (or a refused/closed connection), never silence."""
+    # A short grace and a shorter client timeout: silence shows as "no answer" either way.
+    cluster.extra_env["PARLEY_SHUTDOWN_GRACE_S"] = "5"
     token = (await fetch_tokens(cluster.endpoints.oidc_issuer, ["keep-u0"]))["keep-u0"]
     proc = cluster.add_all("p1")
     await cluster.wait_gateway_ready(proc)
@@ -184,7 +185,7 @@ async def test_drain_answers_every_request_on_a_keepalive_connection(cluster: Cl
     (thread,) = await create_threads(gateway, token, ["keep-u0"], 1)
     headers = {"authorization": f"Bearer {token}"}
     statuses: list[int | str] = []
-    async with httpx.AsyncClient(timeout=6.0) as client:  # one keep-alive connection
+    async with httpx.AsyncClient(timeout=2.5) as client:  # one keep-alive connection
 
         async def post() -> None:
             body = {"thread_id": thread, "text": "drain", "client_msg_id": str(uuid.uuid4())}
