@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import trio
 
 from ._errors import ActorStopped, AskTimeout, MailboxFull
-from ._mailbox import WAKE, MailboxPolicy, Reply
+from ._mailbox import WAKE, MailboxPolicy, Reply, fail_replies
 from ._node import PERMANENT, RESTART, RUN, SLOW, ActorState, Node, Parent, logger, unwrap
 
 if TYPE_CHECKING:
@@ -176,8 +176,7 @@ class ActorRef(Node, Generic[M]):
             restarting = self._state is ActorState.RESTARTING
             self._stop_mode = SLOW
             self._state = ActorState.STOPPING
-            self._tx.close()
-            self._rx.close()
+            self._release()
             if restarting:
                 # No incarnation runs to notice the closed mailbox: end for good here.
                 self._incarnation_ended(None)
@@ -261,7 +260,15 @@ class ActorRef(Node, Generic[M]):
 
     def _release(self) -> None:
         self._tx.close()
+        # Whatever is still queued will never be handled: an ask waiting in there learns it
+        # now rather than at its deadline.
+        pending: list[object] = []
+        with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            while True:
+                pending.append(self._rx.receive_nowait())
         self._rx.close()
+        if pending:
+            fail_replies(pending, ActorStopped(self.path, "stopped before handling the request"))
 
     def _snapshot(self, now: float, out: list[dict[str, Any]], limit: int) -> None:
         entry = self._base_snapshot(now)

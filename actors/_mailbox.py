@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -99,6 +100,23 @@ class Reply(Generic[T]):
 
         value: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return value
+
+
+def fail_replies(messages: list[object], error: BaseException) -> None:
+    """Fail every Reply carried by `messages` (a field of a dataclass message, or an item of a
+    tuple message) that has not been answered yet."""
+    for msg in messages:
+        if dataclasses.is_dataclass(msg) and not isinstance(msg, type):
+            values: tuple[object, ...] = tuple(
+                getattr(msg, f.name, None) for f in dataclasses.fields(msg)
+            )
+        elif isinstance(msg, tuple):
+            values = msg
+        else:
+            continue
+        for value in values:
+            if isinstance(value, Reply):
+                value.fail(error)
 
 
 class _Wake:

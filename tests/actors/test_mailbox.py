@@ -104,3 +104,24 @@ async def test_ask_to_a_full_mailbox_raises_mailbox_full() -> None:
         gate.set()
         await trio.testing.wait_all_tasks_blocked()
         assert await ref.ask(lambda reply: Get(reply)) == 6
+
+
+async def test_an_ask_still_queued_when_the_actor_closes_fails_at_once() -> None:
+    gate, seen = trio.Event(), list[int]()
+    async with open_actor_system() as system:
+        ref = system.spawn(gated(MailboxPolicy.CLOSE_SLOW_CONSUMER, gate, seen), name="g")
+        await fill(ref, 0, 2)
+        async with trio.open_nursery() as nursery:
+            outcome: list[BaseException] = []
+
+            async def asker() -> None:
+                try:
+                    await ref.ask(lambda reply: Get(reply), timeout=3600)
+                except ActorStopped as exc:
+                    outcome.append(exc)
+
+            nursery.start_soon(asker)
+            await trio.testing.wait_all_tasks_blocked()
+            ref.tell(Add(3))  # overflow: closed as a slow consumer, the queued ask is failed
+        assert [str(e) for e in outcome] == ["actor /parley/g stopped before handling the request"]
+        gate.set()
