@@ -409,12 +409,14 @@ class Cluster:
                 msg = consumer.poll(0.5)
                 if msg is None or msg.error():
                     continue
-                with_id = json.loads(msg.value())
-                cmid = with_id.get("client_msg_id")
+                value, offset, part = msg.value(), msg.offset(), msg.partition()
+                if value is None or offset is None or part is None:
+                    continue
+                cmid = json.loads(value).get("client_msg_id")
                 if cmid:
                     ids.add(cmid)
-                if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                    remaining.pop(msg.partition(), None)
+                if offset + 1 >= remaining.get(part, 0):
+                    remaining.pop(part, None)
             return ids
         finally:
             consumer.close()

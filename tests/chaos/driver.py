@@ -395,8 +395,9 @@ async def run_reader(
                         await trio.sleep(reader.delay_s)
         except ConnectionClosed as exc:
             reader.continuous = False
-            reader.close_code = exc.reason.code
-            reader.close_reason = exc.reason.reason or ""
+            if exc.reason is not None:
+                reader.close_code = exc.reason.code
+                reader.close_reason = exc.reason.reason or ""
         except (OSError, HandshakeError, trio.TooSlowError) as exc:
             reader.continuous = False
             reader.error = repr(exc)

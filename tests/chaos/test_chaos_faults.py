@@ -9,6 +9,7 @@ size; `make chaos` the long one (see conftest.py for the options).
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 
 @pytest.fixture
-def cluster(chaos_services: LocalServices, tmp_path: Path) -> Cluster:
+def cluster(chaos_services: LocalServices, tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(chaos_services, chaos_services.endpoints(), tmp_path)
-    yield c  # type: ignore[misc]
+    yield c
     c.kill_all()
     # A test that killed a service and failed before healing must not break the next one.
     for svc in (chaos_services.kafka, chaos_services.ferretdb):

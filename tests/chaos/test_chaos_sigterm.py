@@ -19,6 +19,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,7 +39,7 @@ EXIT_BOUND_S = 25.0
 
 
 @pytest.fixture
-def cluster(chaos_services: LocalServices, tmp_path: Path) -> Cluster:
+def cluster(chaos_services: LocalServices, tmp_path: Path) -> Iterator[Cluster]:
     # The contract holds for the shipped drain deadline, not a shortened one.
     default_grace = str(Settings.model_fields["shutdown_grace_s"].default)
     c = Cluster(
@@ -47,7 +48,7 @@ def cluster(chaos_services: LocalServices, tmp_path: Path) -> Cluster:
         tmp_path,
         extra_env={"PARLEY_SHUTDOWN_GRACE_S": default_grace},
     )
-    yield c  # type: ignore[misc]
+    yield c
     c.kill_all()
 
 
