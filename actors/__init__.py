@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from ._actor import Actor, ActorRef
 from ._errors import (
+    ActorCrashed,
     ActorError,
     ActorStopped,
     AskTimeout,
@@ -49,6 +50,7 @@ from ._system import ActorSystem, open_actor_system, run_actor_system
 
 __all__ = [
     "Actor",
+    "ActorCrashed",
     "ActorError",
     "ActorRef",
     "ActorState",

@@ -14,9 +14,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import trio
 
-from ._errors import ActorStopped, AskTimeout, MailboxFull
+from ._errors import ActorCrashed, ActorStopped, AskTimeout, MailboxFull
 from ._mailbox import WAKE, MailboxPolicy, Reply, fail_replies
-from ._node import PERMANENT, RESTART, RUN, SLOW, ActorState, Node, Parent, logger, unwrap
+from ._node import (
+    PERMANENT,
+    RESTART,
+    RUN,
+    SLOW,
+    ActorState,
+    Node,
+    Parent,
+    describe,
+    logger,
+    unwrap,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -309,8 +320,8 @@ async def _run_actor(cell: ActorRef[Any]) -> None:
                     break
                 msg = cell._rx.receive_nowait()
     except BaseException as exc:
-        # Exception: a crash, reported to the parent. Cancelled and KeyboardInterrupt: the hooks
-        # still run (shielded), then _ended() re-raises.
+        # Exception: a crash while handling `msg`, reported to the parent. Cancelled and
+        # KeyboardInterrupt: the hooks still run (shielded), then _ended() re-raises.
         await _ended(cell, exc)
     else:
         await _ended(cell, None)
@@ -339,6 +350,14 @@ async def _start(cell: ActorRef[Any], task_status: trio.TaskStatus[None] | None)
 
 async def _ended(cell: ActorRef[Any], exc: BaseException | None) -> None:
     error = _crashed(cell, exc) if isinstance(exc, Exception) else None
+    if error is not None and exc is not None and exc.__traceback__ is not None:
+        # The asker of the request that crashed the actor learns it now, not at its deadline.
+        # The request is the `msg` local of the frame that caught the crash (_run_actor):
+        # read from the traceback rather than passed along, which would deepen that frame's
+        # stack, a cost every idle actor pays.
+        msg = exc.__traceback__.tb_frame.f_locals.get("msg")
+        if msg is not None:
+            fail_replies([msg], ActorCrashed(cell.path, describe(error)))
     if cell._actor._hooks & _H_STOP_ANY:
         await _stop_hooks(cell, error, stopping_pending=True)
     cell._incarnation_ended(error)

@@ -2,6 +2,7 @@
 
     ActorError                    base of every error the runtime raises
     ├── ActorStopped              the actor was stopped (Closed: it ended, by request or for good)
+    ├── ActorCrashed              ask(): the actor failed while handling this very request
     ├── MailboxFull               tell() to a full mailbox whose policy is REJECT
     ├── AskTimeout                ask() got no reply before its deadline (also a TimeoutError)
     ├── StopTimeout               a child outlived its shutdown timeout; its group was cancelled
@@ -15,6 +16,7 @@ RestartIntensityExceeded means the children kept failing and the failure travels
 from __future__ import annotations
 
 __all__ = [
+    "ActorCrashed",
     "ActorError",
     "ActorStopped",
     "AskTimeout",
@@ -37,6 +39,15 @@ class ActorStopped(ActorError):
     def __init__(self, path: str, detail: str = "is stopped") -> None:
         super().__init__(f"actor {path} {detail}")
         self.path = path
+
+
+class ActorCrashed(ActorError):
+    """Raised by ask() when the actor crashed while handling the request (it may restart)."""
+
+    def __init__(self, path: str, failure: str) -> None:
+        super().__init__(f"actor {path} crashed handling the request: {failure}")
+        self.path = path
+        self.failure = failure
 
 
 class MailboxFull(ActorError):

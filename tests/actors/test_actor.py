@@ -11,6 +11,7 @@ from _actor_support import Add, Boom, Counter, Get, Hang, Journal, all_tasks, as
 
 from actors import (
     Actor,
+    ActorCrashed,
     ActorState,
     ActorStopped,
     AskTimeout,
@@ -286,3 +287,27 @@ def test_a_mailbox_needs_room_for_one_message() -> None:
 
         class Tiny(Actor[object]):
             mailbox_capacity = 0
+
+
+async def test_an_ask_that_crashes_the_actor_fails_at_once(autojump_clock: trio.abc.Clock) -> None:
+    @dataclass(frozen=True)
+    class Divide:
+        by: int
+        reply: Reply[float]
+
+    class Divider(Actor[Divide]):
+        async def receive(self, msg: Divide) -> None:
+            msg.reply.send(1 / msg.by)
+
+    async with open_actor_system() as system:
+        ref = system.spawn(Divider, name="div")
+        start = trio.current_time()
+        with pytest.raises(
+            ActorCrashed,
+            match=r"^actor /parley/div crashed handling the request: "
+            r"ZeroDivisionError: division by zero$",
+        ):
+            await ref.ask(lambda reply: Divide(0, reply), timeout=60)
+        assert trio.current_time() - start < 60  # not the deadline: at once
+        await trio.sleep(1)
+        assert await ref.ask(lambda reply: Divide(4, reply)) == 0.25
