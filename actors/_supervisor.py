@@ -245,5 +245,12 @@ class Supervisor(Group):
         entry["strategy"] = self._strategy.value
         entry["children"] = len(self._children)
         out.append(entry)
+        # Named children are the static tree and are always listed; anonymous ones (one per
+        # connection, say) are capped like a registry's live actors.
+        anonymous = 0
         for child in list(self._children.values()):
+            if child._name is None:
+                anonymous += 1
+                if anonymous > limit:
+                    continue
             child._snapshot(now, out, limit)

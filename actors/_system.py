@@ -184,7 +184,10 @@ class ActorSystem:
     # -- introspection -------------------------------------------------------------------
     def snapshot(self, *, limit_per_registry: int = 100) -> list[dict[str, Any]]:
         """The live tree, depth first, as JSON-serialisable dicts (path, kind, state, restarts,
-        uptime, last_failure, mailbox depth/capacity for actors, counts for groups)."""
+        uptime, last_failure, mailbox depth/capacity for actors, counts for groups).
+
+        A registry lists at most `limit_per_registry` of its live actors, and a supervisor as
+        many of its anonymous children; the counts are always complete."""
         out: list[dict[str, Any]] = []
         self.root._snapshot(trio.current_time(), out, limit_per_registry)
         return out

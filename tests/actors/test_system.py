@@ -196,3 +196,15 @@ async def test_an_exception_in_the_body_propagates_after_the_drain() -> None:
             await trio.testing.wait_all_tasks_blocked()
             raise KeyError("oops")
     assert journal.events == ["started x", "stopping x", "stopped x"]
+
+
+async def test_snapshot_caps_anonymous_children_but_counts_them() -> None:
+    async with open_actor_system() as system:
+        for _ in range(5):
+            system.spawn(lambda: counter(Journal()))
+        system.spawn(lambda: counter(Journal()), name="named")
+        rows = system.snapshot(limit_per_registry=2)
+    assert rows[0]["children"] == 6
+    paths = [r["path"] for r in rows[1:]]
+    assert len(paths) == 3
+    assert "/parley/named" in paths
