@@ -232,7 +232,8 @@ class ActorRef(Node, Generic[M]):
             # Between incarnations nothing will read the mailbox: end for good right away.
             self._incarnation_ended(None)
             return
-        self._state = ActorState.STOPPING
+        if self._state is not ActorState.STARTING:  # STARTING: on_started() has yet to run
+            self._state = ActorState.STOPPING
         self._tx.close()
 
     def _anonymous_name(self) -> str:
@@ -299,7 +300,7 @@ async def _run_actor(cell: ActorRef[Any]) -> None:
     trio keeps both the coroutine and a frame object per task, so each slot here costs 16 bytes
     per idle actor (see bench/actors_bench.py). Hence no try/finally and cold paths in helpers.
     """
-    if cell._state is not ActorState.RUNNING:
+    if cell._state is ActorState.STARTING:  # not yet started by _run_actor_started
         if not cell._actor._hooks & _H_STARTED:
             cell._incarnation_started()
         elif not await _start(cell, None):

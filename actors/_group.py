@@ -128,10 +128,11 @@ class Group(Node):
     async def _control(
         self, events: trio.MemoryReceiveChannel[Any], nursery: trio.Nursery
     ) -> BaseException | None:
-        async for event in events:
-            if self._stop_mode != RUN:
-                return None
-            if event is _STOP:
+        # The stop flag is checked before each wait: a stop may have been requested before
+        # this incarnation had an events channel to receive _STOP on.
+        while self._stop_mode == RUN:
+            event = await events.receive()
+            if event is _STOP or self._stop_mode != RUN:
                 continue
             child: Node = event[0]
             error: BaseException | None = event[1]
@@ -140,9 +141,7 @@ class Group(Node):
             result = await self._handle_failure(child, error, nursery)
             if result is not None:
                 return result
-            if self._stop_mode != RUN:
-                return None
-        return None  # pragma: no cover - the channel is never closed while we read it
+        return None
 
     async def _handle_failure(
         self, child: Node, error: BaseException | None, nursery: trio.Nursery
@@ -168,6 +167,7 @@ class Group(Node):
             others = [c for c in affected if c is not child]
             stuck = await self._stop_in_order(reversed(others), RESTART)
             if stuck is not None:
+                self._handling = None
                 return stuck
             await trio.sleep(self._backoff.delay(rank, self._rng))
             for node in affected:

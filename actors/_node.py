@@ -211,7 +211,7 @@ class Node:
 
     # -- incarnation bookkeeping (called by the node's own task) -------------------------
     def _incarnation_started(self) -> None:
-        self._state = ActorState.RUNNING
+        self._state = ActorState.RUNNING if self._stop_mode == RUN else ActorState.STOPPING
         # Uptime is for operators and may be up to a second long: nodes started within the same
         # second share one float object, which saves 24 bytes per idle actor.
         now = trio.current_time()

@@ -311,3 +311,35 @@ async def test_an_ask_that_crashes_the_actor_fails_at_once(autojump_clock: trio.
         assert trio.current_time() - start < 60  # not the deadline: at once
         await trio.sleep(1)
         assert await ref.ask(lambda reply: Divide(4, reply)) == 0.25
+
+
+async def test_stop_before_the_first_run_still_starts_then_stops_once() -> None:
+    journal = Journal()
+    async with open_actor_system() as system:
+        ref = system.spawn(lambda: counter(journal))
+        ref.tell(Add(1))
+        ref.stop()  # before the actor's task ever ran
+        await ref.wait_stopped()
+    assert journal.events == ["started counter", "stopping counter", "stopped counter"]
+
+
+async def test_stop_during_on_started_runs_each_hook_once(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    journal = Journal()
+
+    class SlowStart(Counter):
+        async def on_started(self) -> None:
+            await trio.sleep(1)
+            await super().on_started()
+
+    async with open_actor_system() as system:
+        sup = await system.start_supervisor("s")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sup.start, lambda: SlowStart(journal))
+            await trio.testing.wait_all_tasks_blocked()  # inside on_started
+            (ref,) = sup.children
+            assert ref.state is ActorState.STARTING
+            ref.stop()  # type: ignore[attr-defined]
+        await ref.wait_stopped()
+    assert journal.events == ["started counter", "stopping counter", "stopped counter"]
