@@ -128,23 +128,33 @@ class Group(Node):
     async def _control(
         self, events: trio.MemoryReceiveChannel[Any], nursery: trio.Nursery
     ) -> BaseException | None:
-        # The stop flag is checked before each wait: a stop may have been requested before
-        # this incarnation had an events channel to receive _STOP on.
-        while self._stop_mode == RUN:
-            event = await events.receive()
-            if event is _STOP or self._stop_mode != RUN:
-                continue
-            child: Node = event[0]
-            error: BaseException | None = event[1]
-            if child._state is not ActorState.RESTARTING or child._parent is not self:
-                continue
-            result = await self._handle_failure(child, error, nursery)
-            if result is not None:
-                return result
-        return None
+        # Restarts of a single child wait out their backoff in tasks of their own, so one
+        # child's backoff never delays another's restart; they end with this loop.
+        async with trio.open_nursery() as restarts:
+            try:
+                # The stop flag is checked before each wait: a stop may have been requested
+                # before this incarnation had an events channel to receive _STOP on.
+                while self._stop_mode == RUN:
+                    event = await events.receive()
+                    if event is _STOP or self._stop_mode != RUN:
+                        continue
+                    child: Node = event[0]
+                    error: BaseException | None = event[1]
+                    if child._state is not ActorState.RESTARTING or child._parent is not self:
+                        continue
+                    result = await self._handle_failure(child, error, nursery, restarts)
+                    if result is not None:
+                        return result
+                return None
+            finally:
+                restarts.cancel_scope.cancel()
 
     async def _handle_failure(
-        self, child: Node, error: BaseException | None, nursery: trio.Nursery
+        self,
+        child: Node,
+        error: BaseException | None,
+        nursery: trio.Nursery,
+        restarts: trio.Nursery,
     ) -> BaseException | None:
         restart = child._policy.restart
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and error is None):
@@ -162,6 +172,10 @@ class Group(Node):
         if isinstance(error, RestartIntensityExceeded):
             logger.warning("%s: restarting %s, whose children kept failing", self.path, child.path)
         affected = self._affected(child)
+        delay = self._backoff.delay(rank, self._rng)
+        if affected == [child]:
+            restarts.start_soon(self._restart_one, child, delay, nursery)
+            return None
         with trio.CancelScope() as handling:
             self._handling = handling
             others = [c for c in affected if c is not child]
@@ -169,23 +183,32 @@ class Group(Node):
             if stuck is not None:
                 self._handling = None
                 return stuck
-            await trio.sleep(self._backoff.delay(rank, self._rng))
+            await trio.sleep(delay)
             for node in affected:
                 if self._stop_mode != RUN:
                     break
-                if node._state is not ActorState.RESTARTING:
-                    continue
-                try:
-                    node._renew()
-                except Exception as exc:
-                    logger.warning("%s: could not rebuild %s: %s", self.path, node.path, exc)
-                    node._failure = describe(exc)
-                    node._state = ActorState.RESTARTING
-                    self._child_failed(node, exc)
-                    continue
-                await self._relaunch(node, nursery)
+                await self._restart_now(node, nursery)
         self._handling = None
         return None
+
+    async def _restart_one(self, child: Node, delay: float, nursery: trio.Nursery) -> None:
+        await trio.sleep(delay)
+        if self._stop_mode == RUN:
+            await self._restart_now(child, nursery)
+
+    async def _restart_now(self, node: Node, nursery: trio.Nursery) -> None:
+        if node._state is not ActorState.RESTARTING:
+            return  # stopped for good, or already restarted, meanwhile
+        try:
+            node._renew()
+        except Exception as exc:
+            # The factory itself failed: that counts as a failure of the child.
+            logger.warning("%s: could not rebuild %s: %s", self.path, node.path, exc)
+            node._failure = describe(exc)
+            node._state = ActorState.RESTARTING
+            self._child_failed(node, exc)
+            return
+        await self._relaunch(node, nursery)
 
     async def _stop_in_order(self, children: Iterable[Node], mode: int) -> StopTimeout | None:
         """Stop each child in turn; a child that outlives its timeout and cannot be cancelled
