@@ -48,7 +48,6 @@ class Registry(Group, Generic[K, M]):
         "_factory",
         "_idle_timeout",
         "_live",
-        "_quiet",
         "_successors",
         "_touched",
     )
@@ -79,7 +78,6 @@ class Registry(Group, Generic[K, M]):
         # Keys used since the last sweep; only kept when there is an idle timeout to enforce.
         self._touched: set[K] | None = set() if idle_timeout is not None else None
         self._live = 0
-        self._quiet: trio.Event | None = None
 
     # -- public API --------------------------------------------------------------------
     def tell(self, key: K, msg: M) -> None:
@@ -150,7 +148,7 @@ class Registry(Group, Generic[K, M]):
             return successor
         actor = self._factory(key)
         if entry is not None and entry.state is not None:
-            actor.on_reactivate(entry.state)
+            _reactivate(actor, entry.state, key)
         ref = ActorRef(self, key, actor, None)
         self._entries[key] = ref
         self._live += 1
@@ -168,10 +166,14 @@ class Registry(Group, Generic[K, M]):
             successor = self._successors.pop(key, None)
             state = None
             if child._stop_mode == PASSIVATE:
-                state = child._actor.on_passivate()
+                try:
+                    state = child._actor.on_passivate()
+                except Exception as exc:
+                    # Runs in the ending actor's task: a broken hook costs the state, not more.
+                    logger.warning("%s: on_passivate failed: %s", child.path, exc, exc_info=exc)
             if successor is not None:
                 if state is not None:
-                    successor._actor.on_reactivate(state)
+                    _reactivate(successor._actor, state, key)
                 self._entries[key] = successor
                 nursery = self._nursery
                 if nursery is not None and self._stop_mode == RUN:
@@ -183,8 +185,6 @@ class Registry(Group, Generic[K, M]):
                 self._entries[key] = _DORMANT if state is None else _Dormant(state)
             else:
                 del self._entries[key]
-        if self._live == 0 and self._quiet is not None:
-            self._quiet.set()
 
     async def _start_children(self, nursery: trio.Nursery) -> None:
         if self._idle_timeout is not None:
@@ -213,10 +213,17 @@ class Registry(Group, Generic[K, M]):
 
     def _live_refs(self) -> list[ActorRef[M]]:
         refs = [e for e in self._entries.values() if isinstance(e, ActorRef)]
-        refs.extend(self._successors.values())
         return [r for r in refs if r._state is not ActorState.STOPPED]
 
+    def _drop_successors(self) -> None:
+        # Successors never ran (they wait for their predecessor): nothing to drain or stop.
+        for successor in list(self._successors.values()):
+            successor._stop_mode = PERMANENT
+            successor._finish(ExitReason.NORMAL, None)
+        self._successors.clear()
+
     async def _stop_children(self, mode: int) -> StopTimeout | None:
+        self._drop_successors()
         refs = self._live_refs()
         for ref in refs:
             ref._request_stop(PERMANENT if mode == PERMANENT else RESTART)
@@ -239,6 +246,7 @@ class Registry(Group, Generic[K, M]):
         return stuck
 
     def _release(self) -> None:
+        self._drop_successors()
         for ref in self._live_refs():
             ref._stop_mode = PERMANENT
             ref._finish(ExitReason.NORMAL, None)
@@ -255,3 +263,10 @@ class Registry(Group, Generic[K, M]):
         live = (e for e in self._entries.values() if isinstance(e, ActorRef))
         for ref in itertools.islice(live, limit):
             ref._snapshot(now, out, limit)
+
+
+def _reactivate(actor: Actor[Any], state: object, key: object) -> None:
+    try:
+        actor.on_reactivate(state)
+    except Exception as exc:
+        logger.warning("reactivating %r: on_reactivate failed: %s", key, exc, exc_info=exc)

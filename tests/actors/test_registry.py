@@ -196,3 +196,32 @@ async def test_snapshot_lists_registry_counts() -> None:
             "capacity": 64,
             "policy": "reject",
         }
+
+
+async def test_shutdown_with_a_waiting_successor_does_not_hang(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    @dataclass(frozen=True)
+    class Slow:
+        gate: trio.Event
+
+    class Gated(Keyed):
+        async def receive(self, msg: object) -> None:
+            if isinstance(msg, Slow):
+                await msg.gate.wait()
+                return
+            await super().receive(msg)  # type: ignore[arg-type]
+
+    gate = trio.Event()
+    async with open_actor_system() as system:
+        registry = await system.start_registry("threads", Gated)
+        registry.tell("t", Slow(gate))  # type: ignore[arg-type]
+        await trio.testing.wait_all_tasks_blocked()
+        registry.passivate("t")
+        successor = registry.get("t")  # waits for the busy predecessor
+        successor.tell(Add(1))
+        gate.set()
+        system.shutdown()
+        await system.wait_stopped()
+        assert not successor.alive
+    assert not [r for r in caplog.records if "did not stop" in r.getMessage()]
