@@ -1,4 +1,4 @@
-"""Actor base class, ActorRef (the address and the runtime cell), and the actor's task.
+"""Actor base class and ActorRef (the address and the runtime cell of an actor).
 
 Hot paths are kept short on purpose (see perf-notes): tell() is one send_nowait on a bounded
 trio memory channel; an idle actor is one task parked in MemoryReceiveChannel.receive() with no
@@ -10,44 +10,29 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import trio
 
-from ._errors import ActorCrashed, ActorStopped, AskTimeout, MailboxFull
-from ._mailbox import WAKE, MailboxPolicy, Reply, fail_replies
-from ._node import (
-    PERMANENT,
-    RESTART,
-    RUN,
-    SLOW,
-    ActorState,
-    Node,
-    Parent,
-    describe,
-    logger,
-    unwrap,
+from ._errors import ActorStopped, AskTimeout, MailboxFull
+from ._incarnation import (
+    H_NURSERY,
+    H_RUN,
+    H_STARTED,
+    H_STOPPED,
+    H_STOPPING,
+    TASK_NAME,
+    run_actor,
+    run_actor_started,
+    run_actor_with_nursery,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable
+from ._mailbox import WAKE, MailboxPolicy, Reply, fail_replies
+from ._node import PERMANENT, RESTART, RUN, SLOW, ActorState, Node, Parent, logger
 
 __all__ = ["Actor", "ActorRef"]
 
 M = TypeVar("M")
 R = TypeVar("R")
-
-# Bits of Actor._hooks: which optional hooks a class overrides (computed once per class).
-_H_STARTED = 1
-_H_STOPPING = 2
-_H_STOPPED = 4
-_H_NURSERY = 8
-_H_RUN = 16
-
-_H_STOP_ANY = _H_STOPPING | _H_STOPPED
-
-_TASK_NAME = "actors.actor"
-_MAILBOX_ENDED = (trio.EndOfChannel, trio.ClosedResourceError)
 
 
 class Actor(Generic[M]):
@@ -81,15 +66,15 @@ class Actor(Generic[M]):
         super().__init_subclass__(**kwargs)
         hooks = 0
         if cls.on_started is not Actor.on_started:
-            hooks |= _H_STARTED
+            hooks |= H_STARTED
         if cls.on_stopping is not Actor.on_stopping:
-            hooks |= _H_STOPPING
+            hooks |= H_STOPPING
         if cls.on_stopped is not Actor.on_stopped:
-            hooks |= _H_STOPPED
+            hooks |= H_STOPPED
         if cls.run is not Actor.run:
-            hooks |= _H_RUN | _H_NURSERY
+            hooks |= H_RUN | H_NURSERY
         if cls.uses_nursery:
-            hooks |= _H_NURSERY
+            hooks |= H_NURSERY
         cls._hooks = hooks
         if cls.mailbox_capacity < 1:
             # A zero-size trio channel only hands over to a waiting receiver: tell() would fail
@@ -259,16 +244,16 @@ class ActorRef(Node, Generic[M]):
 
     def _launch(self, nursery: trio.Nursery) -> None:
         # A constant task name: trio would otherwise format one string per task.
-        if self._actor._hooks & _H_NURSERY:
-            nursery.start_soon(_run_actor_with_nursery, self, name=_TASK_NAME)
+        if self._actor._hooks & H_NURSERY:
+            nursery.start_soon(run_actor_with_nursery, self, name=TASK_NAME)
         else:
-            nursery.start_soon(_run_actor, self, name=_TASK_NAME)
+            nursery.start_soon(run_actor, self, name=TASK_NAME)
 
     async def _launch_and_wait(self, nursery: trio.Nursery) -> None:
-        if self._actor._hooks & _H_NURSERY:
-            await nursery.start(_run_actor_with_nursery, self, name=_TASK_NAME)
+        if self._actor._hooks & H_NURSERY:
+            await nursery.start(run_actor_with_nursery, self, name=TASK_NAME)
         else:
-            await nursery.start(_run_actor_started, self, name=_TASK_NAME)
+            await nursery.start(run_actor_started, self, name=TASK_NAME)
 
     def _release(self) -> None:
         self._tx.close()
@@ -291,172 +276,3 @@ class ActorRef(Node, Generic[M]):
             "policy": self._actor.mailbox_policy.value,
         }
         out.append(entry)
-
-
-async def _run_actor(cell: ActorRef[Any]) -> None:
-    """One incarnation of a message-only actor.
-
-    The idle wait sits in this frame, which keeps few locals and a shallow stack on purpose:
-    trio keeps both the coroutine and a frame object per task, so each slot here costs 16 bytes
-    per idle actor (see bench/actors_bench.py). Hence no try/finally and cold paths in helpers.
-    """
-    if cell._state is ActorState.STARTING:  # not yet started by _run_actor_started
-        if not cell._actor._hooks & _H_STARTED:
-            cell._incarnation_started()
-        elif not await _start(cell, None):
-            return
-    try:
-        while cell._stop_mode != RESTART:
-            try:
-                msg = await cell._rx.receive()
-            except _MAILBOX_ENDED:
-                break
-            # Then drain what is already queued without a scheduler round trip per message
-            # (perf-notes: the writer drains its mailbox). A handler that never yields can hold
-            # the CPU for at most one mailbox's worth; one that yields lets the others run.
-            while True:
-                if msg is not WAKE:
-                    await cell._actor.receive(msg)
-                if cell._stop_mode == RESTART or not cell._rx._state.data:
-                    break
-                msg = cell._rx.receive_nowait()
-    except BaseException as exc:
-        # Exception: a crash while handling `msg`, reported to the parent. Cancelled and
-        # KeyboardInterrupt: the hooks still run (shielded), then _ended() re-raises.
-        await _ended(cell, exc)
-    else:
-        await _ended(cell, None)
-
-
-async def _run_actor_started(cell: ActorRef[Any], task_status: trio.TaskStatus[None]) -> None:
-    """Like _run_actor, for nursery.start(): reports started once on_started() has finished."""
-    if await _start(cell, task_status):
-        await _run_actor(cell)
-
-
-async def _start(cell: ActorRef[Any], task_status: trio.TaskStatus[None] | None) -> bool:
-    try:
-        if cell._actor._hooks & _H_STARTED:
-            await cell._actor.on_started()
-    except BaseException as exc:
-        if task_status is not None and isinstance(exc, Exception):
-            task_status.started()
-        await _ended(cell, exc)
-        return False
-    cell._incarnation_started()
-    if task_status is not None:
-        task_status.started()
-    return True
-
-
-async def _ended(cell: ActorRef[Any], exc: BaseException | None) -> None:
-    error = _crashed(cell, exc) if isinstance(exc, Exception) else None
-    if error is not None and exc is not None and exc.__traceback__ is not None:
-        # The asker of the request that crashed the actor learns it now, not at its deadline.
-        # The request is the `msg` local of the frame that caught the crash (_run_actor):
-        # read from the traceback rather than passed along, which would deepen that frame's
-        # stack, a cost every idle actor pays.
-        msg = exc.__traceback__.tb_frame.f_locals.get("msg")
-        if msg is not None:
-            fail_replies([msg], ActorCrashed(cell.path, describe(error)))
-    if cell._actor._hooks & _H_STOP_ANY:
-        await _stop_hooks(cell, error, stopping_pending=True)
-    cell._incarnation_ended(error)
-    if exc is not None and error is None:
-        raise exc
-
-
-async def _run_actor_with_nursery(
-    cell: ActorRef[Any], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """One incarnation of an actor that owns tasks: run() and/or self.nursery."""
-    actor = cell._actor
-    error: BaseException | None = None
-    stopping_pending = True
-    try:
-        try:
-            if actor._hooks & _H_STARTED:
-                await actor.on_started()
-            cell._incarnation_started()
-            task_status.started()
-            stopping_pending = False
-            await _run_with_nursery(cell, actor)
-        except Exception as exc:
-            if cell._state is ActorState.STARTING:
-                task_status.started()
-            error = _crashed(cell, exc)
-    finally:
-        if actor._hooks & _H_STOP_ANY:
-            await _stop_hooks(cell, error, stopping_pending=stopping_pending)
-        cell._incarnation_ended(error)
-
-
-def _crashed(cell: ActorRef[Any], exc: BaseException) -> BaseException:
-    error = unwrap(exc)
-    if cell._stop_mode == RUN:
-        logger.warning("%s crashed: %s", cell.path, error, exc_info=error)
-    return error
-
-
-async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any]) -> None:
-    hooks = actor._hooks
-    async with trio.open_nursery() as nursery:
-        try:
-            actor._nursery = nursery  # type: ignore[attr-defined]
-        except AttributeError:
-            raise TypeError(
-                f"{type(actor).__name__} owns tasks but its __slots__ lack '_nursery'"
-            ) from None
-        try:
-            if hooks & _H_RUN:
-                nursery.start_soon(_run_loop, cell, actor)
-            rx = cell._rx
-            receive = actor.receive
-            while cell._stop_mode != RESTART:
-                try:
-                    msg = await rx.receive()
-                except _MAILBOX_ENDED:
-                    break
-                if msg is not WAKE:
-                    await receive(msg)
-        finally:
-            if hooks & _H_STOPPING:
-                await _shielded(cell, actor.stop_grace, actor.on_stopping)
-            nursery.cancel_scope.cancel()
-    actor._nursery = None  # type: ignore[attr-defined]
-
-
-async def _run_loop(cell: ActorRef[Any], actor: Actor[Any]) -> None:
-    await actor.run()
-    if cell._stop_mode == RUN:
-        cell._request_stop(PERMANENT)
-    else:
-        # A restart request: the mailbox loop may be parked in receive(); wake it.
-        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
-            cell._tx.send_nowait(WAKE)
-
-
-async def _stop_hooks(
-    cell: ActorRef[Any], error: BaseException | None, *, stopping_pending: bool
-) -> None:
-    actor = cell._actor
-    hooks = actor._hooks
-    if stopping_pending and hooks & _H_STOPPING:
-        await _shielded(cell, actor.stop_grace, actor.on_stopping)
-    if hooks & _H_STOPPED:
-        await _shielded(cell, actor.stop_grace, lambda: actor.on_stopped(error))
-
-
-async def _shielded(cell: Node, grace: float, hook: Callable[[], Awaitable[None]]) -> None:
-    """Run a stop hook shielded for at most `grace` s; a second signal cancels it at once."""
-    system = cell.system
-    with trio.move_on_after(grace, shield=True) as scope:
-        system._hook_scopes.add(scope)
-        try:
-            await hook()
-        except Exception as exc:
-            logger.warning("%s: stop hook failed: %s", cell.path, exc, exc_info=exc)
-        finally:
-            system._hook_scopes.discard(scope)
-    if scope.cancelled_caught:
-        logger.warning("%s: stop hook cut short after %gs", cell.path, grace)
