@@ -201,6 +201,8 @@ class ActorRef(Node, Generic[M]):
         if self._state is ActorState.STOPPED:
             return
         if mode == RESTART:
+            if self._state is ActorState.RESTARTING:
+                return  # between incarnations already: nothing runs that could stop
             if self._stop_mode == RUN:
                 self._stop_mode = RESTART
                 if self._force_stop():
@@ -225,6 +227,8 @@ class ActorRef(Node, Generic[M]):
         return f"{type(self._actor).__name__}@{id(self):x}"
 
     def _force_stop(self) -> bool:
+        if self._state in (ActorState.RESTARTING, ActorState.STOPPED):
+            return False  # no incarnation is running
         actor = self._actor
         nursery = getattr(actor, "_nursery", None)
         if nursery is None:

@@ -141,6 +141,14 @@ def _crashed(cell: ActorRef[Any], exc: BaseException) -> BaseException:
 
 async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any]) -> None:
     hooks = actor._hooks
+    try:
+        await _serve_with_nursery(cell, actor, hooks)
+    finally:
+        # Also after a crash: a stale nursery would make the actor look cancellable.
+        actor._nursery = None  # type: ignore[attr-defined]
+
+
+async def _serve_with_nursery(cell: ActorRef[Any], actor: Actor[Any], hooks: int) -> None:
     async with trio.open_nursery() as nursery:
         try:
             actor._nursery = nursery  # type: ignore[attr-defined]
@@ -164,7 +172,6 @@ async def _run_with_nursery(cell: ActorRef[Any], actor: Actor[Any]) -> None:
             if hooks & H_STOPPING:
                 await _shielded(cell, actor.stop_grace, actor.on_stopping)
             nursery.cancel_scope.cancel()
-    actor._nursery = None  # type: ignore[attr-defined]
 
 
 async def _run_loop(cell: ActorRef[Any], actor: Actor[Any]) -> None:

@@ -258,6 +258,13 @@ async def test_an_actor_may_stop_itself_while_starting() -> None:
         assert down.reason is ExitReason.NORMAL
 
 
+class Looper(Counter):
+    """A Counter that also owns a loop (so it has a nursery and is cancelled on its own)."""
+
+    async def run(self) -> None:
+        await trio.sleep_forever()
+
+
 def settled(sup: Supervisor, *names: str) -> bool:
     children = [sup.child(n) for n in names]
     return sup.state is ActorState.RUNNING and all(
@@ -281,7 +288,7 @@ async def test_random_failures_never_wedge_the_tree(
             strategy=strategy,
             max_restarts=5,
             within=1,
-            children=specs(journal, "a", "b", "c"),
+            children=[*specs(journal, "a", "b", "c"), ChildSpec("d", lambda: Looper(journal))],
         )
         inner = await sup.start_supervisor(
             "inner", strategy=strategy, max_restarts=3, within=1, children=specs(journal, "x")
@@ -290,7 +297,7 @@ async def test_random_failures_never_wedge_the_tree(
             "r", lambda key: Counter(journal), max_restarts=3
         )
         for _ in range(200):
-            target = rng.choice(["a", "b", "c", "x", "r"])
+            target = rng.choice(["a", "b", "c", "d", "x", "r"])
             msg = Boom() if rng.random() < 0.3 else Add(1)
             try:
                 if target == "x":
@@ -305,7 +312,7 @@ async def test_random_failures_never_wedge_the_tree(
         # Queued Booms keep crashing the restarted actors for a while: wait until it settles
         # (virtual time; polling is the point, there is no event for "nothing left to do").
         with trio.fail_after(600):
-            while not settled(sup, "a", "b", "c"):  # noqa: ASYNC110
+            while not settled(sup, "a", "b", "c", "d"):  # noqa: ASYNC110
                 await trio.sleep(0.5)
         for name in ("a", "b", "c"):
             assert await ask_total(sup.child(name)) >= 0
