@@ -7,7 +7,8 @@ received:
 - stored ⊆ A | I (nothing stored that was never sent or was definitely refused);
 - exactly one document per message_id, and per thread seqs 1..N without holes or repeats;
 - every continuously connected reader, after dedupe by message_id, saw exactly the stored
-  (seq → message_id) of its threads: no gap, nothing foreign;
+  (seq → message_id) of its threads: no gap, nothing foreign; a reader the server closed
+  (drain, slow consumer) got a prefix without holes, so it can resume from its last seq;
 - raw redeliveries (frames repeating a message_id on one connection) are counted, not failed.
 """
 
@@ -145,6 +146,18 @@ def verify(
         v.raw_redeliveries += r.raw_redeliveries
         if not r.continuous:
             v.readers_dropped.append(f"{r.name}@{r.gateway}: close {r.close_code} {r.error}")
+            # What it got before the close must be a prefix without holes: the protocol's
+            # recovery (subscribe again with since_seq = last seq received) relies on it.
+            prefix: dict[str, set[int]] = defaultdict(set)
+            for tid, seq, _mid in r.messages:
+                prefix[tid].add(seq)
+            for tid, received in prefix.items():
+                holes = sorted(set(range(1, max(received) + 1)) - received)
+                if holes:
+                    v.reader_problems.append(
+                        f"{r.name}@{r.gateway} (closed {r.close_code}): thread {tid} holes "
+                        f"before the close {holes[:10]}"
+                    )
             continue
         v.readers_checked += 1
         seen: dict[str, dict[int, str]] = defaultdict(dict)

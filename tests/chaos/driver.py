@@ -343,6 +343,9 @@ class Reader:
     name: str
     gateway: str
     delay_s: float = 0.0  # a slow reader sleeps this long after each frame
+    # A paused reader reads nothing between subscribing and this event (a client that stops
+    # reading: the gateway may close it 4000), then catches up and is judged like the others.
+    paused_until: trio.Event | None = None
     frames: int = 0
     messages: list[tuple[str, int, str]] = field(default_factory=list)  # thread, seq, msg id
     subscribed: set[str] = field(default_factory=set)
@@ -389,6 +392,8 @@ async def run_reader(
                 reader.connected = True
                 started = True
                 task_status.started()
+                if reader.paused_until is not None:
+                    await reader.paused_until.wait()
                 while True:
                     await _read_one(ws, reader)
                     if reader.delay_s:

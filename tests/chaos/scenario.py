@@ -9,6 +9,7 @@ cluster (2 gateways g1/g2, 2 cores c1/c2, own topics/group/database)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -65,6 +66,8 @@ class Fault:
     cores_env: dict[str, dict[str, str]] = field(default_factory=dict)
     gateway_env: dict[str, str] = field(default_factory=dict)
     slow_readers: int = 0
+    paused_readers: int = 0
+    text_bytes: int | None = None  # message size instead of the plan's
     session_timeout_ms: int = 6000
 
 
@@ -152,7 +155,15 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
     readers += [
         Reader(f"slow{i}", fault.spared_gateway, delay_s=0.05) for i in range(fault.slow_readers)
     ]
+    resume = trio.Event()
+    readers += [
+        Reader(f"paused{i}", fault.spared_gateway, paused_until=resume)
+        for i in range(fault.paused_readers)
+    ]
     run.readers = readers
+    plan = size.plan
+    if fault.text_bytes is not None:
+        plan = dataclasses.replace(plan, text_bytes=fault.text_bytes)
     reader_users = users[size.plan.posters :]
 
     t_inject: float | None = None
@@ -173,7 +184,7 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
                     via,
                     threads,
                     lambda: live_gateways(cluster),
-                    size.plan,
+                    plan,
                     outcomes,
                     stop_posting,
                 )
@@ -195,6 +206,7 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
         _phase(f"posting stopped ({outcomes.issued} issued)")
         t_done = await _converge(cluster, outcomes, size.converge_s)
         _phase("converged" if t_done else "NOT converged")
+        resume.set()
         await _readers_caught_up(cluster, readers, 30.0)
         _phase("readers caught up")
         for r in readers:
@@ -214,5 +226,9 @@ async def run_scenario(cluster: Cluster, fault: Fault, size: Size) -> Run:
     if v.readers_dropped:
         v.notes.append(f"readers dropped: {len(v.readers_dropped)}")
         v.details += [f"reader dropped: {d}" for d in v.readers_dropped]
+    for r in readers:
+        if r.paused_until is not None or r.delay_s:
+            fate = f"closed {r.close_code}" if r.close_code else "kept, caught up"
+            v.notes.append(f"{r.name}: {fate}")
     run.verdict = v
     return run

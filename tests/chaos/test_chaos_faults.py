@@ -175,8 +175,9 @@ async def test_core_zombie_sigstop_past_session_timeout(cluster: Cluster, chaos_
 
 
 async def test_slow_websocket_readers(cluster: Cluster, chaos_size: Size) -> None:
-    # Two slow readers (50 ms per frame) on the spared gateway, with a small mailbox so the
-    # gateway's slow-consumer rule may close them (4000); fast readers must not suffer.
+    # Two slow readers (50 ms per frame) and one that stops reading until the load is over,
+    # 8 KB messages and a 16-frame mailbox, so the gateway's slow-consumer rule may close them
+    # (4000). Fast readers must not suffer; a reader that was kept must have everything.
     async def nothing(_: Cluster) -> None:
         await trio.lowlevel.checkpoint()
 
@@ -185,6 +186,8 @@ async def test_slow_websocket_readers(cluster: Cluster, chaos_size: Size) -> Non
         nothing,
         hold_s=2,
         slow_readers=2,
+        paused_readers=1,
+        text_bytes=8000,
         gateway_env={"PARLEY_WS_MAILBOX_FRAMES": "16"},
     )
     await _check(cluster, fault, chaos_size)
