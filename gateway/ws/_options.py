@@ -24,6 +24,8 @@ class WsOptions:
     write_timeout_s: float = 30.0
     #: after our close frame, how long to wait for the peer's before dropping TCP
     close_timeout_s: float = 2.0
+    #: cork fan-out until the publisher yields (one write per connection per burst)
+    cork_fanout: bool = True
     max_subscriptions: int = 512
     history_page: int = 500
     #: token bucket over all client commands of one connection; empty → close 1008

@@ -110,7 +110,7 @@ class Outbox:
         if self._task is None or self.fd < 0 or self.control:
             return False
         items = self.take()
-        data = b"".join([f.wire for f in items])
+        data = items[0].wire if len(items) == 1 else b"".join([f.wire for f in items])
         try:
             sent = os.write(self.fd, data)
         except OSError:  # full or broken: the writer takes over

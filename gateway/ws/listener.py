@@ -119,7 +119,7 @@ async def _serve(
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 accepting.start_soon(_heartbeat, live, opts)
-                if not hub.flusher_running:
+                if opts.cork_fanout and not hub.flusher_running:
                     await accepting.start(hub.run_flusher)
                 await accepting.start(
                     partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)

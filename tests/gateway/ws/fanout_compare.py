@@ -11,6 +11,7 @@ the two servers round by round so both see the same machine state:
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import uuid
@@ -26,6 +27,11 @@ def main() -> None:
         "parley ws listener": "tests.gateway.ws.fanout_peer",
         "websockets broadcast": "bench.peers.ws_broadcast",
     }
+    if os.environ.get("COMPARE_CORK") == "1":  # A/B of the flusher instead
+        peers = {
+            "parley ws listener": "tests.gateway.ws.fanout_peer",
+            "websockets broadcast": "tests.gateway.ws.fanout_peer_nocork",
+        }
     results: dict[str, list[float]] = {name: [] for name in peers}
     cpu_per_delivery: dict[str, list[float]] = {name: [] for name in peers}
     procs = {name: start_peer(module, name) for name, module in peers.items()}

@@ -9,11 +9,14 @@ acked and broadcast to the thread's subscribers; any token is accepted. It print
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 import signal
 import time
 import uuid
 from collections import defaultdict
+from functools import partial
 
 import orjson
 import trio
@@ -21,7 +24,7 @@ import trio
 from gateway.auth import Principal
 from gateway.context import GatewayContext
 from gateway.ingest import Accepted
-from gateway.ws import FanoutHub, serve_websockets
+from gateway.ws import FanoutHub, WsOptions, serve_websockets
 from parley.events import MessageEvent, PresenceEvent, TypingEvent
 from parley.settings import load_settings
 
@@ -42,11 +45,22 @@ class _NoStore:
 
 
 class _Loopback:
-    """Ack at once and hand the event straight to the hub (what Kafka + core would do)."""
+    """Ack at once; the event reaches the hub through a pump task, as chat.events records do
+    in a gateway (Kafka consumer → events pump → ``hub.publish``), minus Kafka itself."""
 
     def __init__(self, hub: FanoutHub) -> None:
         self._hub = hub
         self._seq: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
+        self._queue: list[MessageEvent] = []
+        self._arrived = trio.Event()
+
+    async def pump(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived = trio.Event()
+            batch, self._queue = self._queue, []
+            for event in batch:  # like KafkaConsumer.get(): no checkpoint while records wait
+                self._hub.publish(event)
 
     async def accept(
         self, principal: Principal, thread_id: str, text: str, client_msg_id: str | None, via: str
@@ -57,7 +71,8 @@ class _Loopback:
         event = MessageEvent(
             thread_id, next(self._seq[thread_id]), message_id, "bench", text, now, client_msg_id
         )
-        self._hub.publish(event)
+        self._queue.append(event)
+        self._arrived.set()
         return Accepted(message_id, thread_id, now)
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None:
@@ -77,15 +92,21 @@ async def main() -> None:
     ctx.hub = hub
     ctx.verifier = _AnyToken()  # type: ignore[assignment]
     ctx.threads = _NoStore()  # type: ignore[assignment]
-    ctx.ingest = _Loopback(hub)  # type: ignore[assignment]
+    ingest = _Loopback(hub)
+    ctx.ingest = ingest  # type: ignore[assignment]
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            url = await nursery.start(serve_websockets, ctx)
+            nursery.start_soon(ingest.pump)
+            options = WsOptions.from_settings(settings)
+            if os.environ.get("PARLEY_WS_CORK", "1") == "0":
+                options = dataclasses.replace(options, cork_fanout=False)
+            url = await nursery.start(partial(serve_websockets, ctx, port=0, options=options))
             port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
             print(orjson.dumps({"port": port}).decode(), flush=True)
             async for _ in signals:
                 ctx.readiness.draining.set()
                 break
+            nursery.cancel_scope.cancel()
 
 
 if __name__ == "__main__":
