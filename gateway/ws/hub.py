@@ -3,7 +3,14 @@
 ``publish`` is synchronous on purpose: the frame is encoded once per event (JSON payload and
 the complete unmasked wire frame, identical for every recipient since no compression is
 negotiated), then appended to each subscriber's mailbox with no checkpoint per recipient.
-Each connection's writer drains its whole mailbox with one ``send_all`` (perf-notes.md).
+
+How the bytes reach the sockets (raw listener; see ``_outbox``): with the flusher running
+(``run_flusher``, started by the listener) mailboxes stay corked until the publishing task
+yields, then one task writes each connection's whole burst with ONE non-blocking write —
+the records of a Kafka poll cost one syscall per connection, not one per event. Without
+the flusher a frame is written at once when the connection's writer is idle (asyncio
+transport style). Only when the kernel buffer is full does the connection's own writer task
+take over; a mailbox that then overflows closes the connection as a slow consumer (4000).
 
 Seam between replay and live (``subscribe`` → history → ``go_live``): a new subscription is
 *pending* — live events are buffered in it with their seq — while the connection replays

@@ -1,11 +1,16 @@
 """The fast WebSocket listener: plain Trio streams, wsproto for the handshake and for reading.
 
-Per connection: a reader task (bytes → wsproto → commands into the actor's inbox), a writer
-task (the actor's outbox → one ``send_all`` for everything queued, server pings, the close
-handshake) and the ConnectionActor in the handler task. Server frames bypass wsproto: the
-hub built their complete wire bytes once for all recipients (no masking server-side, no
-compression negotiated). The writer ends the connection: after the close frame it waits for
-the peer's close (``close_timeout_s``), then cancels the connection's nursery.
+Per connection: the handler task reads (bytes → wsproto → commands ``tell``-ed to the
+connection's ConnectionActor, a supervised actor in this listener's ActorSystem) and a
+writer task drains the outbox when the hub could not write directly (full kernel buffer,
+replies, the close handshake). Server frames bypass wsproto: the hub built their complete
+wire bytes once for all recipients (no masking server-side, no compression negotiated). The
+writer ends the connection: after the close frame it waits for the peer's close
+(``close_timeout_s``), then cancels the connection's nursery, which stops the actor.
+
+One heartbeat task serves every connection (no timer per connection): auth deadline and
+token expiry every ``expiry_check_s``, a ping to peers quiet for ``ping_interval_s``, and
+dropping peers silent for three intervals. One flusher task writes corked fan-out.
 """
 
 from __future__ import annotations
