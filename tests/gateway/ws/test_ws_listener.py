@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import trio
 from _ws_client import Rejected, WsClient
-from conftest import ALLOWED_ORIGIN, Stack, start_stack
+from _ws_stack import ALLOWED_ORIGIN, Stack, start_stack
 
 from parley.events import MembershipEvent, PresenceEvent
 

@@ -9,7 +9,7 @@ import pytest
 import trio
 from _ws_client import WsClient
 from _ws_fakes import FakeIngest, FakeThreads, FakeVerifier
-from conftest import ALLOWED_ORIGIN
+from _ws_stack import ALLOWED_ORIGIN
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
