@@ -197,7 +197,9 @@ async def _start_gateway(
     await _service(system, "events-consumer", events)
     await _service(system, "events-pump", _TaskService(partial(pump_events, ctx, events)))
     if settings.ws_port >= 0:
-        ws = _TaskService(partial(serve_websockets, ctx))
+        # Not cancelled on stop: the listener returns by itself once the drain flag is up and
+        # its connections were closed with 1001 (within the grace).
+        ws = _TaskService(partial(serve_websockets, ctx), on_stop=ctx.readiness.draining.set)
         await _service(system, "websocket-listener", ws)
         await ws.started.wait()
 
@@ -215,10 +217,14 @@ async def _ensure_topics(settings: Settings) -> None:
 
 
 class _TaskService:
-    """A plain `async fn(task_status=...)` as a Service: stop() cancels it."""
+    """A plain `async fn(task_status=...)` as a Service: stop() cancels it, or calls `on_stop`
+    for a task that ends by itself once told."""
 
-    def __init__(self, fn: Callable[..., Awaitable[object]]) -> None:
+    def __init__(
+        self, fn: Callable[..., Awaitable[object]], on_stop: Callable[[], None] | None = None
+    ) -> None:
         self._fn = fn
+        self._on_stop = on_stop
         self._scope: trio.CancelScope | None = None
         self.started = trio.Event()
 
@@ -231,7 +237,9 @@ class _TaskService:
                 task_status.started()
 
     def stop(self) -> None:
-        if self._scope is not None:
+        if self._on_stop is not None:
+            self._on_stop()
+        elif self._scope is not None:
             self._scope.cancel()
 
 
