@@ -232,7 +232,15 @@ class Supervisor(Group):
                 await child._launch_and_wait(nursery)
 
     async def _stop_children(self, mode: int) -> StopTimeout | None:
-        return await self._stop_in_order(reversed(list(self._children.values())), mode)
+        # Anonymous children (spawned on demand, one per connection say) go first and all at
+        # once; named children, the static tree, then stop one by one in reverse start order.
+        children = list(self._children.values())
+        anonymous = [c for c in children if c._name is None]
+        stuck = await self._stop_together(anonymous, mode)
+        if stuck is not None:
+            return stuck
+        named = [c for c in children if c._name is not None]
+        return await self._stop_in_order(reversed(named), mode)
 
     def _release(self) -> None:
         reason = ExitReason.FAILED if self._failure else ExitReason.NORMAL

@@ -318,3 +318,16 @@ async def test_random_failures_never_wedge_the_tree(
             assert await ask_total(sup.child(name)) >= 0
     assert all_tasks() == before
     assert sup.state is ActorState.STOPPED
+
+
+async def test_anonymous_children_stop_together_before_the_named_ones() -> None:
+    journal = Journal()
+    async with open_actor_system() as system:
+        sup = await system.start_supervisor("s", children=specs(journal, "first"))
+        for i in range(50):
+            sup.spawn(lambda i=i: counter(journal, f"anon{i}"))  # type: ignore[misc]
+        await trio.testing.wait_all_tasks_blocked()
+        journal.events.clear()
+    stopped = [e for e in journal.events if e.startswith("stopped")]
+    assert len(stopped) == 51
+    assert stopped[-1] == "stopped first"
