@@ -43,6 +43,23 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
             continue
         app.register_blueprint(getattr(module, attr))
 
+    @app.after_request
+    async def _close_while_draining(response: Response) -> Response:
+        # Hypercorn stops reading further requests on a kept-alive connection once it drains,
+        # which a client would see as silence; closing after this answer makes its next
+        # request fail fast (refused) or go to another gateway.
+        if ctx.readiness.draining.is_set():
+            response.headers["Connection"] = "close"
+        return response
+
+    @app.after_request
+    async def _close_when_draining(resp: Response) -> Response:
+        # A keep-alive client must not send its next request into a server that stopped
+        # reading: h11 closes the connection after this answer.
+        if ctx.readiness.draining.is_set():
+            resp.headers["Connection"] = "close"
+        return resp
+
     @app.errorhandler(Refusal)
     async def _refused(exc: Refusal) -> Response:
         return Response(

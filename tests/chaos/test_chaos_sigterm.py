@@ -167,14 +167,6 @@ async def test_sigterm_contract(cluster: Cluster, layout: str) -> None:
     assert not problems, "\n".join(problems) + "\n--- logs\n" + cluster.logs(30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: while draining, a second request on a keep-alive connection that already got a "
-        "503 is never answered (hypercorn keeps the connection open until graceful_timeout); "
-        "fix: answer with `Connection: close` while draining"
-    ),
-)
 async def test_drain_answers_every_request_on_a_keepalive_connection(cluster: Cluster) -> None:
     """During the drain each request gets 503 (or a refused/closed connection), never silence."""
     # A short grace and a shorter client timeout: silence shows as "no answer" either way.
