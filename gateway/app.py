@@ -52,14 +52,6 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
             response.headers["Connection"] = "close"
         return response
 
-    @app.after_request
-    async def _close_when_draining(resp: Response) -> Response:
-        # A keep-alive client must not send its next request into a server that stopped
-        # reading: h11 closes the connection after this answer.
-        if ctx.readiness.draining.is_set():
-            resp.headers["Connection"] = "close"
-        return resp
-
     @app.errorhandler(Refusal)
     async def _refused(exc: Refusal) -> Response:
         return Response(
