@@ -308,7 +308,10 @@ def _hypercorn_config(settings: Settings) -> HyperConfig:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.backlog = 2048
-    config.graceful_timeout = settings.shutdown_grace_s
+    # How long Hypercorn waits for open connections after it stops accepting. In-flight posts
+    # finish in milliseconds (one Kafka ack); what lingers are idle kept-alive connections,
+    # which must not hold the whole drain (they reconnect elsewhere and retry).
+    config.graceful_timeout = min(5.0, settings.shutdown_grace_s / 2)
     # Without pings a vanished client may never reach the app under Trio (hypercorn#210).
     config.websocket_ping_interval = 20.0
     return config
