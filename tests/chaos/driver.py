@@ -93,7 +93,7 @@ class Outcomes:
     records: dict[str, SendRecord] = field(default_factory=dict)
     issued: int = 0
     # (monotonic time sent, time answered, status, gateway) of each answer (drain contract);
-    # status 0 = connection refused, nothing sent
+    # status 0 = connection refused, nothing sent; -1 = sent, then no answer (reset, timeout)
     answers: list[tuple[float, float, int, str]] = field(default_factory=list)
 
     def accepted(self) -> dict[str, SendRecord]:
@@ -220,6 +220,7 @@ async def _rest_session(client: httpx.AsyncClient, gw: Gateway, token: str, p: _
                 p.outcomes.answers.append((sent, time.monotonic(), 0, gw.name))
                 raise _Definite(f"connect: {exc!r}", retry=True) from None
             except httpx.HTTPError as exc:
+                p.outcomes.answers.append((sent, time.monotonic(), -1, gw.name))
                 raise _Unknown(f"transport: {exc!r}") from None
             p.outcomes.answers.append((sent, time.monotonic(), resp.status_code, gw.name))
             problem = _classify_http(resp.status_code, resp.text)
