@@ -45,6 +45,7 @@ def _passes(result: dict[str, Any], goal_ms: float) -> bool:
         and latency["p99"] * 1000 <= goal_ms
         and result["missing"] == 0
         and result["accepted"] == result["sent"]
+        and result.get("unsent", 0) == 0
         and result["achieved_rate"] >= 0.95 * result["rate"]
     )
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
+import uuid
 from array import array
 from collections import Counter
 from typing import Any
@@ -33,7 +33,8 @@ async def ingest_rest(job: dict[str, Any]) -> dict[str, Any]:
     latencies = array("d")
     errors: Counter[str] = Counter()
     ids = itertools.count()
-    pid = os.getpid()
+    # Parley remembers client_msg_id per user across runs: every run needs fresh ones.
+    pid = uuid.uuid4().hex[:10]
     t_start = time.perf_counter() + warmup
     t_end = t_start + duration
 
@@ -88,6 +89,7 @@ async def ingest_ws(job: dict[str, Any]) -> dict[str, Any]:
     text = padded_text("ingest-ws:", int(job.get("text_bytes", 100)))
     counts = {"acks": 0, "errors": 0}
     ids = itertools.count()
+    run = uuid.uuid4().hex[:10]
     stopping = False
     t_start = 0.0
     t_end = 0.0
@@ -98,7 +100,7 @@ async def ingest_ws(job: dict[str, Any]) -> dict[str, Any]:
                 {
                     "type": "send",
                     "thread_id": threads[client.tag % len(threads)],
-                    "client_msg_id": f"w{next(ids)}",
+                    "client_msg_id": f"w{run}-{next(ids)}",
                     "text": text,
                 }
             )
