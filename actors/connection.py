@@ -264,6 +264,13 @@ class ConnectionActor(Actor[Inbound]):
                 await self._presence(item.thread_id, "offline")
 
     async def _send(self, cmd: Send) -> None:
+        self._outbox.hold()
+        try:
+            await self._send_held(cmd)
+        finally:
+            self._outbox.release()
+
+    async def _send_held(self, cmd: Send) -> None:
         assert self._principal is not None
         try:
             accepted = await self._ports.ingest.accept(

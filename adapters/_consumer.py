@@ -238,6 +238,7 @@ class KafkaConsumer:
             self.counters.committed[_label(tp)] = offset
 
     def on_lag(self, lag: dict[TopicPartitionKey, int]) -> None:
+        self.counters.lag_reports += 1
         for tp, value in lag.items():
             self.counters.lag[_label(tp)] = value
 

@@ -102,6 +102,8 @@ class ConsumerCounters:
     # Per "topic[partition]": last committed offset and lag (high watermark - committed).
     committed: dict[str, int] = field(default_factory=dict)
     lag: dict[str, int] = field(default_factory=dict)
+    # How many lag reports arrived (about one a second): lets a caller wait for a fresh one.
+    lag_reports: int = 0
 
 
 @dataclass(slots=True)

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # A thread with no traffic for this long gives back its task and mailbox.
 _IDLE_S = 120.0
+# At shutdown, how long the core keeps consuming to catch up with what was accepted just
+# before (in one process, the gateway stops first): leaving it is safe (the next core takes
+# it), catching up makes "SIGTERM, exit, lag 0" hold whenever nothing new is arriving.
+_SETTLE_S = 4.0
 
 
 class Core:
@@ -48,7 +52,7 @@ class Core:
         self._producer = producer
         self._consumer = consumer
         self._metrics = metrics
-        self._stop = trio.Event()
+        self._stop_requested = trio.Event()
         self.registry: Registry[str, Work] | None = None
         # The turn hook point: called with every newly stored message, in thread order. Plugins
         # (an assistant answering a turn) will register here; a hook must not block — it hands
@@ -101,7 +105,26 @@ class Core:
         registry = self.registry
         if registry is None:
             raise RuntimeError("start_registry() must run before the dispatcher")
-        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._stop_after_settling)
+            task_status.started()
+            await self._dispatch(registry)
+            nursery.cancel_scope.cancel()
+
+    async def _stop_after_settling(self) -> None:
+        await self._stop_requested.wait()
+        counters = self._consumer.counters
+        reports = counters.lag_reports
+        with trio.move_on_after(_SETTLE_S):
+            # Two fresh reports: the first may predate the last commit.
+            # Polled: the counters are plain fields the consumer thread updates once a second.
+            while counters.lag_reports < reports + 2 or any(counters.lag.values()):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        # The consumer ends the dispatch loop: it stops handing out, waits for the thread
+        # actors to acknowledge what they hold, commits, and closes.
+        self._consumer.stop()
+
+    async def _dispatch(self, registry: Registry[str, Work]) -> None:
         async for record in self._consumer:
             try:
                 post = decode_command(record.value or b"")
@@ -114,6 +137,4 @@ class Core:
             registry.tell(post.thread_id, Work(post, record))
 
     def stop(self) -> None:
-        # The consumer ends the dispatch loop: it stops handing out, waits for the thread
-        # actors to acknowledge what they hold, commits, and closes.
-        self._consumer.stop()
+        self._stop_requested.set()

@@ -43,8 +43,10 @@ class Outbox:
         "corked",
         "discard",
         "fd",
+        "held",
         "items",
         "limit",
+        "pending_close",
     )
 
     def __init__(self, limit: int) -> None:
@@ -62,6 +64,9 @@ class Outbox:
         self.fd = -1
         #: inside ``FanoutHub.publish_many``: queue only, ``uncork`` writes the batch at once
         self.corked = False
+        #: sends awaiting their Kafka ack; a polite close waits for their acks (see ``hold``)
+        self.held = 0
+        self.pending_close: tuple[int, str] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -142,9 +147,25 @@ class Outbox:
             self._wake()
         await trio.lowlevel.checkpoint()
 
+    def hold(self) -> None:
+        """A send is in flight: a polite close (the drain's 1001) waits for its ack or error,
+        so a message Kafka accepted is never left without an answer to its client."""
+        self.held += 1
+
+    def release(self) -> None:
+        self.held -= 1
+        if self.held == 0 and self.pending_close is not None:
+            code, reason = self.pending_close
+            self.pending_close = None
+            self.close(code, reason)
+
     def close(self, code: int, reason: str, *, discard: bool = False) -> None:
         """Ask the writer to finish: queued frames go first unless ``discard``; first call wins."""
         if self.closing:
+            return
+        if self.held and not discard:
+            if self.pending_close is None:
+                self.pending_close = (code, reason)
             return
         self.closing = True
         self.close_code = code
