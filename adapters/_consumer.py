@@ -52,11 +52,13 @@ class KafkaConsumer:
         commit_interval_s: float = 1.0,
         revoke_drain_s: float = 5.0,
         drain_s: float | None = None,
+        pin_start_offsets: bool = False,
         **config_overrides: Any,
     ) -> None:
         self._conf = consumer_config(settings, group_id, group_instance_id, **config_overrides)
         self._topics = list(topics)
         self._max_outstanding = max_outstanding
+        self._pin_start_offsets = pin_start_offsets
         self._commit_interval_s = commit_interval_s
         self._revoke_drain_s = revoke_drain_s
         self._drain_s = settings.shutdown_grace_s / 2 if drain_s is None else drain_s
@@ -133,6 +135,7 @@ class KafkaConsumer:
             self,
             trio.lowlevel.current_trio_token(),
             self._commit_interval_s,
+            self._pin_start_offsets,
         )
         thread_done = trio.Event()
         async with trio.open_nursery() as nursery:

@@ -73,8 +73,10 @@ class ConsumerThread:
         side: TrioSide,
         token: trio.lowlevel.TrioToken,
         commit_interval_s: float,
+        pin_start_offsets: bool = False,
     ) -> None:
         self._conf = dict(conf)
+        self._pin_start_offsets = pin_start_offsets
         self._conf["error_cb"] = self._on_error
         self._conf["on_commit"] = self._on_commit
         self._topics = topics
@@ -251,12 +253,43 @@ class ConsumerThread:
             self._generation[tp] = self._generation.get(tp, 0) + 1
             self._assigned.add(tp)
             keys.append((tp, self._generation[tp]))
+        if self._pin_start_offsets:
+            parts = self._pinned(consumer, parts)
         # Tell Trio before any record of the new assignment is handed over (FIFO).
         self._call(self._side.on_assigned, keys)
         # Assign here (not after the callback) so a paused consumer can pause them at once.
         consumer.incremental_assign(parts)
         if self._paused and parts:
             consumer.pause(parts)
+
+    def _pinned(self, consumer: Consumer, parts: list[TopicPartition]) -> list[TopicPartition]:
+        """Start never-committed partitions at their end, and commit that start at once.
+
+        With `auto.offset.reset=latest` alone, a partition that saw no record before a group
+        rebalance (a broker restart) would reset to the end *again* and skip what arrived in
+        between; a committed start position makes the consumer resume from it instead.
+        """
+        # A topic created a moment ago may have no leader yet: retry for a few seconds.
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                committed = consumer.committed(parts, timeout=5)
+                fresh = []
+                for p in committed:
+                    if p.offset < 0:
+                        _low, high = consumer.get_watermark_offsets(
+                            TopicPartition(p.topic, p.partition), timeout=5
+                        )
+                        p.offset = high
+                        fresh.append(TopicPartition(p.topic, p.partition, high))
+                if fresh:
+                    consumer.commit(offsets=fresh, asynchronous=False)
+                return list(committed)
+            except KafkaException as exc:
+                if time.monotonic() > deadline or self.stop.is_set():
+                    log.warning("could not pin start offsets (%s); using auto.offset.reset", exc)
+                    return parts
+                time.sleep(0.2)
 
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         tps = [(p.topic, p.partition) for p in parts]

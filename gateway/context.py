@@ -39,6 +39,8 @@ class GatewayContext:
     ingest: Ingest | None = None
     threads: ThreadDirectory | None = None
     hub: FanoutHub | None = None
+    # True once the gateway's chat.events consumer holds its partitions (readiness).
+    events_assigned: Callable[[], bool] | None = None
 
     def require_ingest(self) -> Ingest:
         if self.ingest is None:

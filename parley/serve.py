@@ -192,9 +192,13 @@ async def _start_gateway(
         [settings.events_topic],
         events_group_id(ctx.gateway_id),
         group_instance_id=settings.outbox_group_instance_id,
+        pin_start_offsets=True,
         **_LATEST,
     )
     await _service(system, "events-consumer", events)
+    ctx.readiness.register("events")
+    # Live delivery starts at the assignment: until then a subscriber could miss events.
+    ctx.events_assigned = lambda: bool(events.assignment)
     await _service(system, "events-pump", _TaskService(partial(pump_events, ctx, events)))
     if settings.ws_port >= 0:
         # Not cancelled on stop: the listener returns by itself once the drain flag is up and
@@ -292,6 +296,9 @@ class _ReadinessWatch:
             store, kafka = self._store.readiness, self._producer.readiness
             readiness.set("store", store.ready, store.message)
             readiness.set("kafka", kafka.ready, kafka.message)
+            if self._ctx.events_assigned is not None:
+                ok = self._ctx.events_assigned()
+                readiness.set("events", ok, "live events flowing" if ok else "joining events")
             if self._ctx.verifier is not None:
                 ok = self._ctx.verifier.ready
                 readiness.set("oidc", ok, "signing keys loaded" if ok else "no signing keys yet")
