@@ -53,6 +53,8 @@ def run(cfg: BenchConfig) -> Results:
                 runners[name]()
             except BenchError as exc:
                 results.errors[name] = str(exc)
+            except Exception as exc:  # e.g. the server died mid-scenario: keep the others
+                results.errors[name] = f"{type(exc).__name__}: {exc}"
             print(
                 f"bench: {name} done in {time.monotonic() - started:.0f} s",
                 file=sys.stderr,
