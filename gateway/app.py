@@ -48,7 +48,9 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
         # Hypercorn stops reading further requests on a kept-alive connection once it drains,
         # which a client would see as silence; closing after this answer makes its next
         # request fail fast (refused) or go to another gateway.
-        if ctx.readiness.draining.is_set():
+        # A refusal may be answered before the request body was read; Hypercorn would then
+        # leave the next request on that kept-alive connection unanswered. Close after it.
+        if ctx.readiness.draining.is_set() or response.status_code >= 400:
             response.headers["Connection"] = "close"
         return response
 
