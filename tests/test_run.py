@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,11 +55,9 @@ def test_parley_run_serves_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> 
         deadline = time.monotonic() + 180
         while True:
             assert run.poll() is None, (tmp_path / "run.log").read_text()
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet: poll again
                 if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.5)
         assert _processes_naming(str(state_dir)), "the local services should be running"

@@ -12,6 +12,7 @@ the browser calls; everything else that goes wrong is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -84,11 +85,9 @@ class ParleyServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"parley serve exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet: poll again
                 if httpx.get(f"{self.base_url}/readyz", timeout=2.0).status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
             time.sleep(0.25)
         self.stop()
         pytest.fail(f"parley serve not ready within {START_DEADLINE_S:.0f} s:\n{self.log_tail()}")

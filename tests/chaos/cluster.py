@@ -11,6 +11,7 @@ PR_SET_PDEATHSIG: if the test run dies, the kernel takes them along.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -238,12 +239,10 @@ class Cluster:
                 while True:
                     if not gw.running:
                         raise AssertionError(f"{gw.name} exited while starting:\n{gw.log_tail()}")
-                    try:
+                    with contextlib.suppress(httpx.HTTPError):  # not listening yet
                         resp = await client.get(f"{gw.http_base}/readyz")
                         if resp.status_code == 200:
                             return
-                    except httpx.HTTPError:
-                        pass
                     await trio.sleep(0.2)
         raise AssertionError(f"{gw.name} not ready after {bound_s:.0f}s:\n{gw.log_tail()}")
 

@@ -12,6 +12,7 @@ proxy disabled: connections refused) — each under load, then the normal checks
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,11 +55,9 @@ class Toxiproxy:
 
     def wait_ready(self) -> None:
         for _ in range(100):
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet: poll again
                 if httpx.get(f"{self.api}/version", timeout=1).status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)  # a fixture, before the test's event loop work begins

@@ -154,6 +154,6 @@ class WsClient:
                 while True:
                     await self.recv()
         except (Closed, trio.BrokenResourceError):
-            pass
+            return  # the peer finished the close (or the socket broke): nothing left to read
         finally:
             await self.stream.aclose()

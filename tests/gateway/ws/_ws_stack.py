@@ -35,7 +35,7 @@ class Stack:
         for thread_id, since in subscribe:
             await client.send({"type": "subscribe", "thread_id": thread_id, "since_seq": since})
             while (await client.recv())["type"] != "subscribed":
-                pass
+                continue  # replayed messages before the confirmation
         return client
 
 
