@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from quart import Response
 from quart_trio import QuartTrio
 
+from gateway._posting import closes_connection, too_large_json
 from gateway.auth import Refusal
 
 if TYPE_CHECKING:
@@ -45,12 +46,7 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
 
     @app.after_request
     async def _close_while_draining(response: Response) -> Response:
-        # Hypercorn stops reading further requests on a kept-alive connection once it drains,
-        # which a client would see as silence; closing after this answer makes its next
-        # request fail fast (refused) or go to another gateway.
-        # A refusal may be answered before the request body was read; Hypercorn would then
-        # leave the next request on that kept-alive connection unanswered. Close after it.
-        if ctx.readiness.draining.is_set() or response.status_code >= 400:
+        if closes_connection(ctx, response.status_code):
             response.headers["Connection"] = "close"
         return response
 
@@ -63,14 +59,9 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
 
     @app.errorhandler(413)
     async def _too_large(_exc: Exception) -> Response:
-        body = {"error": {"code": "too_large", "message":
-                f"request body exceeds {ctx.settings.max_body_bytes} bytes"}}
-        return Response(_dumps(body), status=413, content_type="application/json")
+        return Response(
+            too_large_json(ctx.settings.max_body_bytes), status=413,
+            content_type="application/json",
+        )
 
     return app
-
-
-def _dumps(obj: object) -> str:
-    import json
-
-    return json.dumps(obj)

@@ -29,6 +29,7 @@ from adapters import KafkaConsumer, KafkaProducer, MongoStore, backoff_delays, e
 from gateway.app import create_app
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
+from gateway.fast_ingest import FastIngest
 from gateway.ingest import Ingest
 from gateway.threads import ThreadDirectory
 from parley.core import Core
@@ -252,7 +253,8 @@ class _HttpService:
 
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
-        self._app = create_app(ctx)
+        # The posting routes are answered in front of Quart (see gateway.fast_ingest).
+        self._app = FastIngest(create_app(ctx), ctx)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         config = _hypercorn_config(self._ctx.settings)

@@ -1,0 +1,85 @@
+"""Posting a message over REST, in one place for both ways a post reaches the gateway.
+
+The Quart routes in ``gateway.rest`` and the ASGI fast path in ``gateway.fast_ingest`` call
+these same functions in the same order (authenticate → read the body → validate → accept),
+so the two cannot drift apart in what they accept or how they refuse.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from gateway._errors import ValidationFailed
+from gateway.auth import bearer_token
+from gateway.schemas import PostMessageBody, PostThreadMessageBody, parse_body, parse_json
+
+if TYPE_CHECKING:
+    from gateway.auth import Principal
+    from gateway.context import GatewayContext
+    from gateway.ingest import Accepted
+
+__all__ = [
+    "PostFields",
+    "accept_post",
+    "accepted_json",
+    "closes_connection",
+    "parse_post",
+    "principal_of",
+    "too_large_json",
+]
+
+# (thread_id, text, client_msg_id)
+PostFields = tuple[str, str, str | None]
+
+
+async def principal_of(
+    ctx: GatewayContext, authorization: str | None, query_token: str | None
+) -> Principal:
+    """Who sent the request: the Authorization header, else a `?token=` query parameter."""
+    if authorization is None and query_token:
+        # Accepted for compatibility with the original clients; redacted from every log.
+        return await ctx.authenticate(query_token)
+    return await ctx.authenticate(bearer_token(authorization))
+
+
+def parse_post(raw: bytes, path_thread_id: str | None) -> PostFields:
+    """Validate a post's body; the thread comes from the path when the route names one."""
+    if not raw:
+        raise ValidationFailed("request body is empty; send a JSON object", field="body")
+    payload = parse_json(raw)
+    if path_thread_id is None:
+        body = parse_body(PostMessageBody, payload)
+        return body.thread_id, body.text, body.client_msg_id
+    in_thread = parse_body(PostThreadMessageBody, payload)
+    return path_thread_id, in_thread.text, in_thread.client_msg_id
+
+
+async def accept_post(ctx: GatewayContext, principal: Principal, fields: PostFields) -> Accepted:
+    thread_id, text, client_msg_id = fields
+    return await ctx.require_ingest().accept(
+        principal, thread_id, text, client_msg_id, via="rest"
+    )
+
+
+def accepted_json(accepted: Accepted) -> str:
+    return json.dumps(accepted.body())
+
+
+def closes_connection(ctx: GatewayContext, status: int) -> bool:
+    """Whether an answer ends its connection (the rule of every HTTP answer, not just posts).
+
+    Hypercorn stops reading further requests on a kept-alive connection once it drains,
+    which a client would see as silence; closing after this answer makes its next request
+    fail fast (refused) or go to another gateway. A refusal may be answered before the
+    request body was read; Hypercorn would then leave the next request on that kept-alive
+    connection unanswered.
+    """
+    return status >= 400 or ctx.readiness.draining.is_set()
+
+
+def too_large_json(max_body_bytes: int) -> str:
+    """The 413 body for a request body over the limit (not the `text` limit, which names it)."""
+    body = {"error": {"code": "too_large", "message":
+            f"request body exceeds {max_body_bytes} bytes"}}
+    return json.dumps(body)
