@@ -52,6 +52,14 @@ class _Delivery:
         self.error: UnknownOutcomeError | None = None
 
 
+async def _outcome(delivery: _Delivery) -> DeliveryInfo:
+    await delivery.event.wait()
+    if delivery.error is not None:
+        raise delivery.error
+    assert delivery.info is not None
+    return delivery.info
+
+
 class KafkaProducer:
     """Owns one confluent-kafka Producer; run it with `nursery.start(producer.run)`."""
 
@@ -108,9 +116,36 @@ class KafkaProducer:
         AdapterClosedError once the producer is stopping. If the caller is cancelled the
         record stays queued and its slot is freed by its report.
         """
+        delivery = await self._queue(topic, value, key, headers)
+        return await _outcome(delivery)
+
+    async def produce_many(
+        self, topic: str, records: Sequence[tuple[bytes | str | None, bytes | None]]
+    ) -> list[DeliveryInfo]:
+        """Queue every (key, value) record, then return once all are acknowledged, in order.
+
+        One wait for a whole batch rather than a round trip per record: librdkafka sends what
+        is queued together. Raises the first record's error, after every report is in.
+        """
+        deliveries = [await self._queue(topic, value, key, None) for key, value in records]
+        for delivery in deliveries:
+            await delivery.event.wait()
+        return [await _outcome(delivery) for delivery in deliveries]
+
+    async def _queue(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | str | None,
+        headers: HeaderList | None,
+    ) -> _Delivery:
         if self._closing or self._client is None:
             raise AdapterClosedError("the Kafka producer is not running")
-        await self._slots.acquire()
+        try:
+            # No checkpoint per record of a batch while slots are free.
+            self._slots.acquire_nowait()
+        except trio.WouldBlock:
+            await self._slots.acquire()
         delivery = _Delivery()
         try:
             await self._enqueue(topic, value, key, headers, delivery)
@@ -121,11 +156,7 @@ class KafkaProducer:
             self._idle = trio.Event()
         self.counters.in_flight += 1
         self._pending.add(delivery)
-        await delivery.event.wait()
-        if delivery.error is not None:
-            raise delivery.error
-        assert delivery.info is not None
-        return delivery.info
+        return delivery
 
     async def send_to_dlq(self, record: ConsumedRecord, reason: str) -> DeliveryInfo:
         """Copy `record` to the dead-letter topic with why and where it came from."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import (
+    BulkWriteError,
     CollectionInvalid,
     ConnectionFailure,
     DuplicateKeyError,
@@ -187,6 +188,25 @@ class MongoStore:
             self.counters.stored += 1
         return result
 
+    async def insert_new_messages(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        """Store `docs` (each with its own seq) in one ordered write; stop at the first clash.
+
+        Returns how many leading documents were stored. The one that clashed (a message_id
+        stored before, or a seq already taken) and all after it are not stored: the caller
+        goes on one at a time with insert_message(), which tells those cases apart. One round
+        trip for a whole batch is what lets a busy thread keep up (one write per message
+        costs a store round trip each).
+        """
+        for doc in docs:
+            if "message_id" not in doc or "thread_id" not in doc or "seq" not in doc:
+                raise StoreError("a message needs message_id, thread_id and seq")
+            check_document(doc)
+        if not docs:
+            return 0
+        stored = await self._call(lambda: self._insert_leading([dict(d) for d in docs]))
+        self.counters.stored += stored
+        return stored
+
     @contextlib.asynccontextmanager
     async def _seq_lock(self, thread_id: str) -> AsyncIterator[None]:
         entry = self._seq_locks.setdefault(thread_id, [trio.Lock(), 0])
@@ -344,6 +364,17 @@ class MongoStore:
         raise SeqConflictError(
             f"no free seq for thread {doc['thread_id']} after {_SEQ_RETRIES} tries"
         )
+
+    def _insert_leading(self, docs: list[Doc]) -> int:
+        try:
+            self._messages().insert_many(docs, ordered=True)
+        except BulkWriteError as exc:
+            details = exc.details
+            clashes = details.get("writeErrors", [])
+            if details.get("writeConcernErrors") or any(e.get("code") != 11000 for e in clashes):
+                raise
+            return int(details.get("nInserted", 0))
+        return len(docs)
 
     def _history(
         self, thread_id: str, after_seq: int | None, before_seq: int | None, limit: int

@@ -125,3 +125,29 @@ async def test_an_ask_still_queued_when_the_actor_closes_fails_at_once() -> None
             ref.tell(Add(3))  # overflow: closed as a slow consumer, the queued ask is failed
         assert [str(e) for e in outcome] == ["actor /parley/g stopped before handling the request"]
         gate.set()
+
+
+class Batcher(Actor[Add]):
+    """Handles its first message alone, then everything queued behind it in one batch."""
+
+    mailbox_capacity = 16
+    gate: trio.Event
+    batches: list[list[int]]
+
+    async def receive(self, msg: Add) -> None:
+        await self.gate.wait()
+        rest = self.ref.take_queued(limit=4)
+        self.batches.append([msg.n] + [m.n for m in rest])
+
+
+async def test_take_queued_hands_over_waiting_messages_in_order_up_to_the_limit() -> None:
+    gate, batches = trio.Event(), list[list[int]]()
+    cls = type("BatcherT", (Batcher,), {"gate": gate, "batches": batches})
+    async with open_actor_system() as system:
+        ref = system.spawn(cls, name="b")
+        await fill(ref, 0, 6)  # 0 is in hand, 1..6 wait
+        gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert batches == [[0, 1, 2, 3, 4], [5, 6]]
+        assert ref.mailbox_depth == 0
+        assert ref.take_queued(limit=10) == []

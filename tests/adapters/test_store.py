@@ -44,6 +44,29 @@ async def test_seq_clash_of_another_message_is_a_conflict(store: MongoStore) -> 
     assert await store.find_message("m2") is None
 
 
+async def test_a_batch_is_stored_up_to_its_first_clash_and_not_beyond(store: MongoStore) -> None:
+    assert await store.insert_new_messages([msg(i, seq=i) for i in (1, 2, 3)]) == 3
+    # m5 is new, m2 was stored before (a redelivery), m6 after it must not be written.
+    batch = [msg(5, seq=4), msg(2, seq=5), msg(6, seq=6)]
+    assert await store.insert_new_messages(batch) == 1
+    assert await store.find_message("m6") is None
+    # A taken seq stops a batch the same way.
+    assert await store.insert_new_messages([msg(7, seq=4), msg(8, seq=7)]) == 0
+    page = await store.history("th1", after_seq=0, limit=10)
+    assert [(d["seq"], d["message_id"]) for d in page.messages] == [
+        (1, "m1"), (2, "m2"), (3, "m3"), (4, "m5"),
+    ]
+    assert store.counters.stored == 4
+
+
+async def test_a_batch_with_a_document_the_servers_refuse_writes_nothing(
+    store: MongoStore,
+) -> None:
+    with pytest.raises(InvalidDocumentError):
+        await store.insert_new_messages([msg(1, seq=1), msg(2, seq=2, **{"$bad": 1})])
+    assert await store.count_messages("th1") == 0
+
+
 async def test_assign_seq_numbers_each_thread_from_one(store: MongoStore) -> None:
     for i in range(5):
         await store.insert_message(msg(i, "a"), assign_seq=True)

@@ -7,6 +7,7 @@ tests/adapters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -36,6 +37,16 @@ class UniqueIndexStore:
         self.by_seq[key] = doc["message_id"]
         return StoredMessage(dict(doc), duplicate=False)
 
+    async def insert_new_messages(self, docs: list[dict[str, Any]]) -> int:
+        # The real store's ordered insert_many: everything before the first clash is kept.
+        for n, doc in enumerate(docs):
+            key = (doc["thread_id"], doc["seq"])
+            if doc["message_id"] in self.by_id or key in self.by_seq:
+                return n
+            self.by_id[doc["message_id"]] = dict(doc)
+            self.by_seq[key] = doc["message_id"]
+        return len(docs)
+
 
 def _post(n: int, thread: str = "t1") -> PostMessage:
     return PostMessage(
@@ -58,8 +69,8 @@ def store() -> UniqueIndexStore:
 
 
 def _sequencer(store: UniqueIndexStore, published: list[MessageEvent]) -> ThreadSequencer:
-    async def publish(event: MessageEvent) -> None:
-        published.append(event)
+    async def publish(events: Sequence[MessageEvent]) -> None:
+        published.extend(events)
 
     return ThreadSequencer("t1", store, publish)
 
@@ -112,3 +123,42 @@ async def test_a_restarted_sequencer_continues_from_the_store(
     again = _sequencer(store, published)
     event, _ = await again.handle(_post(2))
     assert event.seq == 2
+
+
+async def test_a_batch_of_new_messages_is_numbered_stored_and_announced_at_once(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    events = await seq.handle_new([_post(n) for n in range(2, 6)])
+    assert [(e.seq, e.message_id) for e in events] == [(2, "m2"), (3, "m3"), (4, "m4"), (5, "m5")]
+    assert [e.seq for e in published] == [1, 2, 3, 4, 5]
+    assert seq.last_seq == 5 and seq.stored == 5
+
+
+async def test_a_batch_stops_at_a_redelivered_message_and_leaves_the_rest_to_handle(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    for n in (1, 2):
+        await seq.handle(_post(n))
+    # m3 is new, m1 is a redelivery: only m3 goes in the batch write.
+    events = await seq.handle_new([_post(3), _post(1), _post(4)])
+    assert [e.message_id for e in events] == ["m3"]
+    event, duplicate = await seq.handle(_post(1))
+    assert duplicate and event.seq == 1
+    event, duplicate = await seq.handle(_post(4))
+    assert not duplicate and event.seq == 4
+    assert sorted(store.by_seq.values()) == ["m1", "m2", "m3", "m4"]
+
+
+async def test_a_batch_whose_first_seq_is_taken_stores_nothing(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    store.by_seq[("t1", 2)] = "written-by-a-zombie"
+    assert await seq.handle_new([_post(2), _post(3)]) == []
+    assert published[-1].message_id == "m1"
+    event, _ = await seq.handle(_post(2))  # one at a time reloads last_seq and moves on
+    assert event.seq == 3
