@@ -57,9 +57,7 @@ def parse_post(raw: bytes, path_thread_id: str | None) -> PostFields:
 
 async def accept_post(ctx: GatewayContext, principal: Principal, fields: PostFields) -> Accepted:
     thread_id, text, client_msg_id = fields
-    return await ctx.require_ingest().accept(
-        principal, thread_id, text, client_msg_id, via="rest"
-    )
+    return await ctx.require_ingest().accept(principal, thread_id, text, client_msg_id, via="rest")
 
 
 def accepted_json(accepted: Accepted) -> str:
@@ -80,6 +78,7 @@ def closes_connection(ctx: GatewayContext, status: int) -> bool:
 
 def too_large_json(max_body_bytes: int) -> str:
     """The 413 body for a request body over the limit (not the `text` limit, which names it)."""
-    body = {"error": {"code": "too_large", "message":
-            f"request body exceeds {max_body_bytes} bytes"}}
+    body = {
+        "error": {"code": "too_large", "message": f"request body exceeds {max_body_bytes} bytes"}
+    }
     return json.dumps(body)

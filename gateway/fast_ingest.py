@@ -193,9 +193,7 @@ class FastIngest:
 
     async def _answer_http_exception(self, send: ASGISendCallable, exc: HTTPException) -> None:
         status = exc.code if exc.code is not None else 500
-        await self._answer(
-            send, status, exc.get_body().encode(), b"text/html; charset=utf-8"
-        )
+        await self._answer(send, status, exc.get_body().encode(), b"text/html; charset=utf-8")
 
 
 def _request_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
@@ -221,8 +219,9 @@ def _query_token(scope: HTTPScope) -> str | None:
     if not query:
         return None
     # As werkzeug's request.args: blank values kept, the first "token" wins.
-    for name, value in parse_qsl(query.decode(), keep_blank_values=True,
-                                 errors="werkzeug.url_quote"):
+    for name, value in parse_qsl(
+        query.decode(), keep_blank_values=True, errors="werkzeug.url_quote"
+    ):
         if name == "token":
             return value
     return None
