@@ -78,6 +78,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _depth_ok(raw: str) -> bool:
     # Reject deep nesting before the parser recurses into it.
+    if raw.count("[") + raw.count("{") <= _MAX_DEPTH:
+        # Cannot nest deeper than it opens; spares the per-character walk for every post.
+        return True
     depth = 0
     for ch in raw:
         if ch in "[{":
