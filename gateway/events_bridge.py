@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from parley.events import EventDecodeError, MembershipEvent, decode_event
+from parley.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
 
 if TYPE_CHECKING:
     from adapters import KafkaConsumer
@@ -46,8 +46,11 @@ async def pump_events(
             consumer.ack(record)
             continue
         if event is not None:
-            if isinstance(event, MembershipEvent) and ctx.threads is not None:
-                ctx.threads.forget(event.thread_id)
+            if ctx.threads is not None:
+                if isinstance(event, MessageEvent):
+                    ctx.threads.observe(event)
+                elif isinstance(event, MembershipEvent):
+                    ctx.threads.forget(event.thread_id)
             if ctx.hub is not None:
                 ctx.hub.publish(event)
         consumer.ack(record)

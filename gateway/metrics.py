@@ -55,3 +55,8 @@ class Metrics:
             "parley_consumer_lag", "Kafka consumer lag (records)", ["group"], registry=r
         )
         self.thread_actors = Gauge("parley_thread_actors", "Live thread actors", registry=r)
+        self.replays_from_memory = Gauge(
+            "parley_replays_from_memory",
+            "Replay pages answered from the gateway's recent messages instead of the store",
+            registry=r,
+        )

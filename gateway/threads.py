@@ -20,6 +20,7 @@ from parley.events import MembershipEvent, MessageEvent, encode, utc_now_iso
 
 if TYPE_CHECKING:
     from adapters import HistoryPage, KafkaProducer
+    from gateway.recent import RecentMessages
     from parley.settings import Settings
 
 __all__ = ["ThreadDirectory", "ThreadStorePort", "event_from_doc", "public_thread"]
@@ -74,11 +75,16 @@ class _Cached:
 
 class ThreadDirectory:
     def __init__(
-        self, settings: Settings, store: ThreadStorePort, producer: KafkaProducer | None
+        self,
+        settings: Settings,
+        store: ThreadStorePort,
+        producer: KafkaProducer | None,
+        recent: RecentMessages | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._producer = producer
+        self._recent = recent
         self._cache: dict[str, _Cached] = {}
 
     # --- membership -------------------------------------------------------------------
@@ -113,14 +119,18 @@ class ThreadDirectory:
         unique = list(dict.fromkeys([creator, *members]))
         if len(unique) > _MAX_MEMBERS:
             raise ValidationFailed(f"at most {_MAX_MEMBERS} members", field="members")
+        thread_id = "t_" + secrets.token_hex(8)
         doc = {
-            "thread_id": "t_" + secrets.token_hex(8),
+            "thread_id": thread_id,
             "title": title,
             "members": unique,
             "created_by": creator,
             "created_at": utc_now_iso(),
         }
+        generation = self._recent.generation() if self._recent is not None else 0
         stored = await self._store.create_thread(doc)
+        if self._recent is not None and stored["thread_id"] == thread_id:
+            self._recent.learn_empty(thread_id, generation)
         return public_thread(stored)
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
@@ -165,9 +175,31 @@ class ThreadDirectory:
     async def find_message(self, message_id: str) -> dict[str, Any] | None:
         return await self._store.find_message(message_id)
 
+    def observe(self, event: MessageEvent) -> None:
+        """A message event this gateway consumed from chat.events."""
+        if self._recent is not None:
+            self._recent.observe(event)
+
     async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
+        """Messages after `after_seq` for a replay: from memory when it can tell, else the store."""
+        recent = self._recent
+        if recent is None:
+            page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
+            return [event_from_doc(d) for d in page.messages]
+        known = recent.page(thread_id, after_seq, limit)
+        if known is not None:
+            return known
+        generation = recent.generation()
         page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-        return [event_from_doc(d) for d in page.messages]
+        events = [event_from_doc(d) for d in page.messages]
+        recent.learn_page(
+            thread_id,
+            after_seq,
+            events,
+            reached_newest=page.next_after_seq is None,
+            generation=generation,
+        )
+        return events
 
     async def history_page(
         self,

@@ -31,6 +31,7 @@ from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
 from gateway.fast_ingest import FastIngest
 from gateway.ingest import Ingest
+from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
 from parley.core import Core
 from parley.errors import ConfigurationError
@@ -178,7 +179,17 @@ async def _start_gateway(
     await _service(
         system, "token-keys", _TaskService(partial(verifier.run, wait_for_keys=False))
     )
-    ctx.threads = ThreadDirectory(settings, store, producer)
+    events = KafkaConsumer(
+        settings,
+        [settings.events_topic],
+        events_group_id(ctx.gateway_id),
+        group_instance_id=settings.outbox_group_instance_id,
+        pin_start_offsets=True,
+        **_LATEST,
+    )
+    recent = RecentMessages(partial(_assignment_epoch, events))
+    ctx.threads = ThreadDirectory(settings, store, producer, recent)
+    ctx.gauge_refreshers.append(lambda: ctx.metrics.replays_from_memory.set(recent.hits))
     ctx.ingest = Ingest(
         settings,
         producer,
@@ -188,14 +199,6 @@ async def _start_gateway(
         ctx.readiness,
     )
     ctx.hub = FanoutHub.from_settings(settings, ctx.metrics)
-    events = KafkaConsumer(
-        settings,
-        [settings.events_topic],
-        events_group_id(ctx.gateway_id),
-        group_instance_id=settings.outbox_group_instance_id,
-        pin_start_offsets=True,
-        **_LATEST,
-    )
     await _service(system, "events-consumer", events)
     ctx.readiness.register("events")
     # Live delivery starts at the assignment: until then a subscriber could miss events.
@@ -207,6 +210,12 @@ async def _start_gateway(
         ws = _TaskService(partial(serve_websockets, ctx), on_stop=ctx.readiness.draining.set)
         await _service(system, "websocket-listener", ws)
         await ws.started.wait()
+
+
+def _assignment_epoch(consumer: KafkaConsumer) -> int | None:
+    # Changes with every assignment change: the gateway's memory of recent messages is only
+    # trusted while the events consumer read its partitions without a break.
+    return consumer.counters.rebalances if consumer.assignment else None
 
 
 async def _ensure_topics(settings: Settings) -> None:

@@ -106,3 +106,13 @@ async def test_reconnect_with_since_seq_gets_exactly_what_was_missed(
             # Nothing twice at the seam between history and live events.
             raw = bob.raw_messages(thread)
             assert len(raw) == len({m["message_id"] for m in raw})
+        # The gateway watched the thread from its creation: the replay came from its memory.
+        metrics = (await http.get("/metrics")).text
+        assert _gauge(metrics, "parley_replays_from_memory") >= 1
+
+
+def _gauge(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing from /metrics")

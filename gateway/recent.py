@@ -1,0 +1,166 @@
+"""The newest messages of each thread this gateway watched go by, for replays without the store.
+
+Every subscribe replays what the client missed (`since_seq`) from the store first. On MongoDB
+that is an index range scan; on FerretDB's SQLite backend every query on `messages` scans the
+whole collection (measured: 30 ms per query at 1,000 messages, ~1 s at 30,000), so a thousand
+clients joining after a busy hour would each cost seconds. The gateway reads every message
+event on `chat.events` anyway: it keeps the tail of each thread it saw, and answers a replay
+from memory when it provably can.
+
+What it keeps per thread is a *run*: the messages with seq lo..hi, no hole, where hi is the
+newest this gateway has consumed. A replay after `since_seq` inside the run is answered from it:
+anything newer than hi was either consumed after the subscription began (and is delivered
+live by the hub's seam) or is still to come. That claim holds only while the events consumer
+has read its partitions without a break; so the whole memory is dropped whenever its
+assignment changes (`epoch`), and runs start only from what was consumed or from a page of the
+store that reached the thread's newest message.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+from parley.events import MessageEvent
+
+__all__ = ["RecentMessages"]
+
+PER_THREAD = 256
+MAX_THREADS = 2_000
+
+
+@dataclass(slots=True)
+class _Run:
+    lo: int
+    events: deque[MessageEvent] = field(default_factory=deque)
+
+    @property
+    def hi(self) -> int:
+        return self.lo + len(self.events) - 1
+
+
+class RecentMessages:
+    """Contiguous tails of threads' messages, valid while `epoch()` returns the same value.
+
+    `epoch` returns None while the events consumer has no assignment (nothing is kept then),
+    otherwise a number that changes whenever its assignment does (a rebalance may skip events).
+    """
+
+    def __init__(
+        self,
+        epoch: Callable[[], int | None],
+        *,
+        per_thread: int = PER_THREAD,
+        max_threads: int = MAX_THREADS,
+    ) -> None:
+        self._epoch_source = epoch
+        self._epoch: int | None = None
+        self._per_thread = per_thread
+        self._max_threads = max_threads
+        self._runs: OrderedDict[str, _Run] = OrderedDict()
+        # Bumped by every drop of knowledge (epoch change, eviction): a store page read across
+        # one cannot be trusted to join what is kept.
+        self._generation = 0
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def generation(self) -> int:
+        """Take before reading the store; hand back to learn_page()/learn_empty()."""
+        self._check_epoch()
+        return self._generation
+
+    # --- what the events consumer saw ------------------------------------------------------
+    def observe(self, event: MessageEvent) -> None:
+        if not self._check_epoch():
+            return
+        run = self._runs.get(event.thread_id)
+        if run is None:
+            self._add(event.thread_id, _Run(event.seq, deque([event])))
+            return
+        self._runs.move_to_end(event.thread_id)
+        hi = run.hi
+        if event.seq == hi + 1:
+            run.events.append(event)
+            if len(run.events) > self._per_thread:
+                run.events.popleft()
+                run.lo += 1
+        elif event.seq > hi + 1:
+            # A hole: what lies between was never seen here. Start again from this one.
+            self._runs[event.thread_id] = _Run(event.seq, deque([event]))
+        # seq <= hi: a redelivery of something already kept.
+
+    # --- what the store said ---------------------------------------------------------------
+    def learn_empty(self, thread_id: str, generation: int) -> None:
+        """The thread was just created here: it has no message, so a run starts at seq 1."""
+        # The epoch first: a change drops everything and moves the generation on.
+        fresh = self._check_epoch() and generation == self._generation
+        if fresh and thread_id not in self._runs:
+            self._add(thread_id, _Run(1))
+
+    def learn_page(
+        self,
+        thread_id: str,
+        after_seq: int,
+        page: Sequence[MessageEvent],
+        *,
+        reached_newest: bool,
+        generation: int,
+    ) -> None:
+        """Keep a store page of messages after `after_seq` when it joins what is known.
+
+        `reached_newest`: the page ended at the thread's newest stored message at query time.
+        """
+        if not self._check_epoch() or generation != self._generation:
+            return
+        if any(event.seq != after_seq + 1 + i for i, event in enumerate(page)):
+            return  # not one contiguous stretch: nothing can be claimed from it
+        run = self._runs.get(thread_id)
+        if run is None:
+            # An empty page says only "nothing after after_seq", not where the thread ends
+            # (a client may claim a seq never reached), unless it began at the beginning.
+            if reached_newest and (page or after_seq == 0):
+                events = deque(page[-self._per_thread :] if page else ())
+                self._add(thread_id, _Run(after_seq + 1 + len(page) - len(events), events))
+            return
+        # A page just below the run (or overlapping its start) extends it downwards.
+        page_hi = after_seq + len(page)
+        if after_seq + 1 < run.lo <= page_hi + 1:
+            for event in reversed(page[: run.lo - after_seq - 1]):
+                if len(run.events) >= self._per_thread:
+                    break
+                run.events.appendleft(event)
+                run.lo -= 1
+
+    # --- answering a replay ----------------------------------------------------------------
+    def page(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent] | None:
+        """Messages after `after_seq` (at most `limit`), or None when memory cannot tell."""
+        if not self._check_epoch():
+            return None
+        run = self._runs.get(thread_id)
+        if run is None or not run.lo <= after_seq + 1 <= run.hi + 1:
+            return None
+        self.hits += 1
+        start = after_seq + 1 - run.lo
+        return list(islice(run.events, start, start + limit))
+
+    # --- upkeep ----------------------------------------------------------------------------
+    def _check_epoch(self) -> bool:
+        epoch = self._epoch_source()
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._forget_all()
+        return epoch is not None
+
+    def _forget_all(self) -> None:
+        self._runs.clear()
+        self._generation += 1
+
+    def _add(self, thread_id: str, run: _Run) -> None:
+        self._runs[thread_id] = run
+        if len(self._runs) > self._max_threads:
+            self._runs.popitem(last=False)
+            self._generation += 1
