@@ -1,0 +1,134 @@
+"""ThreadDirectory's membership cache: one store lookup per thread however many ask at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from gateway._errors import Forbidden, NotFound
+from gateway.threads import ThreadDirectory
+from parley.settings import load_settings
+
+
+class GatedStore:
+    """get_thread answers what was stored when it was called, once `release` is set; counts
+    its calls. Only what the cache uses."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, dict[str, Any]] = {}
+        self.lookups = 0
+        self.release = trio.Event()
+        self.created: list[dict[str, Any]] = []
+
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+        self.lookups += 1
+        doc = self.threads.get(thread_id)
+        await self.release.wait()
+        return dict(doc) if doc is not None else None
+
+    async def create_thread(self, doc: dict[str, Any]) -> dict[str, Any]:
+        self.created.append(doc)
+        self.threads[doc["thread_id"]] = dict(doc)
+        return dict(doc)
+
+
+def directory(store: GatedStore) -> ThreadDirectory:
+    return ThreadDirectory(load_settings(), store, None)  # type: ignore[arg-type]
+
+
+async def test_concurrent_misses_on_one_thread_share_one_lookup() -> None:
+    store = GatedStore()
+    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    threads = directory(store)
+    async with trio.open_nursery() as nursery:
+        for _ in range(50):
+            nursery.start_soon(threads.require_member, "alice", "t1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.lookups == 1
+        store.release.set()
+    await threads.require_member("alice", "t1")  # answered from the cache
+    assert store.lookups == 1
+
+
+async def test_waiters_get_the_shared_answer_refusals_included() -> None:
+    store = GatedStore()
+    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    threads = directory(store)
+    outcomes: list[str] = []
+
+    async def ask(user: str, thread_id: str) -> None:
+        try:
+            await threads.require_member(user, thread_id)
+            outcomes.append(f"{user}:{thread_id}:ok")
+        except Forbidden:
+            outcomes.append(f"{user}:{thread_id}:forbidden")
+        except NotFound:
+            outcomes.append(f"{user}:{thread_id}:missing")
+
+    async with trio.open_nursery() as nursery:
+        for user, thread_id in [("alice", "t1"), ("bob", "t1"), ("alice", "t9"), ("bob", "t9")]:
+            nursery.start_soon(ask, user, thread_id)
+        await trio.testing.wait_all_tasks_blocked()
+        store.release.set()
+    assert sorted(outcomes) == [
+        "alice:t1:ok",
+        "alice:t9:missing",
+        "bob:t1:forbidden",
+        "bob:t9:missing",
+    ]
+    assert store.lookups == 2
+
+
+async def test_a_cancelled_lookup_leaves_its_waiters_to_look_up_again() -> None:
+    store = GatedStore()
+    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    threads = directory(store)
+    leader_scope = trio.CancelScope()
+    follower_done = trio.Event()
+
+    async def leader() -> None:
+        with leader_scope:
+            await threads.require_member("alice", "t1")
+
+    async def follower() -> None:
+        await threads.require_member("alice", "t1")
+        follower_done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(leader)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(follower)
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.lookups == 1
+        leader_scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.lookups == 2  # the follower asked the store itself
+        store.release.set()
+    assert follower_done.is_set()
+
+
+async def test_forget_during_a_lookup_makes_later_callers_look_up_afresh() -> None:
+    store = GatedStore()
+    store.threads["t1"] = {"thread_id": "t1", "members": ["alice", "bob"]}
+    threads = directory(store)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(threads.require_member, "bob", "t1")
+        await trio.testing.wait_all_tasks_blocked()
+        # bob is removed here (by this gateway) while the first lookup is on its way.
+        store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+        threads.forget("t1")
+        store.release.set()
+    with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
+        await threads.require_member("bob", "t1")
+    assert store.lookups == 2
+
+
+async def test_a_created_thread_is_known_without_a_lookup() -> None:
+    store = GatedStore()
+    threads = directory(store)
+    created = await threads.create("alice", "hello", ["bob"])
+    with trio.fail_after(1):
+        await threads.require_member("bob", created["thread_id"])
+    assert store.lookups == 0
