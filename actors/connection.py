@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import trio
@@ -36,6 +37,7 @@ from gateway.auth import (
 from gateway.ws._errors import CommandInvalid
 from gateway.ws._inbound import Inbound, Removed
 from gateway.ws._outbox import OutFrame
+from gateway.ws.hub import SLOW_CONSUMER_REASON
 from gateway.ws.protocol import (
     PONG,
     Auth,
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
     from gateway.auth import Principal
     from gateway.ws._options import WsOptions
     from gateway.ws._outbox import Outbox
-    from gateway.ws._ports import ConnectionPorts
+    from gateway.ws._ports import AcceptedPort, ConnectionPorts
     from gateway.ws.hub import FanoutHub, Peer, Subscription
 
 __all__ = ["ConnectionActor", "Inbound", "Removed"]
@@ -70,6 +72,17 @@ def frame(payload: bytes) -> OutFrame:
 
 
 _PONG = frame(PONG)
+
+
+def _send_error(cmd: Send, exc: Refusal) -> bytes:
+    return error_frame(
+        exc.code,
+        exc.message,
+        field=getattr(exc, "field", None),
+        thread_id=cmd.thread_id,
+        client_msg_id=cmd.client_msg_id,
+        retry_after_s=exc.retry_after_s,
+    )
 
 
 class ConnectionActor(Actor[Inbound]):
@@ -264,44 +277,54 @@ class ConnectionActor(Actor[Inbound]):
                 await self._presence(item.thread_id, "offline")
 
     async def _send(self, cmd: Send) -> None:
+        """Queue the message for Kafka and move on: its ack (or error) comes with the report.
+
+        Several sends of one connection are in flight at once, in the order sent (one
+        producer, keyed by thread), with no task per send. ``hold`` keeps a polite close
+        waiting until every one of them was answered.
+        """
+        assert self._principal is not None
         self._outbox.hold()
         try:
-            await self._send_held(cmd)
-        finally:
-            self._outbox.release()
-
-    async def _send_held(self, cmd: Send) -> None:
-        assert self._principal is not None
-        try:
-            accepted = await self._ports.ingest.accept(
-                self._principal, cmd.thread_id, cmd.text, cmd.client_msg_id, self._via
+            await self._ports.ingest.submit(
+                self._principal,
+                cmd.thread_id,
+                cmd.text,
+                cmd.client_msg_id,
+                self._via,
+                partial(self._sent, cmd),
             )
         except AuthError as exc:
+            self._outbox.release()
             self._refuse(exc)
             return
         except Refusal as exc:
+            self._outbox.release()
             if exc.code == "rate_limited":
                 self._rate_refusals += 1
                 if self._rate_refusals >= self._options.rate_refusals_before_close:
                     self._close(CloseCode.POLICY, "rate_limited: kept sending past the limit")
                     return
-            await self._outbox.put(
-                frame(
-                    error_frame(
-                        exc.code,
-                        exc.message,
-                        field=getattr(exc, "field", None),
-                        thread_id=cmd.thread_id,
-                        client_msg_id=cmd.client_msg_id,
-                        retry_after_s=exc.retry_after_s,
-                    )
-                )
-            )
+            await self._outbox.put(frame(_send_error(cmd, exc)))
             return
+        except BaseException:
+            self._outbox.release()
+            raise
         self._rate_refusals = 0
-        await self._outbox.put(
-            frame(ack_frame(cmd.client_msg_id, accepted.message_id, accepted.thread_id))
-        )
+
+    def _sent(self, cmd: Send, outcome: AcceptedPort | Refusal) -> None:
+        # Called from the producer's delivery report: no task, so no await here.
+        try:
+            if isinstance(outcome, Refusal):
+                payload = _send_error(cmd, outcome)
+            else:
+                payload = ack_frame(cmd.client_msg_id, outcome.message_id, outcome.thread_id)
+            if not self._outbox.push(frame(payload)) and not self._outbox.closing:
+                # A client that does not read its acks: the same as any slow reader. It
+                # resends with the same client_msg_id after reconnecting (no duplicate).
+                self._outbox.close(CloseCode.SLOW_CONSUMER, SLOW_CONSUMER_REASON, discard=True)
+        finally:
+            self._outbox.release()
 
     async def _subscribe(self, cmd: Subscribe) -> None:
         assert self._principal is not None and self._peer is not None

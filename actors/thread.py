@@ -73,25 +73,39 @@ class ThreadSequencer:
     last_seq: int | None = None
     stored: int = 0
     duplicates: int = 0
+    # True while last_seq is a guess (see _known_last_seq), not read from the store.
+    guessed: bool = False
+
+    def _known_last_seq(self) -> int:
+        if self.last_seq is None:
+            # A thread this actor has not seen is most often new: guess 0 instead of asking.
+            # If it has messages, seq 1 is taken, the unique (thread_id, seq) index refuses
+            # the write, and the conflict path reads the real last seq. So only threads with
+            # history pay a query, which on FerretDB scans the whole messages collection.
+            self.last_seq, self.guessed = 0, True
+        return self.last_seq
+
+    async def _reload_after_conflict(self) -> None:
+        if not self.guessed:
+            # Someone else wrote this seq: we are not (or no longer) the only owner.
+            log.warning("seq conflict; reloaded", extra={"thread_id": self.thread_id})
+        self.guessed = False
+        self.last_seq = await self.store.last_seq(self.thread_id)
 
     async def handle(self, post: PostMessage) -> tuple[MessageEvent, bool]:
         """Store and announce `post`; returns its event and whether it was stored before."""
-        if self.last_seq is None:
-            self.last_seq = await self.store.last_seq(self.thread_id)
         for _attempt in range(_MAX_SEQ_RETRIES):
-            seq = self.last_seq + 1
+            seq = self._known_last_seq() + 1
             try:
                 result = await self.store.insert_message(_document(post, seq))
             except SeqConflictError:
-                # Someone else wrote this seq: we are not (or no longer) the only owner.
-                self.last_seq = await self.store.last_seq(self.thread_id)
-                log.warning("seq conflict; reloaded", extra={"thread_id": self.thread_id})
+                await self._reload_after_conflict()
                 continue
             if result.duplicate:
                 self.duplicates += 1
             else:
                 self.stored += 1
-                self.last_seq = seq
+                self.last_seq, self.guessed = seq, False
             event = _event(result.doc)
             await self.publish([event])
             return event, result.duplicate
@@ -105,14 +119,13 @@ class ThreadSequencer:
         Stops at the first post that clashes (stored before, or its seq taken by someone
         else): that one and the rest are for handle(), which tells those cases apart.
         """
-        if self.last_seq is None:
-            self.last_seq = await self.store.last_seq(self.thread_id)
-        first = self.last_seq + 1
+        first = self._known_last_seq() + 1
         docs = [_document(post, first + i) for i, post in enumerate(posts)]
         stored = await self.store.insert_new_messages(docs)
         if stored == 0:
             return []
-        self.last_seq += stored
+        self.guessed = False
+        self.last_seq = first - 1 + stored
         self.stored += stored
         events = [_event(doc) for doc in docs[:stored]]
         await self.publish(events)
@@ -173,7 +186,8 @@ class ThreadActor(Actor[Work]):
 
     def on_passivate(self) -> object:
         # Keep only the last seq: a reactivated actor need not ask the store again.
-        return self._sequencer.last_seq
+        sequencer = self._sequencer
+        return None if sequencer.guessed else sequencer.last_seq
 
     def on_reactivate(self, state: object) -> None:
         if isinstance(state, int):

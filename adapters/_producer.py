@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,15 +41,31 @@ _POLL_S = 0.1
 _MAX_REASON = 1_000
 
 
+ReportCallback = Callable[[UnknownOutcomeError | None], None]
+
+
 class _Delivery:
     """One record's pending report; resolved on the Trio thread."""
 
-    __slots__ = ("error", "event", "info")
+    __slots__ = ("callback", "error", "event", "info")
 
-    def __init__(self) -> None:
+    def __init__(self, callback: ReportCallback | None = None) -> None:
         self.event = trio.Event()
         self.info: DeliveryInfo | None = None
         self.error: UnknownOutcomeError | None = None
+        self.callback = callback
+
+    def resolved(self) -> None:
+        self.event.set()
+        callback = self.callback
+        if callback is None:
+            return
+        try:
+            callback(self.error)
+        except Exception:
+            # Runs from run_sync_soon, outside any task: an escaping error would end the
+            # whole Trio run. A callback is expected not to fail; if it does, say so.
+            log.exception("a delivery report callback failed")
 
 
 async def _outcome(delivery: _Delivery) -> DeliveryInfo:
@@ -119,6 +135,22 @@ class KafkaProducer:
         delivery = await self._queue(topic, value, key, headers)
         return await _outcome(delivery)
 
+    async def produce_then(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | str | None,
+        on_report: ReportCallback,
+    ) -> None:
+        """Queue a record and return at once; `on_report(None | error)` runs on its report.
+
+        For a caller with many records in flight that should not hold a task per record (a
+        WebSocket connection pipelining its sends). `on_report` runs on the Trio thread,
+        outside any task: it must not block or raise. Raises like produce() when the record
+        cannot be queued, and then `on_report` is never called.
+        """
+        await self._queue(topic, value, key, None, on_report)
+
     async def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | str | None, bytes | None]]
     ) -> list[DeliveryInfo]:
@@ -138,6 +170,7 @@ class KafkaProducer:
         value: bytes | None,
         key: bytes | str | None,
         headers: HeaderList | None,
+        on_report: ReportCallback | None = None,
     ) -> _Delivery:
         if self._closing or self._client is None:
             raise AdapterClosedError("the Kafka producer is not running")
@@ -146,7 +179,7 @@ class KafkaProducer:
             self._slots.acquire_nowait()
         except trio.WouldBlock:
             await self._slots.acquire()
-        delivery = _Delivery()
+        delivery = _Delivery(on_report)
         try:
             await self._enqueue(topic, value, key, headers, delivery)
         except BaseException:
@@ -299,9 +332,9 @@ class KafkaProducer:
                     code=err.name(),
                     retriable=err.retriable(),
                 )
-            delivery.event.set()
             self._pending.discard(delivery)
             self._release()
+            delivery.resolved()
 
     def _release(self) -> None:
         self._slots.release()
@@ -316,9 +349,9 @@ class KafkaProducer:
         for delivery in list(self._pending):
             delivery.error = UnknownOutcomeError(why, code="_NOT_FLUSHED")
             self.counters.delivery_failures += 1
-            delivery.event.set()
             self._pending.discard(delivery)
             self._release()
+            delivery.resolved()
 
     def _on_client_error(self, name: str, text: str, fatal: bool) -> None:
         if fatal or name == "_ALL_BROKERS_DOWN":

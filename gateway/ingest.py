@@ -20,15 +20,17 @@ from typing import TYPE_CHECKING
 
 import uuid6
 
-from adapters import AdapterClosedError, AdapterError, UnknownOutcomeError
+from adapters import AdapterError, UnknownOutcomeError
 from gateway._errors import Conflict, Unavailable
 from gateway.limits import RateLimited
 from gateway.schemas import check_text
 from parley.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from adapters import KafkaProducer
-    from gateway.auth import Principal
+    from gateway.auth import Principal, Refusal
     from gateway.limits import UserRateLimiter
     from gateway.metrics import Metrics
     from gateway.readiness import Readiness
@@ -96,6 +98,50 @@ class Ingest:
         client_msg_id: str | None,
         via: str,
     ) -> Accepted:
+        """Validate, authorise and produce; returns once Kafka acknowledged the message."""
+        post = await self._prepare(principal, thread_id, text, client_msg_id)
+        try:
+            await self._producer.produce(
+                self._settings.commands_topic, encode(post), key=thread_id
+            )
+        except AdapterError as exc:
+            raise self._refusal_for(exc) from None
+        return self._accepted(post, via)
+
+    async def submit(
+        self,
+        principal: Principal,
+        thread_id: str,
+        text: str,
+        client_msg_id: str | None,
+        via: str,
+        on_outcome: Callable[[Accepted | Refusal], None],
+    ) -> None:
+        """Like accept(), but returns once the message is queued for Kafka.
+
+        `on_outcome` gets the Accepted (Kafka has it) or the refusal to tell the client, from
+        the producer's delivery report (on the Trio thread, outside any task). Refusals found
+        before producing are raised here, as accept() does. This is how one WebSocket
+        connection keeps many sends in flight with no task per send.
+        """
+        post = await self._prepare(principal, thread_id, text, client_msg_id)
+
+        def reported(error: AdapterError | None) -> None:
+            if error is None:
+                on_outcome(self._accepted(post, via))
+            else:
+                on_outcome(self._refusal_for(error))
+
+        try:
+            await self._producer.produce_then(
+                self._settings.commands_topic, encode(post), thread_id, reported
+            )
+        except AdapterError as exc:
+            raise self._refusal_for(exc) from None
+
+    async def _prepare(
+        self, principal: Principal, thread_id: str, text: str, client_msg_id: str | None
+    ) -> PostMessage:
         if self._readiness.draining.is_set():
             self._metrics.refused.labels("draining").inc()
             raise Unavailable("server is shutting down; retry on another gateway", retry_after_s=1)
@@ -114,33 +160,32 @@ class Ingest:
         message_id = message_id_for(user, client_msg_id)
         if client_msg_id is not None:
             self._check_reuse(user, client_msg_id, thread_id, text)
-
-        accepted_at = utc_now_iso()
-        record = PostMessage(
+        return PostMessage(
             message_id=message_id,
             thread_id=thread_id,
             sender_id=user,
             text=text,
-            created_at=accepted_at,
+            created_at=utc_now_iso(),
             client_msg_id=client_msg_id,
         )
-        try:
-            await self._producer.produce(
-                self._settings.commands_topic, encode(record), key=thread_id
-            )
-        except UnknownOutcomeError:
+
+    def _accepted(self, post: PostMessage, via: str) -> Accepted:
+        if post.client_msg_id is not None:
+            self._remember(post.sender_id, post.client_msg_id, post.thread_id, post.text)
+        self._metrics.ingested.labels(via).inc()
+        return Accepted(
+            message_id=post.message_id, thread_id=post.thread_id, accepted_at=post.created_at
+        )
+
+    def _refusal_for(self, error: AdapterError) -> Unavailable:
+        if isinstance(error, UnknownOutcomeError):
             self._metrics.refused.labels("kafka_unknown").inc()
-            raise Unavailable(
+            return Unavailable(
                 "Kafka did not confirm the message; retry with the same client_msg_id",
                 retry_after_s=1,
-            ) from None
-        except (AdapterClosedError, AdapterError):
-            self._metrics.refused.labels("kafka_unavailable").inc()
-            raise Unavailable("Kafka is not reachable; retry later", retry_after_s=2) from None
-        if client_msg_id is not None:
-            self._remember(user, client_msg_id, thread_id, text)
-        self._metrics.ingested.labels(via).inc()
-        return Accepted(message_id=message_id, thread_id=thread_id, accepted_at=accepted_at)
+            )
+        self._metrics.refused.labels("kafka_unavailable").inc()
+        return Unavailable("Kafka is not reachable; retry later", retry_after_s=2)
 
     def _check_reuse(
         self, user: str, client_msg_id: str, thread_id: str, text: str

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from gateway.auth import Principal
+    from collections.abc import Callable
+
+    from gateway.auth import Principal, Refusal
     from gateway.context import GatewayContext
     from parley.events import MessageEvent, PresenceEvent, TypingEvent
 
@@ -33,15 +35,20 @@ class AcceptedPort(Protocol):
 
 
 class IngestPort(Protocol):
-    async def accept(
+    async def submit(
         self,
         principal: Principal,
         thread_id: str,
         text: str,
         client_msg_id: str | None,
         via: str,
-    ) -> AcceptedPort:
-        """Kafka acknowledged the message; raises ``gateway.auth.Refusal`` subclasses."""
+        on_outcome: Callable[[AcceptedPort | Refusal], None],
+    ) -> None:
+        """Queue the message for Kafka; ``on_outcome`` gets the ack or the refusal later.
+
+        Refusals found before producing (validation, membership, rate) are raised here as
+        ``gateway.auth.Refusal`` subclasses, and ``on_outcome`` is then never called.
+        """
         ...
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...

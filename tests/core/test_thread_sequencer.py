@@ -84,7 +84,7 @@ async def test_messages_get_consecutive_seqs_and_are_announced_in_order(
         assert not duplicate
         assert event.seq == n
     assert [(e.seq, e.message_id) for e in published] == [(1, "m1"), (2, "m2"), (3, "m3")]
-    assert store.last_seq_calls == 1  # read once on activation, then kept in memory
+    assert store.last_seq_calls == 0  # a new thread: seq 1 was free, nothing was read
 
 
 async def test_a_redelivered_message_keeps_its_seq_and_is_announced_again(
@@ -162,3 +162,30 @@ async def test_a_batch_whose_first_seq_is_taken_stores_nothing(
     assert published[-1].message_id == "m1"
     event, _ = await seq.handle(_post(2))  # one at a time reloads last_seq and moves on
     assert event.seq == 3
+
+
+async def test_a_thread_with_history_is_read_once_when_the_guess_of_a_new_thread_fails(
+    store: UniqueIndexStore, published: list[MessageEvent], caplog: pytest.LogCaptureFixture
+) -> None:
+    before = _sequencer(store, published)
+    for n in range(1, 4):
+        await before.handle(_post(n))
+    after_restart = _sequencer(store, published)
+    event, duplicate = await after_restart.handle(_post(4))
+    assert (event.seq, duplicate) == (4, False)
+    events = await after_restart.handle_new([_post(5), _post(6)])
+    assert [e.seq for e in events] == [5, 6]
+    assert store.last_seq_calls == 1
+    assert "seq conflict" not in caplog.text  # a failed guess is no sign of a second owner
+
+
+async def test_a_batch_on_a_thread_with_history_falls_back_and_finds_the_real_seq(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    before = _sequencer(store, published)
+    await before.handle(_post(1))
+    after_restart = _sequencer(store, published)
+    assert await after_restart.handle_new([_post(2), _post(3)]) == []  # seq 1 is taken
+    event, _ = await after_restart.handle(_post(2))
+    assert event.seq == 2
+    assert [e.seq for e in await after_restart.handle_new([_post(3)])] == [3]

@@ -116,3 +116,23 @@ def _gauge(metrics: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} missing from /metrics")
+
+
+async def test_sends_pipelined_on_one_connection_are_all_acked_and_stored_in_order(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        thread = await _new_thread(http, tokens["alice"], ["bob"])
+        async with chat_socket(server.ws_url, tokens["alice"]) as alice:
+            await alice.subscribe(thread)
+            # All sent before the first ack can arrive: many in flight on one connection.
+            for i in range(40):
+                await alice.send(
+                    {"type": "send", "thread_id": thread, "client_msg_id": f"p{i}", "text": f"{i}"}
+                )
+            acks = [await alice.next_of("ack") for _ in range(40)]
+            assert sorted(a["client_msg_id"] for a in acks) == sorted(f"p{i}" for i in range(40))
+            got = await alice.messages(thread, 40)
+            assert [m["text"] for m in got] == [str(i) for i in range(40)]
+            assert [m["seq"] for m in got] == list(range(1, 41))
+            assert {a["message_id"] for a in acks} == {m["message_id"] for m in got}

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 import trio
 
 from gateway._errors import Forbidden, NotFound
-from gateway.auth import BadSignature, ExpiredToken, Principal
+from gateway.auth import BadSignature, ExpiredToken, Principal, Refusal
 from gateway.ingest import Accepted
 from gateway.limits import RateLimited
 from gateway.ws import FanoutHub
+from gateway.ws._ports import AcceptedPort
 from parley.events import MessageEvent, PresenceEvent, TypingEvent
 
 _CREATED = "2026-01-01T00:00:00Z"
@@ -101,6 +102,19 @@ class FakeIngest:
         await self.threads.require_member(principal.user_id, thread_id)
         self.accepted.append((principal.user_id, thread_id, text, client_msg_id, via))
         return Accepted(f"m-{client_msg_id}", thread_id, "2026-01-01T00:00:00Z")
+
+    async def submit(
+        self,
+        principal: Principal,
+        thread_id: str,
+        text: str,
+        client_msg_id: str | None,
+        via: str,
+        on_outcome: Callable[[AcceptedPort | Refusal], None],
+    ) -> None:
+        accepted = await self.accept(principal, thread_id, text, client_msg_id, via)
+        # Like the producer's delivery report: later, from run_sync_soon, outside any task.
+        trio.lowlevel.current_trio_token().run_sync_soon(on_outcome, accepted)
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None:
         await trio.lowlevel.checkpoint()
