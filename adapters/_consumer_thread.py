@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import trio
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from ._errors import AdapterUnavailableError
 from ._offsets import TopicPartitionKey
@@ -32,6 +39,19 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.1
 _BATCH = 500
 _LAG_EVERY_S = 1.0
+
+
+def _next_batch(consumer: Consumer) -> list[Message]:
+    """Wait for one record, then take what else is already fetched, without waiting.
+
+    consume(n, timeout) returns only once it has n records or the timeout passed (measured:
+    ~45 ms added to a message's trip at chat rates, where batches never fill). poll() returns
+    as soon as one record is there.
+    """
+    first = consumer.poll(_POLL_S)
+    if first is None:
+        return []
+    return [first, *consumer.consume(num_messages=_BATCH - 1, timeout=0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +133,7 @@ class ConsumerThread:
                     # can never consume again; end the run so the supervisor starts afresh.
                     raise AdapterUnavailableError(self._fatal)
                 self._apply_commands(consumer)
-                msgs = consumer.consume(num_messages=_BATCH, timeout=_POLL_S)
+                msgs = _next_batch(consumer)
                 if msgs:
                     self._hand_over(msgs)
                 now = time.monotonic()
