@@ -84,6 +84,8 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
     for _ in range(int(job.get("connections", 32))):
         pool.append(await http_connect(http["host"], http["port"]))
     queue: asyncio.Queue[int | None] = asyncio.Queue()
+    # POST sent → 202 received: tells a slow accept path from a slow delivery path.
+    post_latencies = array("d")
 
     async def worker(i: int, client: HttpClient) -> None:
         header = f"Authorization: Bearer {tokens[i % len(tokens)]}\r\n"
@@ -96,8 +98,10 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
                 }
             )
             state["max_lag"] = max(state["max_lag"], time.perf_counter() - (t0 + k / rate))
+            sent_at = time.perf_counter()
             try:
                 status, _ = await client.request("POST", path, body, header)
+                post_latencies.append(time.perf_counter() - sent_at)
             except (OSError, ConnectionError) as exc:
                 errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
                 return
@@ -152,6 +156,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         "foreign": state["foreign"],
         "max_send_lag": state["max_lag"],
         "latency": distribution(latencies),
+        "post_latency": distribution(post_latencies),
         "gen_cpu": cpu_share,
         "setup_s": setup_s,
         "server_closes": closes,

@@ -155,3 +155,23 @@ async def test_unreachable_store_is_not_ready_and_does_not_crash(settings: Setti
         assert store.readiness.message.startswith(f"store at {dead.mongo_uri} unavailable: ")
         store.stop()
     assert store.readiness.message == "store closed"
+
+
+async def test_threads_are_keyed_by_id_and_older_threads_are_still_found(
+    store: MongoStore,
+) -> None:
+    doc = {"thread_id": "t-new", "title": "N", "members": ["alice"], "created_by": "alice",
+           "created_at": "2026-01-01T00:00:00.000Z"}
+    await store.create_thread(doc)
+    raw = await trio.to_thread.run_sync(store._threads().find_one, {"_id": "t-new"})
+    assert raw is not None and raw["thread_id"] == "t-new"
+    # A thread written before threads were keyed by _id (an ObjectId _id).
+    legacy = {**doc, "thread_id": "t-old"}
+    await trio.to_thread.run_sync(store._threads().insert_one, dict(legacy))
+    assert await store.get_thread("t-old") == legacy
+    updated = await store.add_member("t-old", "bob")
+    assert updated is not None and updated["members"] == ["alice", "bob"]
+    assert await store.set_members("t-new", ["alice", "carol"]) == {
+        **doc, "members": ["alice", "carol"]
+    }
+    assert await store.add_member("t-none", "bob") is None
