@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from bench._config import RESULTS_DIR, BenchConfig, parse_args
 from bench._e2e import run_e2e
@@ -34,36 +37,75 @@ def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
 
 
 def run(cfg: BenchConfig) -> Results:
-    """Run every selected scenario; a scenario that fails is recorded, the others still run."""
+    """Run every selected scenario; a scenario that fails is recorded, the others still run.
+
+    Each scenario gets a Parley of its own (fresh process, fresh database) on one set of
+    services, as each peer is started per scenario: no scenario inherits another's backlog,
+    heap or stored messages (memory per idle connection needs a fresh baseline anyway).
+    """
     results = Results()
-    parley: Target | None = None
-    if "parley" in cfg.targets and _NEEDS_SERVER & set(cfg.scenarios):
-        try:
-            given = (cfg.kafka_bootstrap, cfg.mongo_uri, cfg.oidc_issuer)
-            parley = ParleyTarget(cfg.users, given if all(given) else None)
-        except Exception as exc:  # infra or server failure: record it, peers still run
-            results.errors["parley"] = f"could not start Parley: {type(exc).__name__}: {exc}"
-    try:
-        bench = Bench(cfg, results, parley)
-        runners = _runners(bench)
+    with contextlib.ExitStack() as stack:
+        services: _Services | None = None
+        if "parley" in cfg.targets and _NEEDS_SERVER & set(cfg.scenarios):
+            try:
+                services = stack.enter_context(_services(cfg))
+            except Exception as exc:  # infra failure: record it, peers still run
+                results.errors["parley"] = f"could not start services: {type(exc).__name__}: {exc}"
         for name in cfg.scenarios:
             started = time.monotonic()
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            try:
-                runners[name]()
-            except BenchError as exc:
-                results.errors[name] = str(exc)
-            except Exception as exc:  # e.g. the server died mid-scenario: keep the others
-                results.errors[name] = f"{type(exc).__name__}: {exc}"
+            _run_scenario(cfg, results, name, services)
             print(
                 f"bench: {name} done in {time.monotonic() - started:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
+    return results
+
+
+# (Kafka bootstrap, MongoDB URI, OIDC issuer), and the pids to watch for quiet (own stack)
+_Services = tuple[tuple[str, str, str], list[int]]
+
+
+@contextlib.contextmanager
+def _services(cfg: BenchConfig) -> Iterator[_Services]:
+    """The given Kafka/MongoDB/OIDC, or a local stack started for this run and stopped after."""
+    given = (cfg.kafka_bootstrap, cfg.mongo_uri, cfg.oidc_issuer)
+    if all(given):
+        yield given, []
+        return
+    from infra import LocalServices, Ports
+
+    with tempfile.TemporaryDirectory(prefix="parley-bench-services-") as state:
+        local = LocalServices(Ports.free(), Path(state))
+        try:
+            ends = local.start()
+            pids = [pid for pid in (svc.pid() for svc in local.services) if pid is not None]
+            yield (ends.kafka_bootstrap, ends.mongo_uri, ends.oidc_issuer), pids
+        finally:
+            local.stop()
+
+
+def _run_scenario(
+    cfg: BenchConfig, results: Results, name: str, services: _Services | None
+) -> None:
+    parley: Target | None = None
+    try:
+        if services is not None and name in _NEEDS_SERVER:
+            try:
+                parley = ParleyTarget(cfg.users, services[0], services[1])
+            except Exception as exc:  # the server did not start: the peers still run
+                results.errors[f"{name}: parley"] = (
+                    f"could not start Parley: {type(exc).__name__}: {exc}"
+                )
+        _runners(Bench(cfg, results, parley))[name]()
+    except BenchError as exc:
+        results.errors[name] = str(exc)
+    except Exception as exc:  # e.g. the server died mid-scenario: keep the others
+        results.errors[name] = f"{type(exc).__name__}: {exc}"
     finally:
         if parley is not None:
             parley.close()
-    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -87,7 +88,12 @@ class ParleyTarget(Target):
 
     kafka_bootstrap: str = ""
 
-    def __init__(self, users: int, services: tuple[str, str, str] | None = None) -> None:
+    def __init__(
+        self,
+        users: int,
+        services: tuple[str, str, str] | None = None,
+        service_pids: Sequence[int] = (),
+    ) -> None:
         """`services` = (kafka bootstrap, mongo URI, OIDC issuer) of a running stack to reuse
         (the test session's); without it the bench starts its own and stops it at the end."""
         from infra import LocalServices, Ports, fetch_access_token, find_free_ports
@@ -129,7 +135,7 @@ class ParleyTarget(Target):
             config = self._browser_config()
             ws_url = urlsplit(config["wsUrl"])
             stack = self._stack.services if self._stack is not None else ()
-            services_pids = [svc.pid() for svc in stack]
+            services_pids = [svc.pid() for svc in stack] + list(service_pids)
             super().__init__(
                 name="parley",
                 ws={"host": ws_url.hostname, "port": ws_url.port, "path": ws_url.path or "/"},
