@@ -352,7 +352,9 @@ class ConnectionActor(Actor[Inbound]):
             return  # removed from the thread meanwhile; the hub already said so
         # No checkpoint from here to the subscribed frame: that is the seam.
         last = self._hub.go_live(sub, last)
-        self._outbox.push(frame(subscribed_frame(thread_id, last)))
+        assert self._principal is not None
+        online = self._hub.online(thread_id, besides=self._principal.user_id)
+        self._outbox.push(frame(subscribed_frame(thread_id, last, online)))
         if first:
             await self._presence(thread_id, "online")
 

@@ -24,6 +24,7 @@ reports the first, ``unsubscribe``/``close`` the last; the connection publishes 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["FanoutHub", "Peer", "Subscription"]
 
 SLOW_CONSUMER_REASON = "slow consumer: reconnect and subscribe with since_seq"
+# Names in a `subscribed` frame's `online` list: enough for a chat's member list, bounded
+# for a thread with thousands of listeners.
+ONLINE_LIST_LIMIT = 100
 _EPHEMERAL = -1  # seq marker of typing/presence frames buffered in a pending subscription
 
 
@@ -84,7 +88,8 @@ class FanoutHub:
         self._limiter = ConnectionLimiter(max_connections_per_user)
         self._peers: set[Peer] = set()
         self._topics: dict[str, dict[Peer, Subscription]] = {}
-        self._present: dict[tuple[str, str], int] = {}
+        # thread_id -> user_id -> that user's subscriptions to the thread on this gateway
+        self._present: dict[str, dict[str, int]] = {}
         #: the actor system supervising this gateway's ConnectionActors (set by the listener)
         self.actor_system: ActorSystem | None = None
         self._dirty: list[Outbox] = []
@@ -158,10 +163,19 @@ class FanoutHub:
         sub = Subscription(peer, thread_id)
         peer.subs[thread_id] = sub
         self._topics.setdefault(thread_id, {})[peer] = sub
-        key = (thread_id, peer.user_id)
-        count = self._present.get(key, 0) + 1
-        self._present[key] = count
+        users = self._present.setdefault(thread_id, {})
+        count = users.get(peer.user_id, 0) + 1
+        users[peer.user_id] = count
         return sub, count == 1
+
+    def online(self, thread_id: str, *, besides: str, limit: int = ONLINE_LIST_LIMIT) -> list[str]:
+        """Users subscribed to the thread on this gateway (at most `limit`), not `besides`.
+
+        Presence frames only tell changes; this is what a new subscriber is told is already
+        there. Users on other gateways appear as their next presence change arrives.
+        """
+        users = self._present.get(thread_id, {})
+        return [user for user in itertools.islice(users, limit + 1) if user != besides][:limit]
 
     def go_live(self, sub: Subscription, last_seq: int) -> int:
         """Flush what was buffered during replay above ``last_seq``; returns the new last seq.
@@ -197,12 +211,14 @@ class FanoutHub:
             if not topic:
                 del self._topics[sub.thread_id]
         assert peer.user_id is not None
-        key = (sub.thread_id, peer.user_id)
-        count = self._present.get(key, 0) - 1
+        users = self._present.get(sub.thread_id, {})
+        count = users.get(peer.user_id, 0) - 1
         if count > 0:
-            self._present[key] = count
+            users[peer.user_id] = count
             return False
-        self._present.pop(key, None)
+        users.pop(peer.user_id, None)
+        if not users:
+            self._present.pop(sub.thread_id, None)
         return True
 
     # --- fan-out ------------------------------------------------------------------------

@@ -14,7 +14,8 @@ Server → client (a frame holds one object, or on the HTTP-port route a JSON ar
 
     {"type":"message","thread_id","seq","message_id","sender_id","text","created_at"}
     {"type":"ack","client_msg_id","message_id","thread_id"}
-    {"type":"subscribed","thread_id","last_seq"}      replay done; live from last_seq + 1
+    {"type":"subscribed","thread_id","last_seq","online"}  replay done; live from last_seq + 1;
+                                                      online: others subscribed here now
     {"type":"typing","thread_id","user_id"}
     {"type":"presence","thread_id","user_id","status":"online"|"offline"}
     {"type":"pong"}
@@ -249,8 +250,11 @@ def ack_frame(client_msg_id: str, message_id: str, thread_id: str) -> bytes:
     )
 
 
-def subscribed_frame(thread_id: str, last_seq: int) -> bytes:
-    return orjson.dumps({"type": "subscribed", "thread_id": thread_id, "last_seq": last_seq})
+def subscribed_frame(thread_id: str, last_seq: int, online: list[str] | None = None) -> bytes:
+    frame: dict[str, object] = {"type": "subscribed", "thread_id": thread_id, "last_seq": last_seq}
+    if online is not None:
+        frame["online"] = online
+    return orjson.dumps(frame)
 
 
 def error_frame(

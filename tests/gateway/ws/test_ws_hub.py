@@ -148,6 +148,28 @@ def test_presence_first_and_last_connection_of_a_user() -> None:
     assert hub.close(a) == []
 
 
+def test_a_new_subscriber_is_told_who_is_already_online_here() -> None:
+    hub = FanoutHub()
+    peers = {}
+    for user in ("alice", "bob", "carol"):
+        peers[user] = hub.open(hub.new_outbox())
+        hub.authenticate(peers[user], user)
+    second_bob = hub.open(hub.new_outbox())
+    hub.authenticate(second_bob, "bob")
+    hub.subscribe(peers["alice"], "t_1")
+    hub.subscribe(peers["bob"], "t_1")
+    hub.subscribe(second_bob, "t_1")
+    hub.subscribe(peers["carol"], "t_2")
+    assert hub.online("t_1", besides="carol") == ["alice", "bob"]  # bob once, t_2 not
+    assert hub.online("t_1", besides="alice") == ["bob"]
+    assert hub.online("t_1", besides="carol", limit=1) == ["alice"]
+    hub.close(peers["bob"])
+    assert hub.online("t_1", besides="carol") == ["alice", "bob"]  # still on his other tab
+    hub.close(second_bob)
+    hub.close(peers["alice"])
+    assert hub.online("t_1", besides="carol") == []
+
+
 def test_typing_and_presence_are_not_echoed_to_the_user_themselves() -> None:
     hub = FanoutHub()
     bob = connect(hub, "bob", "t_1")

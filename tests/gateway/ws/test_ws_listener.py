@@ -26,7 +26,7 @@ async def test_subscribe_replays_from_the_store_then_goes_live(stack: Stack) -> 
     await client.send({"type": "subscribe", "thread_id": "t_1", "since_seq": 2})
     frames = [await client.recv() for _ in range(4)]
     assert [f.get("seq") for f in frames[:3]] == [3, 4, 5]
-    assert frames[3] == {"type": "subscribed", "thread_id": "t_1", "last_seq": 5}
+    assert frames[3] == {"type": "subscribed", "thread_id": "t_1", "last_seq": 5, "online": []}
     stack.ingest.post("t_1", "new")
     live = await client.recv()
     assert (live["type"], live["seq"], live["text"]) == ("message", 6, "new")
@@ -53,7 +53,7 @@ async def test_seam_between_history_and_live_has_no_gap_and_no_duplicate(
     frames = []
     while (frame := await client.recv())["type"] != "subscribed":
         frames.append(frame)
-    assert frame == {"type": "subscribed", "thread_id": "t_1", "last_seq": 4}
+    assert frame == {"type": "subscribed", "thread_id": "t_1", "last_seq": 4, "online": []}
     stack.ingest.post("t_1", "after")
     frames.append(await client.recv())
     assert [f["seq"] for f in frames if f["type"] == "message"] == [1, 2, 3, 4, 5]
@@ -136,7 +136,9 @@ async def test_bearer_subprotocol_authenticates_without_an_auth_frame(stack: Sta
     client = await WsClient.connect(stack.port, subprotocols=["bearer", token])
     assert client.subprotocol == "bearer"  # never the token itself
     await client.send({"type": "subscribe", "thread_id": "t_2", "since_seq": 0})
-    assert await client.recv() == {"type": "subscribed", "thread_id": "t_2", "last_seq": 0}
+    assert await client.recv() == {
+        "type": "subscribed", "thread_id": "t_2", "last_seq": 0, "online": []
+    }
 
 
 async def test_token_expiring_on_an_open_connection_closes_1008(stack: Stack) -> None:
@@ -363,3 +365,13 @@ async def test_command_flood_closes_1008(stack: Stack) -> None:
     frames, closed = await client.recv_until_closed()
     assert closed.code == 1008
     assert all(f == {"type": "pong"} for f in frames)
+
+
+async def test_a_later_subscriber_learns_who_is_already_online(stack: Stack) -> None:
+    bob = await stack.client("bob", subscribe=[("t_1", 0)])
+    carol = await stack.client("carol")
+    await carol.send({"type": "subscribe", "thread_id": "t_1", "since_seq": 0})
+    while (frame := await carol.recv())["type"] != "subscribed":
+        continue
+    assert frame["online"] == ["bob"]
+    await bob.close()

@@ -160,6 +160,7 @@ def test_server_frames() -> None:
         "thread_id": "t_1",
         "last_seq": 9,
     }
+    assert orjson.loads(subscribed_frame("t_1", 9, ["bob"]))["online"] == ["bob"]
     assert json.loads(error_frame("invalid", "bad", field="x", retry_after_s=0.12345)) == {
         "type": "error",
         "code": "invalid",

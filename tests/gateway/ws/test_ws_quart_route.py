@@ -55,7 +55,7 @@ async def test_subscribe_send_and_live_delivery(http: tuple[GatewayContext, int]
         more = await bob.recv()
         frames.extend(more if isinstance(more, list) else [more])
     assert [f.get("seq") for f in frames] == [1, None]
-    assert frames[-1] == {"type": "subscribed", "thread_id": "t_1", "last_seq": 1}
+    assert frames[-1] == {"type": "subscribed", "thread_id": "t_1", "last_seq": 1, "online": []}
     await bob.send({"type": "send", "thread_id": "t_1", "client_msg_id": "c-9", "text": "hi"})
     assert (await bob.recv())["message_id"] == "m-c-9"
     assert ingest.accepted == [("bob", "t_1", "hi", "c-9", "ws")]
