@@ -11,6 +11,7 @@ so every gateway drops the removed user's live subscriptions at once.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from adapters import AdapterError
 from gateway._errors import Forbidden, NotFound, ValidationFailed
 from gateway.schemas import _ID_PATTERN
 from parley.events import MembershipEvent, MessageEvent, encode, utc_now_iso
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from adapters import HistoryPage, KafkaProducer
     from gateway.recent import RecentMessages
     from parley.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ThreadDirectory", "ThreadStorePort", "event_from_doc", "public_thread"]
 
@@ -176,7 +180,22 @@ class ThreadDirectory:
         self._remember(str(stored["thread_id"]), _Cached(stored, expires))
         if self._recent is not None and stored["thread_id"] == thread_id:
             self._recent.learn_empty(thread_id, generation)
+        await self._announce_new(public_thread(stored))
         return public_thread(stored)
+
+    async def _announce_new(self, thread: dict[str, Any]) -> None:
+        # Every gateway tells the members' open connections (a `thread` frame), so the thread
+        # shows up for them at once. Best effort: the thread is stored and listed by
+        # GET /api/threads anyway, so a Kafka hiccup must not fail its creation.
+        if self._producer is None:
+            return
+        event = MembershipEvent(thread_id=thread["thread_id"], members=tuple(thread["members"]))
+        try:
+            await self._producer.produce(
+                self._settings.events_topic, encode(event), key=event.thread_id
+            )
+        except AdapterError as exc:
+            log.warning("new thread not announced: %s", exc)
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
         return [public_thread(d) for d in await self._store.list_threads(user_id)]

@@ -223,6 +223,10 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         state.presence[who] = online ? "online" : "offline";
         return;
       }
+      case "thread":
+        // A thread we belong to but do not follow yet (just created, or we were added).
+        if (!state.threads.some((t) => t.thread_id === f.thread_id)) refreshThreads();
+        return;
       case "error": return onError(f);
       default:
     }

@@ -33,7 +33,13 @@ import trio
 from gateway.limits import ConnectionLimiter
 from gateway.metrics import Metrics
 from gateway.ws._outbox import Outbox, OutFrame
-from gateway.ws.protocol import CloseCode, encode_event, error_frame, wire_text_frame
+from gateway.ws.protocol import (
+    CloseCode,
+    encode_event,
+    error_frame,
+    thread_frame,
+    wire_text_frame,
+)
 from parley.events import Event, MembershipEvent, MessageEvent
 
 if TYPE_CHECKING:
@@ -87,6 +93,8 @@ class FanoutHub:
         self.mailbox_frames = mailbox_frames
         self._limiter = ConnectionLimiter(max_connections_per_user)
         self._peers: set[Peer] = set()
+        # user_id -> that user's authenticated connections here: whom to tell of a new thread
+        self._by_user: dict[str, set[Peer]] = {}
         self._topics: dict[str, dict[Peer, Subscription]] = {}
         # thread_id -> user_id -> that user's subscriptions to the thread on this gateway
         self._present: dict[str, dict[str, int]] = {}
@@ -131,6 +139,7 @@ class FanoutHub:
             return
         self._limiter.acquire(user_id)
         peer.user_id = user_id
+        self._by_user.setdefault(user_id, set()).add(peer)
 
     def close(self, peer: Peer) -> list[str]:
         """Forget the connection; returns the threads where its user is now offline."""
@@ -139,6 +148,11 @@ class FanoutHub:
             self._peers.discard(peer)
             if peer.user_id is not None:
                 self._limiter.release(peer.user_id)
+                mine = self._by_user.get(peer.user_id)
+                if mine is not None:
+                    mine.discard(peer)
+                    if not mine:
+                        del self._by_user[peer.user_id]
             self.metrics.ws_connections.set(len(self._peers))
         return offline
 
@@ -350,7 +364,8 @@ class FanoutHub:
             self.metrics.slow_consumers.inc()
 
     def _apply_membership(self, event: MembershipEvent) -> None:
-        topic = self._topics.get(event.thread_id)
+        topic = self._topics.get(event.thread_id) or {}
+        self._tell_members(event, topic)
         if not topic:
             return
         members = frozenset(event.members)
@@ -367,3 +382,14 @@ class FanoutHub:
                 self._slow(sub.outbox)
             if sub.peer.on_removed is not None:
                 sub.peer.on_removed(event.thread_id, offline)
+
+    def _tell_members(self, event: MembershipEvent, topic: dict[Peer, Subscription]) -> None:
+        """A `thread` frame to each member's connection not yet subscribed to the thread:
+        it was created with them in it, or they were added, and the client lists it now
+        instead of on its next poll of GET /api/threads."""
+        payload = thread_frame(event.thread_id, list(event.members))
+        frame = OutFrame(payload, wire_text_frame(payload))
+        for user in event.members:
+            for peer in self._by_user.get(user, ()):
+                if peer not in topic and not peer.outbox.push(frame):
+                    self._slow(peer.outbox)

@@ -16,6 +16,8 @@ Server → client (a frame holds one object, or on the HTTP-port route a JSON ar
     {"type":"ack","client_msg_id","message_id","thread_id"}
     {"type":"subscribed","thread_id","last_seq","online"}  replay done; live from last_seq + 1;
                                                       online: others subscribed here now
+    {"type":"thread","thread_id","members"}           you are a member of a thread you do not
+                                                      follow yet (created or added): list it
     {"type":"typing","thread_id","user_id"}
     {"type":"presence","thread_id","user_id","status":"online"|"offline"}
     {"type":"pong"}
@@ -65,6 +67,7 @@ __all__ = [
     "parse_command",
     "subscribed_frame",
     "text_frame_header",
+    "thread_frame",
     "wire_text_frame",
 ]
 
@@ -248,6 +251,10 @@ def ack_frame(client_msg_id: str, message_id: str, thread_id: str) -> bytes:
             "thread_id": thread_id,
         }
     )
+
+
+def thread_frame(thread_id: str, members: list[str]) -> bytes:
+    return orjson.dumps({"type": "thread", "thread_id": thread_id, "members": members})
 
 
 def subscribed_frame(thread_id: str, last_seq: int, online: list[str] | None = None) -> bytes:

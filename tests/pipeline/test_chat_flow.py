@@ -136,3 +136,15 @@ async def test_sends_pipelined_on_one_connection_are_all_acked_and_stored_in_ord
             assert [m["text"] for m in got] == [str(i) for i in range(40)]
             assert [m["seq"] for m in got] == list(range(1, 41))
             assert {a["message_id"] for a in acks} == {m["message_id"] for m in got}
+
+
+async def test_a_member_online_hears_of_a_new_thread_at_once(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=server.http_url, timeout=10) as http,
+        chat_socket(server.ws_url, tokens["bob"]) as bob,
+    ):
+        thread = await _new_thread(http, tokens["alice"], ["bob"])
+        told = await bob.next_of("thread")
+        assert told == {"type": "thread", "thread_id": thread, "members": ["alice", "bob"]}

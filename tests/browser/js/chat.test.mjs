@@ -163,3 +163,17 @@ test("unread counts others' messages in a thread not on screen", async () => {
   await chat.openThread("t1");
   assert.equal(chat.unread("t1"), 0);
 });
+
+test("a thread frame for a thread we do not list yet lists it and follows it at once", async () => {
+  const { api, ws } = await connected([msg(1)]);
+  const listed = [{ thread_id: "t1", title: "T", members: ["alice", "bob"] }];
+  api.listThreads = async () => listed;
+  listed.push({ thread_id: "t2", title: "New", members: ["bob", "alice"] });
+  ws.receive({ type: "thread", thread_id: "t2", members: ["bob", "alice"] });
+  await tick();
+  assert.deepEqual(chat.state.threads.map((t) => t.thread_id), ["t1", "t2"]);
+  assert.deepEqual(ws.frames("subscribe").map((f) => f.thread_id).at(-1), "t2");
+  ws.receive({ type: "thread", thread_id: "t2", members: ["bob", "alice"] }); // known: no reload
+  await tick();
+  assert.equal(chat.state.threads.length, 2);
+});

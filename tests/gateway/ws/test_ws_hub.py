@@ -289,3 +289,24 @@ def test_publish_many_beyond_the_mailbox_closes_a_connection_that_cannot_take_it
     outbox = connect(hub, "bob", "t_1")  # no socket, no parked writer: nothing drains
     assert hub.publish_many([message(seq) for seq in range(1, 7)]) == 4
     assert outbox.closing and outbox.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_members_not_following_a_thread_are_told_of_it() -> None:
+    hub = FanoutHub()
+    outboxes = {}
+    peers = {}
+    for user in ("alice", "bob", "carol"):
+        outboxes[user] = hub.new_outbox()
+        peers[user] = hub.open(outboxes[user])
+        hub.authenticate(peers[user], user)
+    hub.subscribe(peers["alice"], "t_9")
+    hub.go_live(peers["alice"].subs["t_9"], 0)
+    hub.publish(MembershipEvent("t_9", ("alice", "bob")))
+    assert payloads(outboxes["bob"]) == [
+        {"type": "thread", "thread_id": "t_9", "members": ["alice", "bob"]}
+    ]
+    assert payloads(outboxes["alice"]) == []  # she follows it already
+    assert payloads(outboxes["carol"]) == []  # not a member
+    hub.close(peers["bob"])
+    hub.publish(MembershipEvent("t_9", ("alice", "bob")))  # a closed connection is forgotten
+    assert payloads(outboxes["bob"]) == []
