@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from actors import Registry
+from actors import MailboxFull, Registry
 from actors.thread import CoreDeps, ThreadActor, Work
 from adapters import AdapterUnavailableError, ConsumedRecord, UnknownOutcomeError, backoff_delays
 from parley.events import EventDecodeError, MessageEvent, decode_command
@@ -36,6 +36,7 @@ _IDLE_S = 120.0
 # before (in one process, the gateway stops first): leaving it is safe (the next core takes
 # it), catching up makes "SIGTERM, exit, lag 0" hold whenever nothing new is arriving.
 _SETTLE_S = 4.0
+_FULL_MAILBOX_RETRY_S = 0.01
 
 
 class Core:
@@ -134,7 +135,20 @@ class Core:
                 await self.dead_letter(record, str(exc))
                 self._consumer.ack(record)
                 continue
-            registry.tell(post.thread_id, Work(post, record))
+            await self._hand_to_thread(registry, Work(post, record))
+
+    async def _hand_to_thread(self, registry: Registry[str, Work], work: Work) -> None:
+        # A thread far behind (its store writes slower than its posts arrive) can have a
+        # whole mailbox queued before the consumer's pause takes hold, since records already
+        # fetched still arrive. Wait for room rather than fail the dispatcher (which crashed
+        # the whole core under the bench's WebSocket ingest): the consumer stays paused, so
+        # the other threads' records wait only as long as this one needs to catch up.
+        while True:
+            try:
+                registry.tell(work.post.thread_id, work)
+                return
+            except MailboxFull:
+                await trio.sleep(_FULL_MAILBOX_RETRY_S)
 
     def stop(self) -> None:
         self._stop_requested.set()
