@@ -113,7 +113,8 @@ class ParleyTarget(Target):
                 kafka, mongo, issuer = services
             self.kafka_bootstrap = kafka
             # A database of its own: bench threads never mix with anybody's data.
-            mongo = mongo.rsplit("/", 1)[0] + f"/parley_bench_{uuid.uuid4().hex[:8]}"
+            run = uuid.uuid4().hex[:8]
+            mongo = mongo.rsplit("/", 1)[0] + f"/parley_bench_{run}"
             http_port, ws_port = find_free_ports(2)
             env = dict(os.environ)
             env.update(PARLEY_BENCH_ENV)
@@ -124,6 +125,13 @@ class ParleyTarget(Target):
                 PARLEY_MONGO_URI=mongo,
                 PARLEY_OIDC_ISSUER=issuer,
                 PARLEY_STATE_DIR=str(state / "parley"),
+                # Topics and a core group of its own too: a scenario must not start with the
+                # previous one's backlog (the WebSocket ingest leaves ~100k records for the
+                # core to store after its clients are done).
+                PARLEY_COMMANDS_TOPIC=f"bench.{run}.commands",
+                PARLEY_EVENTS_TOPIC=f"bench.{run}.events",
+                PARLEY_DLQ_TOPIC=f"bench.{run}.dlq",
+                PARLEY_CORE_GROUP=f"bench-{run}-core",
             )
             parley = Path(sys.executable).with_name("parley")
             with open(self._log, "wb") as log:
