@@ -53,7 +53,9 @@ async def test_batches_arriving_during_a_write_go_together_in_the_next() -> None
             nursery.start_soon(insert, name, *ids)
         await trio.testing.wait_all_tasks_blocked()
         writer.gate.set()
-    assert writer.writes == [["a1"], ["b1", "b2", "c1", "d1"]]
+    # Trio runs the waiting tasks in no promised order; what matters is one write for them.
+    assert writer.writes[0] == ["a1"] and len(writer.writes) == 2
+    assert sorted(writer.writes[1]) == ["b1", "b2", "c1", "d1"]
     assert results == {"first": 1, "b": 2, "c": 1, "d": 1}
     assert group.writes == 2
 
