@@ -30,6 +30,7 @@ from gateway.app import create_app
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
 from gateway.fast_ingest import FastIngest
+from gateway.http_drain import RequestActivity, stop_when_quiet
 from gateway.ingest import Ingest
 from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
@@ -42,6 +43,10 @@ from parley.settings import Role, Settings, load_settings
 __all__ = ["run_server", "serve_main"]
 
 log = logging.getLogger("parley.serve")
+# After SIGTERM, Hypercorn keeps answering 503 until no request began for this long...
+_HTTP_QUIET_S = 0.5
+# ...but no longer than this (a load balancer's health checks never go quiet).
+_HTTP_QUIET_CAP_S = 3.0
 
 # A gateway needs only what happens from now on: clients recover older events by since_seq.
 _LATEST: dict[str, Any] = {"auto.offset.reset": "latest"}
@@ -263,11 +268,19 @@ class _HttpService:
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
         # The posting routes are answered in front of Quart (see gateway.fast_ingest).
-        self._app = FastIngest(create_app(ctx), ctx)
+        self._app = RequestActivity(FastIngest(create_app(ctx), ctx))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        config = _hypercorn_config(self._ctx.settings)
-        await hypercorn_serve(self._app, config, shutdown_trigger=self._ctx.readiness.draining.wait)
+        settings = self._ctx.settings
+        # Hypercorn stops once the clients went quiet after the 503s (see gateway.http_drain).
+        trigger = partial(
+            stop_when_quiet,
+            self._ctx.readiness.draining,
+            self._app,
+            quiet_s=_HTTP_QUIET_S,
+            cap_s=min(_HTTP_QUIET_CAP_S, settings.shutdown_grace_s / 4),
+        )
+        await hypercorn_serve(self._app, _hypercorn_config(settings), shutdown_trigger=trigger)
 
     def stop(self) -> None:
         # Hypercorn stops accepting and finishes in-flight requests (up to graceful_timeout).

@@ -157,6 +157,19 @@ class _Poster:
         self.plan, self.outcomes, self.stop = plan, outcomes, stop
         self.current: SendRecord | None = None
         self.text = ""
+        # Gateway name -> monotonic time before which it asked not to be sent to (Retry-After).
+        self.held_until: dict[str, float] = {}
+
+    def hold(self, gateway: str, resp: httpx.Response) -> None:
+        """Honour a 503/429's Retry-After for this gateway, as a well-behaved client does."""
+        try:
+            seconds = float(resp.headers.get("retry-after", ""))
+        except ValueError:
+            return
+        self.held_until[gateway] = time.monotonic() + seconds
+
+    def may_send_to(self, gateway: str) -> bool:
+        return time.monotonic() >= self.held_until.get(gateway, 0.0)
 
     def next(self) -> SendRecord | None:
         """The message to (re)send now, or None when this poster is done."""
@@ -223,6 +236,8 @@ async def _rest_session(client: httpx.AsyncClient, gw: Gateway, token: str, p: _
                 p.outcomes.answers.append((sent, time.monotonic(), -1, gw.name))
                 raise _Unknown(f"transport: {exc!r}") from None
             p.outcomes.answers.append((sent, time.monotonic(), resp.status_code, gw.name))
+            if resp.status_code in (429, 503):
+                p.hold(gw.name, resp)
             problem = _classify_http(resp.status_code, resp.text)
             if problem is not None:
                 raise problem
@@ -322,7 +337,7 @@ async def run_poster(
     turn = index
     async with httpx.AsyncClient(timeout=plan.request_timeout_s) as client:
         while not p.finished():
-            gws = gateways()
+            gws = [g for g in gateways() if p.may_send_to(g.name)]
             if not gws:
                 await trio.sleep(0.2)
                 continue
