@@ -194,6 +194,7 @@ async def _start_gateway(
     )
     recent = RecentMessages(partial(_assignment_epoch, events))
     ctx.threads = ThreadDirectory(settings, store, producer, recent)
+    await _service(system, "thread-refresher", _TaskService(ctx.threads.run_refresher))
     ctx.gauge_refreshers.append(lambda: ctx.metrics.replays_from_memory.set(recent.hits))
     ctx.ingest = Ingest(
         settings,

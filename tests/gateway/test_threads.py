@@ -132,3 +132,69 @@ async def test_a_created_thread_is_known_without_a_lookup() -> None:
     with trio.fail_after(1):
         await threads.require_member("bob", created["thread_id"])
     assert store.lookups == 0
+
+
+async def _cached_thread(store: GatedStore, members: list[str]) -> ThreadDirectory:
+    store.threads["t1"] = {"thread_id": "t1", "members": members}
+    store.release.set()
+    threads = directory(store)
+    await threads.require_member("alice", "t1")
+    store.release = trio.Event()  # later lookups wait until the test lets them answer
+    return threads
+
+
+async def test_an_old_entry_is_used_while_the_refresher_fetches_a_new_one(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = GatedStore()
+    threads = await _cached_thread(store, ["alice", "bob"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(threads.run_refresher)
+        await trio.sleep(3)  # past the fresh age, within the stale limit
+        store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}  # bob removed
+        with trio.fail_after(0.001):  # answered from the cache: no wait on the store
+            await threads.require_member("bob", "t1")
+            await threads.require_member("bob", "t1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.lookups == 2, "one background lookup for both uses"
+        store.release.set()
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
+            await threads.require_member("bob", "t1")
+        nursery.cancel_scope.cancel()
+
+
+async def test_past_the_stale_limit_a_request_waits_for_the_store(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = GatedStore()
+    threads = await _cached_thread(store, ["alice", "bob"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(threads.run_refresher)
+        await trio.sleep(11)
+        store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+        nursery.start_soon(_release_after, store, 0.5)
+        t0 = trio.current_time()
+        with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
+            await threads.require_member("bob", "t1")
+        assert trio.current_time() - t0 == pytest.approx(0.5)
+        nursery.cancel_scope.cancel()
+
+
+async def test_without_a_refresher_an_old_entry_is_fetched_in_line(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = GatedStore()
+    threads = await _cached_thread(store, ["alice", "bob"])
+    await trio.sleep(3)
+    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_release_after, store, 0.5)
+        with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
+            await threads.require_member("bob", "t1")
+    assert store.lookups == 2
+
+
+async def _release_after(store: GatedStore, seconds: float) -> None:
+    await trio.sleep(seconds)
+    store.release.set()
