@@ -85,6 +85,11 @@ class KafkaConsumer:
     def assignment(self) -> list[TopicPartitionKey]:
         return sorted(self._generation)
 
+    @property
+    def assigned(self) -> bool:
+        """Whether any partition is assigned; cheap enough to ask once per record."""
+        return bool(self._generation)
+
     async def get(self) -> ConsumedRecord:
         """Next record in partition order; raises AdapterClosedError once stopping."""
         while not self._queue:

@@ -208,7 +208,7 @@ async def _start_gateway(
     await _service(system, "events-consumer", events)
     ctx.readiness.register("events")
     # Live delivery starts at the assignment: until then a subscriber could miss events.
-    ctx.events_assigned = lambda: bool(events.assignment)
+    ctx.events_assigned = lambda: events.assigned
     await _service(system, "events-pump", _TaskService(partial(pump_events, ctx, events)))
     if settings.ws_port >= 0:
         # Not cancelled on stop: the listener returns by itself once the drain flag is up and
@@ -221,7 +221,7 @@ async def _start_gateway(
 def _assignment_epoch(consumer: KafkaConsumer) -> int | None:
     # Changes with every assignment change: the gateway's memory of recent messages is only
     # trusted while the events consumer read its partitions without a break.
-    return consumer.counters.rebalances if consumer.assignment else None
+    return consumer.counters.rebalances if consumer.assigned else None
 
 
 async def _ensure_topics(settings: Settings) -> None:

@@ -210,10 +210,12 @@ async def test_second_consumer_joins_then_leaves_mid_stream(
             await second.start(b.run)
             await second.start(run_pipeline, b, handler, producer)
             await eventually(lambda: len(b.assignment) > 0, 30)
+            assert b.assigned
             ids += await produce_chat(producer, topic, 150, start=150)
             await eventually(lambda: b.counters.acked >= 20, 30)
             b.stop()
         await eventually(lambda: len(a.assignment) == 4, 30)
+        assert a.assigned and not b.assigned
         ids += await produce_chat(producer, topic, 100, start=300)
         await eventually(lambda: store.counters.stored + store.counters.duplicates >= 400, 60)
         await eventually(lambda: sum(a.counters.committed.values()) == 400, 15)
