@@ -14,6 +14,7 @@ actors' acks and commit, then the producer flushes and the store closes. Exit co
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ from parley.settings import Role, Settings, load_settings
 __all__ = ["run_server", "serve_main"]
 
 log = logging.getLogger("parley.serve")
+_GC_GEN0_THRESHOLD = 50_000
 # After SIGTERM, Hypercorn keeps answering 503 until no request began for this long...
 _HTTP_QUIET_S = 0.5
 # ...but no longer than this (a load balancer's health checks never go quiet).
@@ -60,6 +62,7 @@ def serve_main(role: str | None = None, port: int | None = None) -> int:
         overrides["http_port"] = port
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
+    _tune_gc()
     try:
         trio.run(partial(run_server, settings, trap_signals=True))
     except RestartIntensityExceeded as exc:
@@ -69,6 +72,18 @@ def serve_main(role: str | None = None, port: int | None = None) -> int:
         return 1
     log.info("stopped cleanly")
     return 0
+
+
+def _tune_gc() -> None:
+    # With CPython's default first threshold (700 allocations) nearly every in-flight
+    # request, frame and message is alive at a young collection and gets promoted, so full
+    # collections come every few seconds under load, and with 1,000 connections one takes
+    # 70-107 ms: the event loop stops that long (measured with gc.callbacks timing each
+    # collection in `parley serve`, e2e at 250-375 msg/s). At 50,000 there was none in the
+    # same run and p99 at 375 msg/s went 184 -> 97 ms. Garbage in reference cycles waits;
+    # everything else is still freed by reference counting at once.
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 async def run_server(
