@@ -59,6 +59,20 @@ async def test_a_batch_is_stored_up_to_its_first_clash_and_not_beyond(store: Mon
     assert store.counters.stored == 4
 
 
+@pytest.mark.parametrize(("size", "clash_at"), [(150, 0), (150, 120), (250, 130)])
+async def test_a_batch_past_100_documents_stops_at_its_clash_too(
+    store: MongoStore, size: int, clash_at: int
+) -> None:
+    """FerretDB inserts in chunks of 100 and went on with the next chunk after a clash,
+    reporting those in nInserted: a thread's seqs got holes (the zombie chaos test)."""
+    assert await store.insert_new_messages([msg(1000, seq=clash_at + 1)]) == 1
+    batch = [msg(i, seq=i + 1) for i in range(size)]
+    assert await store.insert_new_messages(batch) == clash_at
+    page = await store.history("th1", after_seq=0, limit=500)
+    assert [d["seq"] for d in page.messages] == list(range(1, clash_at + 2))
+    assert await store.find_message(f"m{clash_at + 1}") is None
+
+
 async def test_a_batch_with_a_document_the_servers_refuse_writes_nothing(
     store: MongoStore,
 ) -> None:
