@@ -172,12 +172,7 @@ async def test_past_the_stale_limit_a_request_waits_for_the_store(
     async with trio.open_nursery() as nursery:
         await nursery.start(threads.run_refresher)
         await trio.sleep(11)
-        store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
-        nursery.start_soon(_release_after, store, 0.5)
-        t0 = trio.current_time()
-        with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
-            await threads.require_member("bob", "t1")
-        assert trio.current_time() - t0 == pytest.approx(0.5)
+        assert await _seconds_until_bob_is_refused(threads, store) == pytest.approx(0.5)
         nursery.cancel_scope.cancel()
 
 
@@ -187,14 +182,21 @@ async def test_without_a_refresher_an_old_entry_is_fetched_in_line(
     store = GatedStore()
     threads = await _cached_thread(store, ["alice", "bob"])
     await trio.sleep(3)
-    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_release_after, store, 0.5)
-        with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
-            await threads.require_member("bob", "t1")
+    assert await _seconds_until_bob_is_refused(threads, store) == pytest.approx(0.5)
     assert store.lookups == 2
 
 
-async def _release_after(store: GatedStore, seconds: float) -> None:
-    await trio.sleep(seconds)
-    store.release.set()
+async def _seconds_until_bob_is_refused(threads: ThreadDirectory, store: GatedStore) -> float:
+    """Remove bob in the store, let its lookups answer after 0.5 s; time his refusal."""
+    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+
+    async def release_later() -> None:
+        await trio.sleep(0.5)
+        store.release.set()
+
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(release_later)
+        with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
+            await threads.require_member("bob", "t1")
+    return trio.current_time() - t0
