@@ -1,4 +1,4 @@
-"""Local services for development and tests: Kafka (KRaft), FerretDB and an OIDC provider.
+"""Local services for development and tests: Kafka (KRaft), FerretDB, an OIDC provider, toxiproxy.
 
 `parley infra build|up|down|status|reset` (see `infra.cli`) and the test fixture in
 `tests/conftest.py` both go through `LocalServices`. `infra/README.md` lists the pinned versions
@@ -10,10 +10,12 @@ from __future__ import annotations
 from infra._build import BuildReport, build, is_built
 from infra._errors import BuildError
 from infra._local import Endpoints, LocalServices, Ports, ServiceStatus
+from infra._paths import TOXIPROXY_BIN
 from infra._ports import find_free_port, find_free_ports
 from infra.token import fetch_access_token
 
 __all__ = [
+    "TOXIPROXY_BIN",
     "BuildError",
     "BuildReport",
     "Endpoints",

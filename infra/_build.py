@@ -1,4 +1,4 @@
-"""`parley infra build`: the Kafka and OIDC provider jars from Maven Central, the FerretDB launcher.
+"""`parley infra build`: Kafka and OIDC provider jars from Maven Central; FerretDB and toxiproxy.
 
 Every step writes a stamp holding the hash of its inputs, so a second build is a fast no-op and a
 changed pom or go.sum rebuilds only its part. A file lock serialises builds started at the same
@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra._errors import BuildError
-from infra._paths import FERRETDB_BIN, FERRETDB_DIR, KAFKA_DIR, OIDC_DIR
+from infra._paths import (
+    FERRETDB_BIN,
+    FERRETDB_DIR,
+    KAFKA_DIR,
+    OIDC_DIR,
+    TOXIPROXY_BIN,
+)
 from infra._tools import find_go, find_java, find_mvn
 
 __all__ = ["BuildReport", "build", "is_built"]
@@ -27,6 +34,9 @@ __all__ = ["BuildReport", "build", "is_built"]
 _STAMP = ".parley-stamp"
 # The toolchain FerretDB 1.24's own go.mod names; used only if the installed Go cannot build it.
 _FALLBACK_GO_TOOLCHAIN = "go1.24.3"
+# The network fault proxy of the chaos tests (latency, resets, a cut store link), pinned. Its
+# module has no replace directive, so `go install module@version` builds it from the proxy.
+TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0"
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,16 @@ def is_built() -> bool:
         _fresh(KAFKA_DIR / "libs" / _STAMP, _mvn_inputs(KAFKA_DIR), KAFKA_DIR / "libs")
         and _fresh(OIDC_DIR / "libs" / _STAMP, _mvn_inputs(OIDC_DIR), OIDC_DIR / "libs")
         and _fresh(FERRETDB_DIR / "bin" / _STAMP, _go_inputs(), FERRETDB_BIN)
+        and _toxiproxy_fresh()
     )
+
+
+def _toxiproxy_fresh() -> bool:
+    try:
+        stamp = (TOXIPROXY_BIN.parent / _STAMP).read_text().strip()
+    except FileNotFoundError:
+        return False
+    return TOXIPROXY_BIN.exists() and stamp == TOXIPROXY_MODULE
 
 
 @contextmanager
@@ -121,6 +140,18 @@ def _build_ferretdb() -> None:
     (out_dir / _STAMP).write_text(_digest(_go_inputs()) + "\n")
 
 
+def _build_toxiproxy() -> None:
+    out_dir = TOXIPROXY_BIN.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # `go install` names the binary after its package ("server"); build it aside, then rename.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".gobin.") as gobin:
+        env = dict(os.environ, GOBIN=gobin)
+        cmd = [find_go(), "install", "-trimpath", TOXIPROXY_MODULE]
+        _run("go install of toxiproxy", cmd, out_dir, env)
+        (Path(gobin) / "server").replace(TOXIPROXY_BIN)
+    (out_dir / _STAMP).write_text(TOXIPROXY_MODULE + "\n")
+
+
 def build(*, force: bool = False) -> BuildReport:
     """Fetch the jars and build the launcher unless they are already up to date."""
     started = time.monotonic()
@@ -140,6 +171,11 @@ def build(*, force: bool = False) -> BuildReport:
         else:
             _build_ferretdb()
             built.append("ferretdb launcher")
+        if not force and _toxiproxy_fresh():
+            fresh.append("toxiproxy")
+        else:
+            _build_toxiproxy()
+            built.append("toxiproxy")
         # Imported here: the services import this module's neighbours, not the other way round.
         from infra._cds import missing_archives, train_archives
 

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["FERRETDB_BIN", "FERRETDB_DIR", "INFRA_DIR", "KAFKA_DIR", "OIDC_DIR"]
+__all__ = [
+    "FERRETDB_BIN",
+    "FERRETDB_DIR",
+    "INFRA_DIR",
+    "KAFKA_DIR",
+    "OIDC_DIR",
+    "TOXIPROXY_BIN",
+    "TOXIPROXY_DIR",
+]
 
 INFRA_DIR = Path(__file__).resolve().parent
 KAFKA_DIR = INFRA_DIR / "kafka"
 OIDC_DIR = INFRA_DIR / "oidc"
 FERRETDB_DIR = INFRA_DIR / "ferretdb"
 FERRETDB_BIN = FERRETDB_DIR / "bin" / "ferretdb-launcher"
+# The network fault proxy the chaos tests put between Parley and the store.
+TOXIPROXY_DIR = INFRA_DIR / "toxiproxy"
+TOXIPROXY_BIN = TOXIPROXY_DIR / "bin" / "toxiproxy-server"

@@ -1,10 +1,9 @@
-"""Network faults between Parley and the store through toxiproxy (optional).
+"""Network faults between Parley and the store through toxiproxy.
 
-Runs when a toxiproxy server binary is found: `toxiproxy-server` on PATH, or the path in
-PARLEY_TOXIPROXY_BIN (e.g. built with `GOBIN=... go install
-github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0`). Otherwise each test is skipped and says
-why. Only the store link is proxied: Kafka's clients follow the broker's advertised address,
-which a proxy in front of it would have to rewrite.
+`parley infra build` (part of `make install`, so of `make test`) builds the pinned toxiproxy
+into infra/toxiproxy/bin; PARLEY_TOXIPROXY_BIN names another binary. Only the store link is
+proxied: Kafka's clients follow the broker's advertised address, which a proxy in front of it
+would have to rewrite.
 
 Faults: 300 ms latency on every store call; TCP resets of store connections; a blackhole (the
 proxy disabled: connections refused) — each under load, then the normal checks.
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -26,7 +24,7 @@ import httpx
 import pytest
 import trio
 
-from infra import LocalServices, find_free_ports
+from infra import TOXIPROXY_BIN, LocalServices, build, find_free_ports
 from tests.chaos.checks import record
 from tests.chaos.cluster import Cluster
 from tests.chaos.scenario import Fault, Size, run_scenario
@@ -34,11 +32,14 @@ from tests.chaos.scenario import Fault, Size, run_scenario
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 
-def _binary() -> str | None:
+def _binary() -> str:
     configured = os.environ.get("PARLEY_TOXIPROXY_BIN")
     if configured:
-        return configured if os.access(configured, os.X_OK) else None
-    return shutil.which("toxiproxy-server")
+        assert os.access(configured, os.X_OK), f"PARLEY_TOXIPROXY_BIN={configured} is not runnable"
+        return configured
+    # A no-op when `make install` already built it; a build error fails the test and says why.
+    build()
+    return str(TOXIPROXY_BIN)
 
 
 class Toxiproxy:
@@ -80,13 +81,7 @@ class Toxiproxy:
 
 @pytest.fixture
 def toxiproxy(tmp_path: Path) -> Iterator[Toxiproxy]:
-    binary = _binary()
-    if binary is None:
-        pytest.skip(
-            "toxiproxy not installed: put toxiproxy-server on PATH or set PARLEY_TOXIPROXY_BIN "
-            "to run the network-fault tests"
-        )
-    proxy = Toxiproxy(binary, tmp_path / "toxiproxy.log")
+    proxy = Toxiproxy(_binary(), tmp_path / "toxiproxy.log")
     try:
         proxy.wait_ready()
         yield proxy
