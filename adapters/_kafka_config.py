@@ -65,8 +65,12 @@ def consumer_config(
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "socket.nagle.disable": True,
-        # The broker answers an empty fetch after this long: bounds idle-to-first-record latency.
-        "fetch.wait.max.ms": 25,
+        # With fetch.min.bytes=1 the broker answers a fetch as soon as a record arrives, so this
+        # bounds how often an idle consumer asks again, and how long a partition newly assigned
+        # or resumed may wait behind the fetch in flight for the others. Measured with an idle
+        # `parley serve` (two consumers): the broker used 11% of a core at 25 ms, 2.5% at
+        # 100 ms; a lone message after 1 s idle was delivered in 9 ms either way.
+        "fetch.wait.max.ms": 100,
         "fetch.min.bytes": 1,
         "reconnect.backoff.ms": 50,
         "reconnect.backoff.max.ms": 2_000,
