@@ -50,18 +50,29 @@ def _passes(result: dict[str, Any], goal_ms: float) -> bool:
     )
 
 
+def _step(bench: Bench, target: Target, rate: float, trace: list[str]) -> bool:
+    """One search step. A pass must hold twice: a short step is decided by a stall or two,
+    so a lucky run would otherwise set the figure (a miss needs no second look)."""
+    cfg = bench.cfg
+    for attempt in ("", " again"):
+        result = bench._run(target, _job(bench, rate, cfg.search_duration_s), 0)
+        ok = _passes(result, cfg.e2e_p99_goal_ms)
+        p99 = result.get("latency", {}).get("p99", float("nan")) * 1000
+        trace.append(f"{rate:.0f}/s{attempt} p99 {p99:.1f} ms {'ok' if ok else 'over'}")
+        if not ok:
+            return False
+    return True
+
+
 def _search(bench: Bench, target: Target) -> tuple[float, list[str]]:
     """Double the rate until a step fails, then bisect; bounded by search_steps."""
     cfg = bench.cfg
-    goal = cfg.e2e_p99_goal_ms
-    lo, hi, rate, trace = 0.0, None, cfg.search_start_rate, []
+    lo, hi, rate = 0.0, None, cfg.search_start_rate
+    trace: list[str] = []
     for _ in range(cfg.search_steps):
         if hi is None and rate > cfg.search_max_rate:
             break
-        result = bench._run(target, _job(bench, rate, cfg.search_duration_s), 0)
-        ok = _passes(result, goal)
-        p99 = result.get("latency", {}).get("p99", float("nan")) * 1000
-        trace.append(f"{rate:.0f}/s p99 {p99:.1f} ms {'ok' if ok else 'over'}")
+        ok = _step(bench, target, rate, trace)
         if ok:
             lo = rate
         else:
@@ -109,8 +120,8 @@ def run_e2e(bench: Bench) -> None:
                     values=[found["parley"]] if "parley" in found else [],
                     peer=peer.name if peer is not None else None,
                     peer_values=[found[peer.name]] if peer is not None else [],
-                    note=f"one bounded search, {cfg.search_duration_s:g} s per step "
-                    f"(0 = even the first step missed the goal)",
+                    note=f"one bounded search, {cfg.search_duration_s:g} s per step, a pass "
+                    f"counts when it holds twice (0 = even the first step missed the goal)",
                 )
             )
             bench.results.notes.append("e2e max-rate search steps: " + " | ".join(traces))
