@@ -19,7 +19,7 @@ from bench.peers._common import announce, bound_socket
 
 __all__ = ["main"]
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _RESPONSE_BODY = b'{"message_id":"0","thread_id":"t","accepted_at":"2026-01-01T00:00:00Z"}'
 _RESPONSE = (
     b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: "
