@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["SCENARIOS", "TARGETS", "BenchConfig", "parse_args"]
+__all__ = ["GENERATORS", "SCENARIOS", "TARGETS", "BenchConfig", "parse_args"]
 
 SCENARIOS = ("fanout", "ingest", "e2e", "memory", "actors")
 # parley: the server under test; peer: the reference servers; ceiling: the generator against
 # the no-op server. `--targets peer,ceiling` needs no Kafka, store or provider.
 TARGETS = ("parley", "peer", "ceiling")
+GENERATORS = ("go", "python")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -23,6 +24,9 @@ class BenchConfig:
     rounds: int = 3
     out: Path = RESULTS_DIR
     tiny: bool = False
+    # "go": the Go generator (bench/loadgen_go) for the kinds it speaks, if it builds;
+    # "python": the Python generator for every job
+    generator: str = "go"
     # fan-out
     fanout_clients: int = 200
     fanout_messages: int = 500
@@ -102,6 +106,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         help="comma-separated subset of parley,peer,ceiling (default: all)",
     )
     p.add_argument("--rounds", type=int, help="alternating rounds per scenario")
+    p.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        help="load generator: go (bench/loadgen_go, for fan-out; falls back to python when "
+        "it does not build) or python (default go)",
+    )
     p.add_argument("--out", type=Path, help="results folder (default bench/results)")
     p.add_argument("--duration", type=float, dest="duration_s", help="ingest seconds per run")
     p.add_argument("--clients", type=int, dest="fanout_clients", help="fan-out subscribers")

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bench._errors import BenchError
+from bench._generator import generator_command
 
 __all__ = [
     "ServerProcess",
@@ -109,11 +110,15 @@ def start_peer(
     return ServerProcess(name, proc, int(orjson.loads(line)["port"]))
 
 
-def run_generator(job: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
-    """Run one load-generator job in its own process; its last stdout line is the result."""
+def run_generator(
+    job: dict[str, Any], timeout_s: float = 600.0, prefer: str = "go"
+) -> dict[str, Any]:
+    """Run one load-generator job in its own process; its last stdout line is the result,
+    which says in `generator` which generator ran it ("go" or "python", see _generator)."""
+    command, generator = generator_command(job["kind"], prefer)
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", orjson.dumps(job).decode()],
+            [*command, orjson.dumps(job).decode()],
             capture_output=True,
             timeout=timeout_s,
             check=False,
@@ -123,6 +128,7 @@ def run_generator(job: dict[str, Any], timeout_s: float = 600.0) -> dict[str, An
     lines = out.stdout.decode().strip().splitlines()
     if out.returncode != 0 or not lines:
         tail = out.stderr.decode().strip().splitlines()[-5:]
-        raise BenchError(f"generator job {job['kind']} failed: " + " | ".join(tail))
+        raise BenchError(f"{generator} generator job {job['kind']} failed: " + " | ".join(tail))
     result: dict[str, Any] = orjson.loads(lines[-1])
+    result["generator"] = generator
     return result

@@ -36,6 +36,7 @@ def write_markdown(path: Path, results: Results, meta: dict[str, Any]) -> None:
         f"- Command: `{meta['command']}`",
         f"- Sizes: {meta['sizes']}",
         f"- Parley ran with: {meta['parley_env']}",
+        *_generator_line(results),
         "",
         "Values are medians over the rounds (Parley and peer alternating in the same run); "
         "spread = (max - min) / median. Ratio = Parley / peer: above 1 is better where "
@@ -64,6 +65,16 @@ def write_markdown(path: Path, results: Results, meta: dict[str, Any]) -> None:
         lines += [f"- {n}" for n in results.notes]
     lines += ["", "Latency distributions: `latency.png` beside this file.", ""]
     path.write_text("\n".join(lines))
+
+
+def _generator_line(results: Results) -> list[str]:
+    if not results.generators:
+        return []
+    kinds = ", ".join(f"{kind} {gen}" for kind, gen in sorted(results.generators.items()))
+    return [
+        f"- Load generator per job (go: bench/loadgen_go, python: bench/loadgen; the same for "
+        f"Parley, its peer and the ceiling): {kinds}"
+    ]
 
 
 def write_chart(path: Path, results: Results) -> None:

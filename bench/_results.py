@@ -62,6 +62,8 @@ class Results:
     # name -> (label, latency quantiles in seconds) for the chart
     distributions: dict[str, list[tuple[str, list[float]]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # job kind -> "go" or "python": which load generator measured it
+    generators: dict[str, str] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -131,7 +133,12 @@ def write_json(path: Path, results: Results, meta: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     (path.parent / "latest-meta.json").write_bytes(
         orjson.dumps(
-            {**meta, "errors": results.errors, "notes": results.notes},
+            {
+                **meta,
+                "generators": results.generators,
+                "errors": results.errors,
+                "notes": results.notes,
+            },
             option=orjson.OPT_INDENT_2,
         )
     )

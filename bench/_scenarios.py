@@ -59,9 +59,10 @@ class Bench:
     def _run(self, target: Target, job: JobFactory, round_no: int) -> dict[str, Any]:
         spec = job(target, round_no)  # may create threads: let that settle before measuring
         quiesce(target.pids, sample_s=0.2 if self.cfg.tiny else 0.5)
-        result = run_generator(spec)
+        result = run_generator(spec, prefer=self.cfg.generator)
         if "error" in result:
             raise BenchError(f"{target.name}: {result['error']} {result.get('errors', '')}")
+        self.results.generators[spec["kind"]] = result["generator"]
         return result
 
     def _alternate(self, targets: list[Target], job: JobFactory) -> dict[str, list[dict[str, Any]]]:
