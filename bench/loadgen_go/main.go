@@ -70,7 +70,6 @@ func defaultJob() job {
 // jobs maps a kind to its runner; the harness sends only these kinds here.
 var jobs = map[string]func(*job) any{
 	"fanout": fanout,
-	"e2e":    e2e,
 }
 
 func main() {
