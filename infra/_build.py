@@ -64,29 +64,27 @@ def _go_inputs() -> list[Path]:
     return [FERRETDB_DIR / n for n in ("main.go", "go.mod", "go.sum")]
 
 
-def _fresh(stamp: Path, inputs: Sequence[Path], output: Path) -> bool:
+def _fresh(stamp: Path, expected: str, output: Path) -> bool:
+    """The output exists and its stamp records the inputs it was built from (`expected`)."""
     try:
-        return output.exists() and stamp.read_text().strip() == _digest(inputs)
+        return output.exists() and stamp.read_text().strip() == expected
     except FileNotFoundError:
         return False
 
 
 def is_built() -> bool:
-    """True when jars and launcher match their inputs (no tool is run)."""
+    """True when the jars, the launcher and toxiproxy match their inputs (no tool is run)."""
     return (
-        _fresh(KAFKA_DIR / "libs" / _STAMP, _mvn_inputs(KAFKA_DIR), KAFKA_DIR / "libs")
-        and _fresh(OIDC_DIR / "libs" / _STAMP, _mvn_inputs(OIDC_DIR), OIDC_DIR / "libs")
-        and _fresh(FERRETDB_DIR / "bin" / _STAMP, _go_inputs(), FERRETDB_BIN)
+        _fresh(KAFKA_DIR / "libs" / _STAMP, _digest(_mvn_inputs(KAFKA_DIR)), KAFKA_DIR / "libs")
+        and _fresh(OIDC_DIR / "libs" / _STAMP, _digest(_mvn_inputs(OIDC_DIR)), OIDC_DIR / "libs")
+        and _fresh(FERRETDB_DIR / "bin" / _STAMP, _digest(_go_inputs()), FERRETDB_BIN)
         and _toxiproxy_fresh()
     )
 
 
 def _toxiproxy_fresh() -> bool:
-    try:
-        stamp = (TOXIPROXY_BIN.parent / _STAMP).read_text().strip()
-    except FileNotFoundError:
-        return False
-    return TOXIPROXY_BIN.exists() and stamp == TOXIPROXY_MODULE
+    # Its input is the pinned module version rather than files of ours.
+    return _fresh(TOXIPROXY_BIN.parent / _STAMP, TOXIPROXY_MODULE, TOXIPROXY_BIN)
 
 
 @contextmanager
@@ -161,12 +159,12 @@ def build(*, force: bool = False) -> BuildReport:
     with _build_lock():
         for name, project in (("kafka jars", KAFKA_DIR), ("oidc jars", OIDC_DIR)):
             libs = project / "libs"
-            if not force and _fresh(libs / _STAMP, _mvn_inputs(project), libs):
+            if not force and _fresh(libs / _STAMP, _digest(_mvn_inputs(project)), libs):
                 fresh.append(name)
             else:
                 _build_jars(project)
                 built.append(name)
-        if not force and _fresh(FERRETDB_DIR / "bin" / _STAMP, _go_inputs(), FERRETDB_BIN):
+        if not force and _fresh(FERRETDB_DIR / "bin" / _STAMP, _digest(_go_inputs()), FERRETDB_BIN):
             fresh.append("ferretdb launcher")
         else:
             _build_ferretdb()
