@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -148,8 +150,7 @@ async def test_an_old_entry_is_used_while_the_refresher_fetches_a_new_one(
 ) -> None:
     store = GatedStore()
     threads = await _cached_thread(store, ["alice", "bob"])
-    async with trio.open_nursery() as nursery:
-        await nursery.start(threads.run_refresher)
+    async with _refresher_running(threads):
         await trio.sleep(3)  # past the fresh age, within the stale limit
         store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}  # bob removed
         with trio.fail_after(0.001):  # answered from the cache: no wait on the store
@@ -161,7 +162,6 @@ async def test_an_old_entry_is_used_while_the_refresher_fetches_a_new_one(
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
             await threads.require_member("bob", "t1")
-        nursery.cancel_scope.cancel()
 
 
 async def test_past_the_stale_limit_a_request_waits_for_the_store(
@@ -169,11 +169,9 @@ async def test_past_the_stale_limit_a_request_waits_for_the_store(
 ) -> None:
     store = GatedStore()
     threads = await _cached_thread(store, ["alice", "bob"])
-    async with trio.open_nursery() as nursery:
-        await nursery.start(threads.run_refresher)
+    async with _refresher_running(threads):
         await trio.sleep(11)
         assert await _seconds_until_bob_is_refused(threads, store) == pytest.approx(0.5)
-        nursery.cancel_scope.cancel()
 
 
 async def test_without_a_refresher_an_old_entry_is_fetched_in_line(
@@ -184,6 +182,15 @@ async def test_without_a_refresher_an_old_entry_is_fetched_in_line(
     await trio.sleep(3)
     assert await _seconds_until_bob_is_refused(threads, store) == pytest.approx(0.5)
     assert store.lookups == 2
+
+
+@asynccontextmanager
+async def _refresher_running(threads: ThreadDirectory) -> AsyncIterator[None]:
+    """The directory's background refresher, as `parley serve` runs it, for the block's time."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(threads.run_refresher)
+        yield
+        nursery.cancel_scope.cancel()
 
 
 async def _seconds_until_bob_is_refused(threads: ThreadDirectory, store: GatedStore) -> float:
