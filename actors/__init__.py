@@ -24,6 +24,9 @@ Rules the runtime keeps:
   its parent to handle. Restarts wait a jittered exponential Backoff.
 - Registry actors are addressed through the registry (tell/ask/get by key). A passivated key
   keeps only what on_passivate() returned; the next message reactivates it.
+- A Service (anything with `run(task_status=...)` and `stop()`: an adapter, a server) runs
+  as a ServiceActor: on drain its stop() is called and its run() awaited, so a consumer
+  commits and a producer flushes before what was started before it is stopped.
 - The system stops the tree in reverse start order within shutdown_timeout when its block
   ends, on system.shutdown(), or on the first SIGTERM/SIGINT (trap_signals); a second signal
   cancels everything, stop hooks included.
@@ -45,6 +48,7 @@ from ._mailbox import Down, ExitReason, MailboxPolicy, Reply
 from ._node import ActorState
 from ._policy import Backoff, Restart, Strategy
 from ._registry import Registry
+from ._service import Service, ServiceActor
 from ._supervisor import ChildSpec, Supervisor
 from ._system import ActorSystem, open_actor_system, run_actor_system
 
@@ -67,6 +71,8 @@ __all__ = [
     "Reply",
     "Restart",
     "RestartIntensityExceeded",
+    "Service",
+    "ServiceActor",
     "StopTimeout",
     "Strategy",
     "Supervisor",

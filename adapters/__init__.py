@@ -10,7 +10,7 @@
     ensure_topics   create topics (AdminClient) if missing
 
 Each of the three is a service with `async run(task_status=...)` and `stop()`, which is how
-`parley.services.ServiceActor` runs it as a supervised actor; `run()` may run again after a
+`actors._service.ServiceActor` runs it as a supervised actor; `run()` may run again after a
 crash. Started store → producer → consumer, the actor system's drain stops them in reverse:
 the consumer stops handing out records, waits (bounded) for those handed out to be acked,
 commits synchronously and closes; the producer refuses new records and flushes within its

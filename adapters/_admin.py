@@ -13,7 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 from ._errors import AdapterUnavailableError
 
 if TYPE_CHECKING:
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["ensure_topics"]
 

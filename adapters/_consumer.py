@@ -27,7 +27,7 @@ from ._offsets import OffsetTracker, TopicPartitionKey
 from ._types import ConsumedRecord, ConsumerCounters, Readiness
 
 if TYPE_CHECKING:
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["KafkaConsumer"]
 

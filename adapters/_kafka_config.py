@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["consumer_config", "producer_config"]
 

@@ -30,7 +30,7 @@ from ._kafka_config import producer_config
 from ._types import ConsumedRecord, DeliveryInfo, ProducerCounters, Readiness
 
 if TYPE_CHECKING:
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["KafkaProducer"]
 

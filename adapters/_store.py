@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pymongo.collection import Collection
     from pymongo.database import Database
 
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["MongoStore"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import trio
 
 from adapters import KafkaProducer, ensure_topics
-from parley.settings import load_settings
+from config.settings import load_settings
 
 
 def pct(values: list[float], p: float) -> float:

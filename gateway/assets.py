@@ -23,8 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley.errors import MissingToolError, ParleyError
-from parley.settings import REPO_ROOT, load_settings
+from config.errors import MissingToolError, ParleyError
+from config.settings import REPO_ROOT, load_settings
 
 __all__ = [
     "CHROMIUM_PATH",

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from config.settings import Settings
 from gateway._errors import Unavailable
-from gateway.metrics import Metrics
-from gateway.readiness import Readiness
-from parley.settings import Settings
+from telemetry.metrics import Metrics
+from telemetry.readiness import Readiness
 
 if TYPE_CHECKING:
     from gateway.auth import Principal, TokenVerifier

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from parley.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
+from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
 
 if TYPE_CHECKING:
     from adapters import KafkaConsumer

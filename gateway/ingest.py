@@ -24,18 +24,18 @@ from adapters import AdapterError, UnknownOutcomeError
 from gateway._errors import Conflict, Unavailable
 from gateway.limits import RateLimited
 from gateway.schemas import check_text
-from parley.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
+from protocol.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from adapters import KafkaProducer
+    from config.settings import Settings
     from gateway.auth import Principal, Refusal
     from gateway.limits import UserRateLimiter
-    from gateway.metrics import Metrics
-    from gateway.readiness import Readiness
     from gateway.threads import ThreadDirectory
-    from parley.settings import Settings
+    from telemetry.metrics import Metrics
+    from telemetry.readiness import Readiness
 
 __all__ = ["Accepted", "Ingest", "message_id_for"]
 

@@ -28,7 +28,7 @@ import trio
 from gateway.auth import Refusal
 
 if TYPE_CHECKING:
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = [
     "BodyTooLarge",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
-from parley.events import MessageEvent
+from protocol.events import MessageEvent
 
 __all__ = ["RecentMessages"]
 

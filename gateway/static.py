@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import trio
 from quart import Blueprint, Response, request
 
-from parley.settings import REPO_ROOT
+from config.settings import REPO_ROOT
 
 __all__ = [
     "FRONTEND_DIR",

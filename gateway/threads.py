@@ -31,12 +31,12 @@ import trio
 from adapters import AdapterError
 from gateway._errors import Forbidden, NotFound, ValidationFailed
 from gateway.schemas import _ID_PATTERN
-from parley.events import MembershipEvent, MessageEvent, encode, utc_now_iso
+from protocol.events import MembershipEvent, MessageEvent, encode, utc_now_iso
 
 if TYPE_CHECKING:
     from adapters import HistoryPage, KafkaProducer
+    from config.settings import Settings
     from gateway.recent import RecentMessages
-    from parley.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""Errors of the local services, all operator-facing one-liners from `parley.errors`.
+"""Errors of the local services, all operator-facing one-liners from `config.errors`.
 
-    ParleyError (parley.errors)
+    ParleyError (config.errors)
     ├── MissingToolError      java 17, mvn or go is not installed (names the install command)
     ├── ServiceStartError     a service exited early or did not answer its readiness check
     │   └── BuildError        `mvn` or `go build` failed (the tail of its output is in the message)
@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from parley.errors import ConfigurationError, MissingToolError, ParleyError, ServiceStartError
+from config.errors import ConfigurationError, MissingToolError, ParleyError, ServiceStartError
 
 __all__ = [
     "BuildError",

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from config.settings import Settings, load_settings
 from infra._build import build
 from infra._errors import ConfigurationError, ServiceStartError
 from infra._ferretdb import FerretDB
@@ -26,7 +27,6 @@ from infra._oidc import OidcProvider
 from infra._ports import find_free_ports
 from infra._proc import terminate
 from infra._service import Service, tcp_open
-from parley.settings import Settings, load_settings
 
 __all__ = ["Endpoints", "LocalServices", "Ports", "ServiceStatus"]
 

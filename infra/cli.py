@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from config.settings import load_settings
 from infra._build import build
 from infra._local import LocalServices
-from parley.settings import load_settings
 
 __all__ = ["infra_main"]
 

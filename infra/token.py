@@ -10,9 +10,9 @@ import sys
 
 import httpx
 
+from config.errors import ServiceStartError
+from config.settings import load_settings
 from infra._oidc import ISSUER_ID
-from parley.errors import ServiceStartError
-from parley.settings import load_settings
 
 __all__ = ["fetch_access_token", "token_main"]
 

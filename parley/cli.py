@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from parley.errors import ParleyError
+    from config.errors import ParleyError
 
     try:
         if args.command == "serve":

@@ -13,8 +13,8 @@ import subprocess
 import sys
 from types import FrameType
 
+from config.settings import load_settings
 from infra import LocalServices
-from parley.settings import load_settings
 
 __all__ = ["run_main"]
 

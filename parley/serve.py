@@ -26,7 +26,11 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors import ActorSystem, Restart, RestartIntensityExceeded, open_actor_system
+from actors._service import Service, ServiceActor
 from adapters import KafkaConsumer, KafkaProducer, MongoStore, backoff_delays, ensure_topics
+from config.errors import ConfigurationError
+from config.settings import Role, Settings, load_settings
+from core import Core
 from gateway.app import create_app
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
@@ -35,11 +39,7 @@ from gateway.http_drain import RequestActivity, stop_when_quiet
 from gateway.ingest import Ingest
 from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
-from parley.core import Core
-from parley.errors import ConfigurationError
 from parley.logs import configure_logging
-from parley.services import Service, ServiceActor
-from parley.settings import Role, Settings, load_settings
 
 __all__ = ["run_server", "serve_main"]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from parley.settings import Settings, load_settings
+from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from infra import Endpoints
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
     # Imported here: a unit-test session never loads the Kafka and Mongo clients for this.
+    from config.errors import ServiceStartError
     from infra import LocalServices, Ports
-    from parley.errors import ServiceStartError
 
     state_dir = tmp_path_factory.mktemp("parley-state")
     # A lost race for a "free" port (another run took it meanwhile) gets one more try; a failed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from parley.settings import Settings, env_names, markdown_env_table
+from config.settings import Settings, env_names, markdown_env_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

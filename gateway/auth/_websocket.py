@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from config.errors import ConfigurationError
 from gateway.auth._errors import (
     AuthFrameRejected,
     AuthTimeout,
@@ -34,11 +35,10 @@ from gateway.auth._errors import (
 )
 from gateway.auth._header import MAX_TOKEN_BYTES
 from gateway.auth._principal import Principal
-from parley.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from config.settings import Settings
     from gateway.auth._verifier import TokenVerifier
-    from parley.settings import Settings
 
 __all__ = [
     "AUTH_DEADLINE_S",

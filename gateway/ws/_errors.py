@@ -7,7 +7,7 @@
                                 names ``field``; the connection stays open
 
 Refusals from the rest of the gateway (``gateway.auth.Refusal`` and its subclasses) are
-mapped in ``actors.connection``: identity refusals (``AuthError``) and connection-level
+mapped in ``gateway.ws.connection``: identity refusals (``AuthError``) and connection-level
 limits close with their ``close_code``; refusals of one command become ``error`` frames.
 """
 

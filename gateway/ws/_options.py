@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["WsOptions"]
 

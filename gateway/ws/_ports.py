@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from gateway.auth import Principal, Refusal
     from gateway.context import GatewayContext
-    from parley.events import MessageEvent, PresenceEvent, TypingEvent
+    from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 
 __all__ = ["AcceptedPort", "ConnectionPorts", "IngestPort", "ThreadsPort", "VerifierPort"]
 

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 import trio
 
 from gateway.limits import ConnectionLimiter
-from gateway.metrics import Metrics
 from gateway.ws._outbox import Outbox, OutFrame
 from gateway.ws.protocol import (
     CloseCode,
@@ -40,11 +39,12 @@ from gateway.ws.protocol import (
     thread_frame,
     wire_text_frame,
 )
-from parley.events import Event, MembershipEvent, MessageEvent
+from protocol.events import Event, MembershipEvent, MessageEvent
+from telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from actors import ActorSystem
-    from parley.settings import Settings
+    from config.settings import Settings
 
 __all__ = ["FanoutHub", "Peer", "Subscription"]
 

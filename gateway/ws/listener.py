@@ -57,9 +57,9 @@ from gateway.ws.protocol import (
 )
 
 if TYPE_CHECKING:
-    from actors.connection import ConnectionActor
     from gateway.context import GatewayContext
-    from gateway.metrics import Metrics
+    from gateway.ws.connection import ConnectionActor
+    from telemetry.metrics import Metrics
 
 __all__ = ["serve_websockets"]
 
@@ -211,8 +211,8 @@ def spawn_connection_actor(
     via: str = "ws",
 ) -> tuple[ConnectionActor, ActorRef[Inbound]]:
     """One supervised actor for one connection; TEMPORARY: a crash closes it with 1011."""
-    # Imported here: actors.connection itself imports gateway.ws (no import cycle at load).
-    from actors.connection import ConnectionActor
+    # Imported here: gateway.ws.connection itself imports gateway.ws (no import cycle at load).
+    from gateway.ws.connection import ConnectionActor
 
     actor = ConnectionActor(
         ports=ports, hub=hub, outbox=outbox, options=opts, via=via, bearer_token=bearer

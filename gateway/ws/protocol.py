@@ -48,7 +48,7 @@ from typing import Any, Literal
 import orjson
 
 from gateway.ws._errors import CommandInvalid, FrameRejected
-from parley.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 
 __all__ = [
     "PONG",

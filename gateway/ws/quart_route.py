@@ -27,9 +27,9 @@ from gateway.ws.listener import spawn_connection_actor, tell_command
 from gateway.ws.protocol import CloseCode, close_reason, error_frame, parse_command
 
 if TYPE_CHECKING:
-    from actors.connection import ConnectionActor
     from gateway.context import GatewayContext
     from gateway.ws._outbox import Outbox
+    from gateway.ws.connection import ConnectionActor
 
 __all__ = ["ws_blueprint"]
 

@@ -17,7 +17,7 @@ from adapters import (
     PoisonRecordError,
     ensure_topics,
 )
-from parley.settings import Settings
+from config.settings import Settings
 
 
 def unique(prefix: str) -> str:

@@ -14,6 +14,7 @@ from functools import partial
 import trio
 
 from actors import ActorSystem, Restart, open_actor_system
+from actors._service import Service, ServiceActor
 from adapters import (
     ConsumedRecord,
     KafkaConsumer,
@@ -22,8 +23,7 @@ from adapters import (
     PoisonRecordError,
     run_pipeline,
 )
-from parley.services import Service, ServiceActor
-from parley.settings import load_settings
+from config.settings import load_settings
 
 
 async def main(cfg: dict[str, object]) -> None:

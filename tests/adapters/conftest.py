@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters import MongoStore
-from parley.settings import Settings
+from config.settings import Settings
 from tests.adapters._helpers import unique
 
 

@@ -10,7 +10,7 @@ import trio
 
 from adapters import AdapterClosedError, ConsumedRecord, KafkaConsumer
 from adapters._consumer_thread import Pause, StoreOffsets
-from parley.settings import load_settings
+from config.settings import load_settings
 
 TP0, TP1 = ("t", 0), ("t", 1)
 

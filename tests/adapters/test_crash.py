@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from adapters import KafkaProducer, MongoStore
-from parley.settings import Settings
+from config.settings import Settings
 from tests.adapters._helpers import (
     assert_stored_exactly,
     committed_offsets,

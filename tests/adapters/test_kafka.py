@@ -19,8 +19,8 @@ from adapters import (
     UnknownOutcomeError,
     run_pipeline,
 )
+from config.settings import Settings
 from infra import find_free_port
-from parley.settings import Settings
 from tests.adapters._helpers import (
     assert_stored_exactly,
     chat_handler,

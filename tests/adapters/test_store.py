@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from adapters import InvalidDocumentError, MongoStore, SeqConflictError
-from parley.settings import Settings
+from config.settings import Settings
 from tests.adapters._helpers import eventually
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,9 @@ import pytest
 import trio
 
 from adapters import KafkaConsumer, KafkaProducer, MongoStore, run_pipeline
+from config.settings import Settings
 from infra import find_free_port
 from infra._ferretdb import FerretDB  # a private FerretDB of our own: others keep theirs
-from parley.settings import Settings
 from tests.adapters._helpers import (
     assert_stored_exactly,
     chat_handler,

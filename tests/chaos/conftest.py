@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from config.errors import ServiceStartError
 from infra import Endpoints, LocalServices, Ports
-from parley.errors import ServiceStartError
 from tests.chaos.checks import REPORT, ROWS, TITLE
 from tests.chaos.driver import LoadPlan
 from tests.chaos.scenario import Size

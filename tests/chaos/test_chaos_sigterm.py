@@ -27,8 +27,8 @@ import httpx
 import pytest
 import trio
 
+from config.settings import Settings
 from infra import LocalServices
-from parley.settings import Settings
 from tests.chaos.checks import Verdict, record
 from tests.chaos.cluster import Cluster, ParleyProc
 from tests.chaos.driver import LoadPlan, Outcomes, Reader, run_poster, run_reader

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from actors import MailboxFull, Registry
-from actors.thread import Work
-from parley.core import Core
-from parley.events import PostMessage
+from core import Core, Work
+from protocol.events import PostMessage
 
 
 class FullThenRoomy:

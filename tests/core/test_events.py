@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parley.events import (
+from protocol.events import (
     EventDecodeError,
     MessageEvent,
     PostMessage,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from actors.thread import ThreadSequencer
 from adapters import SeqConflictError, StoredMessage
-from parley.events import MessageEvent, PostMessage
+from core import ThreadSequencer
+from protocol.events import MessageEvent, PostMessage
 
 
 class UniqueIndexStore:

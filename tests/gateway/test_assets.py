@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from config.errors import MissingToolError, ParleyError
 from gateway.assets import VENDORED, build_assets
-from parley.errors import MissingToolError, ParleyError
 
 FAKE_NPM = """#!/bin/sh
 # Stand-in for `npm ci`: count calls, then install each vendored file from the fixture.

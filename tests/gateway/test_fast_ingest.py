@@ -17,13 +17,13 @@ import pytest
 import trio
 from quart_trio import QuartTrio
 
+from config.settings import load_settings
 from gateway._errors import Forbidden, Unavailable
 from gateway.app import create_app
 from gateway.auth import MalformedToken, Principal
 from gateway.context import GatewayContext
 from gateway.fast_ingest import FastIngest, match_post_route
 from gateway.ingest import Accepted
-from parley.settings import load_settings
 
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 TOKENS = {"tok-alice": "alice", "tok-bob": "bob"}

@@ -8,6 +8,7 @@ import pytest
 import trio
 import trio.testing
 
+from config.settings import load_settings
 from gateway.auth import Refusal
 from gateway.limits import (
     BodyTooLarge,
@@ -19,7 +20,6 @@ from gateway.limits import (
     TooManyConnections,
     UserRateLimiter,
 )
-from parley.settings import load_settings
 
 
 async def test_burst_then_steady_rate(autojump_clock: trio.testing.MockClock) -> None:

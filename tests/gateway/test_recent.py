@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.recent import RecentMessages
-from parley.events import MessageEvent
+from protocol.events import MessageEvent
 
 
 def msg(seq: int, thread: str = "t1") -> MessageEvent:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import trio
 
+from config.settings import load_settings
 from gateway._errors import Forbidden, NotFound
 from gateway.threads import ThreadDirectory
-from parley.settings import load_settings
 
 
 class GatedStore:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from config.settings import Settings, env_names
 from infra._oidc import OidcProvider
-from parley.settings import Settings, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = Settings()

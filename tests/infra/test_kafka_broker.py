@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from config.settings import Settings
 from infra import Endpoints
-from parley.settings import Settings
 
 pytestmark = pytest.mark.integration
 

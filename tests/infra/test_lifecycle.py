@@ -14,8 +14,8 @@ from pathlib import Path
 import pymongo
 import pytest
 
+from config.errors import ServiceStartError
 from infra import LocalServices, Ports
-from parley.errors import ServiceStartError
 
 pytestmark = pytest.mark.integration
 

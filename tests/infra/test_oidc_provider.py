@@ -15,8 +15,8 @@ import httpx
 import jwt
 import pytest
 
+from config.settings import Settings
 from infra import Endpoints, fetch_access_token
-from parley.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from infra import Endpoints, fetch_access_token
-from parley.settings import Settings
 from tests.support.server import ParleyProcess, isolated_settings
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from parley.settings import Settings
+from config.settings import Settings
 from tests.support.server import ParleyProcess, isolated_settings
 from tests.support.ws import chat_socket
 

@@ -12,7 +12,7 @@ import httpx
 import pymongo
 import pytest
 
-from parley.settings import Settings
+from config.settings import Settings
 from tests.support.server import ParleyProcess, isolated_settings
 
 pytestmark = pytest.mark.integration

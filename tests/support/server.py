@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
+from config.settings import Role, Settings
 from infra import find_free_port
-from parley.settings import Role, Settings
 
 __all__ = ["ParleyProcess", "isolated_settings", "settings_env"]
 

@@ -17,7 +17,7 @@ import h11
 import trio
 from jwt.algorithms import get_default_algorithms
 
-from parley.settings import Settings, load_settings
+from config.settings import Settings, load_settings
 
 AUDIENCE = "parley"
 CLIENT_ID = "parley-web"

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _auth_support import JwksServer, SigningKey, TokenFactory, settings_for
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from config.settings import load_settings
 from gateway.auth import TokenVerifier
-from parley.settings import load_settings
 
 ROUNDS, PER_ROUND = 7, 2000
 

@@ -57,7 +57,7 @@ def test_redact_token_in_url(url: str, expected: str) -> None:
     [
         "gateway.auth._verifier ready",
         "connected to 127.0.0.1:9092 in 3.5 ms",
-        "www.example.com and parley.settings.Settings",
+        "www.example.com and config.settings.Settings",
         "thread 0191a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b seq 17",
     ],
 )

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 from jwt_attacks import attack_tokens, token_fragments
 
+from config.settings import Settings
 from gateway.auth import (
     BadSignature,
     ClaimRejected,
@@ -24,7 +25,6 @@ from gateway.auth import (
     UnsafeTokenHeader,
 )
 from infra import fetch_access_token
-from parley.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt_attacks import attack_tokens
 
+from config.errors import ConfigurationError
+from config.settings import load_settings
 from gateway.auth import (
     BadSignature,
     ClaimRejected,
@@ -46,8 +48,6 @@ from gateway.auth import (
     WrongTokenType,
     allowed_algorithms,
 )
-from parley.errors import ConfigurationError
-from parley.settings import load_settings
 
 NOW = int(time.time())
 

@@ -10,6 +10,8 @@ import trio
 import trio.testing
 from _auth_support import TokenFactory
 
+from config.errors import ConfigurationError
+from config.settings import load_settings
 from gateway.auth import (
     AUTH_DEADLINE_S,
     AuthFrameRejected,
@@ -28,8 +30,6 @@ from gateway.auth import (
     parse_bearer_subprotocol,
     receive_auth,
 )
-from parley.errors import ConfigurationError
-from parley.settings import load_settings
 
 # --- bearer subprotocol -------------------------------------------------------------------
 

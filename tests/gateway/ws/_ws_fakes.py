@@ -15,7 +15,7 @@ from gateway.ingest import Accepted
 from gateway.limits import RateLimited
 from gateway.ws import FanoutHub
 from gateway.ws._ports import AcceptedPort
-from parley.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 
 _CREATED = "2026-01-01T00:00:00Z"
 

@@ -11,9 +11,9 @@ import trio
 from _ws_client import WsClient
 from _ws_fakes import FakeIngest, FakeThreads, FakeVerifier
 
+from config.settings import load_settings
 from gateway.context import GatewayContext
 from gateway.ws import FanoutHub, WsOptions, serve_websockets
-from parley.settings import load_settings
 
 ALLOWED_ORIGIN = "https://app.example.com"
 

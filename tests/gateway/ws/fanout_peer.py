@@ -21,12 +21,12 @@ from functools import partial
 import orjson
 import trio
 
+from config.settings import load_settings
 from gateway.auth import Principal
 from gateway.context import GatewayContext
 from gateway.ingest import Accepted
 from gateway.ws import FanoutHub, WsOptions, serve_websockets
-from parley.events import MessageEvent, PresenceEvent, TypingEvent
-from parley.settings import load_settings
+from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 
 
 class _AnyToken:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import trio
 from _ws_fakes import FakeIngest, FakeThreads, FakeVerifier
 
-from actors.connection import ConnectionActor
 from gateway.ws import ConnectionPorts, FanoutHub, WsOptions
+from gateway.ws.connection import ConnectionActor
 
 
 def make_actor(hub: FanoutHub, auth_timeout_s: float = 5.0) -> ConnectionActor:

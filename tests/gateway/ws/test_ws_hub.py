@@ -10,10 +10,10 @@ import trio
 
 import gateway.ws.hub as hub_module
 from gateway.limits import TooManyConnections
-from gateway.metrics import Metrics
 from gateway.ws import CloseCode, FanoutHub, Outbox
 from gateway.ws.protocol import text_frame_header
-from parley.events import MembershipEvent, MessageEvent, PresenceEvent, TypingEvent
+from protocol.events import MembershipEvent, MessageEvent, PresenceEvent, TypingEvent
+from telemetry.metrics import Metrics
 
 
 def message(seq: int, thread_id: str = "t_1") -> MessageEvent:

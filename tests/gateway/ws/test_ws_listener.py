@@ -9,7 +9,7 @@ import trio
 from _ws_client import Rejected, WsClient
 from _ws_stack import ALLOWED_ORIGIN, Stack, start_stack
 
-from parley.events import MembershipEvent, PresenceEvent
+from protocol.events import MembershipEvent, PresenceEvent
 
 
 async def eventually(condition: Callable[[], bool]) -> None:

@@ -30,7 +30,7 @@ from gateway.ws.protocol import (
 from gateway.ws.protocol import (
     SERVER_OWNED as WS_SERVER_OWNED,
 )
-from parley.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 
 
 def test_rules_match_the_rest_schemas() -> None:

@@ -13,10 +13,10 @@ from _ws_stack import ALLOWED_ORIGIN
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from config.settings import load_settings
 from gateway.app import create_app
 from gateway.context import GatewayContext
 from gateway.ws import FanoutHub
-from parley.settings import load_settings
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ from gateway.ws.protocol import (
     subscribed_frame,
     wire_text_frame,
 )
-from parley.events import PresenceEvent, TypingEvent
+from protocol.events import PresenceEvent, TypingEvent
 
 if TYPE_CHECKING:
     from gateway.auth import Principal

@@ -1,7 +1,4 @@
-"""The core role: consume `chat.commands`, one ThreadActor per thread, store, announce.
-
-    KafkaConsumer(chat.commands, group "core") ─▶ dispatch ─▶ Registry["threads"]
-                                                              └▶ ThreadActor(thread_id)
+"""The core's dispatcher: `chat.commands` records to their thread's actor, in log order.
 
 The dispatcher only decodes and routes; a record that is not a valid command goes to the
 dead-letter topic with its reason and is acknowledged at once (no poison loop).
@@ -10,21 +7,20 @@ dead-letter topic with its reason and is acknowledged at once (no poison loop).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
 
 from actors import MailboxFull, Registry
-from actors.thread import CoreDeps, ThreadActor, Work
 from adapters import AdapterUnavailableError, ConsumedRecord, UnknownOutcomeError, backoff_delays
-from parley.events import EventDecodeError, MessageEvent, decode_command
+from core._thread_actor import CoreDeps, ThreadActor, Work
+from protocol.events import EventDecodeError, MessageEvent, decode_command
 
 if TYPE_CHECKING:
     from actors import ActorSystem
     from adapters import KafkaConsumer, KafkaProducer, MongoStore
-    from gateway.metrics import Metrics
-    from parley.settings import Settings
+    from config.settings import Settings
+    from telemetry.metrics import Metrics
 
 __all__ = ["Core"]
 
@@ -55,10 +51,6 @@ class Core:
         self._metrics = metrics
         self._stop_requested = trio.Event()
         self.registry: Registry[str, Work] | None = None
-        # The turn hook point: called with every newly stored message, in thread order. Plugins
-        # (an assistant answering a turn) will register here; a hook must not block — it hands
-        # the event to an actor of its own with tell().
-        self.turn_hooks: list[Callable[[MessageEvent], None]] = []
         self.deps = CoreDeps(
             store=store,
             producer=producer,
@@ -82,8 +74,6 @@ class Core:
 
     def _on_stored(self, event: MessageEvent) -> None:
         self._metrics.persisted.inc()
-        for hook in self.turn_hooks:
-            hook(event)
 
     async def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         log.warning(

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import trio
 
-from actors import Actor
+from ._actor import Actor
 
 __all__ = ["Service", "ServiceActor"]
 

@@ -1,0 +1,140 @@
+"""ThreadSequencer: numbers, stores and announces one thread's messages; no actor, no Kafka.
+
+The sequencer holds a thread's last seq and talks to the store and to an event publisher
+through two small protocols, so its fencing and redelivery rules are tested against an
+in-memory store (tests/core/test_sequencer.py).
+
+1. seq = last_seq + 1 and an idempotent insert (unique message_id, unique (thread_id, seq));
+   a redelivered record finds its stored document and keeps its original seq;
+2. the stored message is published to `chat.events` and the broker's ack awaited.
+
+If another core still believes it owns the thread (a zombie after a rebalance), the unique
+(thread_id, seq) index refuses one of the two writes; the loser reloads last_seq from the
+store and tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from adapters import SeqConflictError
+from protocol.events import MessageEvent, PostMessage
+
+if TYPE_CHECKING:
+    from adapters import StoredMessage
+
+__all__ = ["EventPublisher", "MessageStorePort", "ThreadSequencer"]
+
+log = logging.getLogger(__name__)
+
+_MAX_SEQ_RETRIES = 5
+
+
+class MessageStorePort(Protocol):
+    async def last_seq(self, thread_id: str) -> int: ...
+    async def insert_message(self, doc: dict[str, Any]) -> StoredMessage: ...
+    async def insert_new_messages(self, docs: Sequence[dict[str, Any]]) -> int: ...
+
+
+class EventPublisher(Protocol):
+    """Announces events on chat.events, in order; returns once Kafka has all of them."""
+
+    async def __call__(self, events: Sequence[MessageEvent]) -> None: ...
+
+
+@dataclass
+class ThreadSequencer:
+    """The state and the work of one thread; the actor feeds it records in order."""
+
+    thread_id: str
+    store: MessageStorePort
+    publish: EventPublisher
+    last_seq: int | None = None
+    stored: int = 0
+    duplicates: int = 0
+    # True while last_seq is a guess (see _known_last_seq), not read from the store.
+    guessed: bool = False
+
+    def _known_last_seq(self) -> int:
+        if self.last_seq is None:
+            # A thread this actor has not seen is most often new: guess 0 instead of asking.
+            # If it has messages, seq 1 is taken, the unique (thread_id, seq) index refuses
+            # the write, and the conflict path reads the real last seq. So only threads with
+            # history pay a query, which on FerretDB scans the whole messages collection.
+            self.last_seq, self.guessed = 0, True
+        return self.last_seq
+
+    async def _reload_after_conflict(self) -> None:
+        if not self.guessed:
+            # Someone else wrote this seq: we are not (or no longer) the only owner.
+            log.warning("seq conflict; reloaded", extra={"thread_id": self.thread_id})
+        self.guessed = False
+        self.last_seq = await self.store.last_seq(self.thread_id)
+
+    async def handle(self, post: PostMessage) -> tuple[MessageEvent, bool]:
+        """Store and announce `post`; returns its event and whether it was stored before."""
+        for _attempt in range(_MAX_SEQ_RETRIES):
+            seq = self._known_last_seq() + 1
+            try:
+                result = await self.store.insert_message(_document(post, seq))
+            except SeqConflictError:
+                await self._reload_after_conflict()
+                continue
+            if result.duplicate:
+                self.duplicates += 1
+            else:
+                self.stored += 1
+                self.last_seq, self.guessed = seq, False
+            event = _event(result.doc)
+            await self.publish([event])
+            return event, result.duplicate
+        raise SeqConflictError(
+            f"thread {self.thread_id}: seq kept conflicting after {_MAX_SEQ_RETRIES} reloads"
+        )
+
+    async def handle_new(self, posts: Sequence[PostMessage]) -> list[MessageEvent]:
+        """Store and announce the leading posts that are new, in one write; returns their events.
+
+        Stops at the first post that clashes (stored before, or its seq taken by someone
+        else): that one and the rest are for handle(), which tells those cases apart.
+        """
+        first = self._known_last_seq() + 1
+        docs = [_document(post, first + i) for i, post in enumerate(posts)]
+        stored = await self.store.insert_new_messages(docs)
+        if stored == 0:
+            return []
+        self.guessed = False
+        self.last_seq = first - 1 + stored
+        self.stored += stored
+        events = [_event(doc) for doc in docs[:stored]]
+        await self.publish(events)
+        return events
+
+
+def _document(post: PostMessage, seq: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "message_id": post.message_id,
+        "thread_id": post.thread_id,
+        "seq": seq,
+        "sender_id": post.sender_id,
+        "text": post.text,
+        "created_at": post.created_at,
+    }
+    if post.client_msg_id is not None:
+        doc["client_msg_id"] = post.client_msg_id
+    return doc
+
+
+def _event(doc: dict[str, Any]) -> MessageEvent:
+    return MessageEvent(
+        thread_id=doc["thread_id"],
+        seq=int(doc["seq"]),
+        message_id=doc["message_id"],
+        sender_id=doc["sender_id"],
+        text=doc["text"],
+        created_at=str(doc["created_at"]),
+        client_msg_id=doc.get("client_msg_id"),
+    )

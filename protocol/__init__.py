@@ -1,0 +1,6 @@
+"""The bottom floor: the records that cross process boundaries, with their codecs, no I/O.
+
+    protocol.events   what crosses Kafka (chat.commands, chat.events), tagged JSON records
+
+Every other package may import this one; it imports nothing of Parley.
+"""
