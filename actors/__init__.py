@@ -48,7 +48,7 @@ from ._mailbox import Down, ExitReason, MailboxPolicy, Reply
 from ._node import ActorState
 from ._policy import Backoff, Restart, Strategy
 from ._registry import Registry
-from ._service import Service, ServiceActor
+from ._service import Service, ServiceActor, TaskService, start_service
 from ._supervisor import ChildSpec, Supervisor
 from ._system import ActorSystem, open_actor_system, run_actor_system
 
@@ -76,6 +76,8 @@ __all__ = [
     "StopTimeout",
     "Strategy",
     "Supervisor",
+    "TaskService",
     "open_actor_system",
     "run_actor_system",
+    "start_service",
 ]

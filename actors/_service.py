@@ -9,13 +9,19 @@ return — so a consumer commits and a producer flushes before whatever was star
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from ._actor import Actor
+from ._policy import Restart
 
-__all__ = ["Service", "ServiceActor"]
+if TYPE_CHECKING:
+    from ._supervisor import Supervisor
+    from ._system import ActorSystem
+
+__all__ = ["Service", "ServiceActor", "TaskService", "start_service"]
 
 
 class Service(Protocol):
@@ -46,3 +52,37 @@ class ServiceActor(Actor[None]):
         # has nothing to wait for.
         if self._running:
             await self._ended.wait()
+
+
+class TaskService:
+    """A plain `async fn(task_status=...)` as a Service: stop() cancels it, or calls `on_stop`
+    for a task that ends by itself once told (a server that drains its connections)."""
+
+    def __init__(
+        self, fn: Callable[..., Awaitable[object]], on_stop: Callable[[], None] | None = None
+    ) -> None:
+        self._fn = fn
+        self._on_stop = on_stop
+        self._scope: trio.CancelScope | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # A fresh scope per incarnation: the supervisor may run this again after a crash.
+        with trio.CancelScope() as self._scope:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._fn)
+                task_status.started()
+
+    def stop(self) -> None:
+        if self._on_stop is not None:
+            self._on_stop()
+        elif self._scope is not None:
+            self._scope.cancel()
+
+
+async def start_service(parent: ActorSystem | Supervisor, name: str, service: Service) -> None:
+    """Run `service` as a supervised child of `parent`, returning once it is running.
+
+    TRANSIENT: restarted after a crash, but a service that returns because it was asked to
+    stop (the drain) stays stopped.
+    """
+    await parent.start(lambda: ServiceActor(service), name=name, restart=Restart.TRANSIENT)

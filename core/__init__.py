@@ -4,6 +4,7 @@
                                                                       └▶ ThreadActor(thread_id)
                                                                           └▶ ThreadSequencer
 
+    start_core        starts the registry, the consumer and the dispatcher; returns the Core
     Core              the dispatcher: decodes, routes, dead-letters what is not a command
     ThreadActor       the one owner of a thread in the cluster (Kafka partitions by thread_id)
     ThreadSequencer   numbering, idempotent storing and announcing, without actor or Kafka
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+from core._assembly import start_core
 from core._dispatcher import Core
 from core._sequencer import EventPublisher, MessageStorePort, ThreadSequencer
 from core._thread_actor import CoreDeps, ThreadActor, Work
@@ -23,4 +25,5 @@ __all__ = [
     "ThreadActor",
     "ThreadSequencer",
     "Work",
+    "start_core",
 ]

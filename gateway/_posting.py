@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.auth import Principal
     from gateway.context import GatewayContext
     from gateway.ingest import Accepted
+    from telemetry import Readiness
 
 __all__ = [
     "PostFields",
@@ -57,14 +58,14 @@ def parse_post(raw: bytes, path_thread_id: str | None) -> PostFields:
 
 async def accept_post(ctx: GatewayContext, principal: Principal, fields: PostFields) -> Accepted:
     thread_id, text, client_msg_id = fields
-    return await ctx.require_ingest().accept(principal, thread_id, text, client_msg_id, via="rest")
+    return await ctx.ingest.accept(principal, thread_id, text, client_msg_id, via="rest")
 
 
 def accepted_json(accepted: Accepted) -> str:
     return json.dumps(accepted.body())
 
 
-def closes_connection(ctx: GatewayContext, status: int) -> bool:
+def closes_connection(readiness: Readiness, status: int) -> bool:
     """Whether an answer ends its connection (the rule of every HTTP answer, not just posts).
 
     Hypercorn stops reading further requests on a kept-alive connection once it drains,
@@ -73,7 +74,7 @@ def closes_connection(ctx: GatewayContext, status: int) -> bool:
     request body was read; Hypercorn would then leave the next request on that kept-alive
     connection unanswered.
     """
-    return status >= 400 or ctx.readiness.draining.is_set()
+    return status >= 400 or readiness.draining.is_set()
 
 
 def too_large_json(max_body_bytes: int) -> str:

@@ -1,52 +1,74 @@
-"""The Quart-Trio application: REST, operator endpoints, browser files, `/ws` fallback."""
+"""The Quart-Trio applications: the gateway's (REST, `/ws`, browser files, operator
+endpoints) and the operator-only one a core-only process serves.
+
+Every blueprint is imported here, statically: a missing module is a broken build, not a
+feature quietly switched off.
+"""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quart import Response
 from quart_trio import QuartTrio
 
+from gateway._errors import Unavailable
 from gateway._posting import closes_connection, too_large_json
 from gateway.auth import Refusal
+from gateway.context import browser_config
+from gateway.openapi import openapi_blueprint
+from gateway.ops import ops_blueprint
+from gateway.rest import rest_blueprint
+from gateway.static import static_blueprint
+from gateway.ws import ws_blueprint
 
 if TYPE_CHECKING:
+    from config.settings import Settings
     from gateway.context import GatewayContext
+    from telemetry import ProcessStatus
 
-__all__ = ["create_app"]
-
-# Blueprints that other parts of the gateway contribute; a module that is not there yet is
-# skipped so the app still answers health checks while the rest is being built.
-_OPTIONAL_BLUEPRINTS = (
-    ("gateway.rest", "rest_blueprint"),
-    ("gateway.openapi", "openapi_blueprint"),
-    ("gateway.ws.quart_route", "ws_blueprint"),
-    ("gateway.static", "static_blueprint"),
-)
+__all__ = ["create_app", "create_ops_app"]
 
 
 def create_app(ctx: GatewayContext) -> QuartTrio:
-    from gateway.ops import ops_blueprint
+    """The gateway's app: everything a browser, a REST client or an operator asks for."""
+    app = _base_app(ctx.settings, ctx.status, browser=ctx.browser_config())
+    app.config["PARLEY_CONTEXT"] = ctx
+    app.config["PARLEY_WS"] = ctx.ws
+    app.config["PARLEY_HTTP_HOST"] = ctx.settings.http_host
+    for blueprint in (rest_blueprint, openapi_blueprint, ws_blueprint, static_blueprint):
+        app.register_blueprint(blueprint)
+    return app
 
+
+def create_ops_app(settings: Settings, status: ProcessStatus) -> QuartTrio:
+    """A process without the gateway role (a core) answers the operator endpoints; its
+    chat API answers 503 so that a client aimed at it by mistake retries elsewhere."""
+    app = _base_app(settings, status, browser=browser_config(settings))
+
+    @app.route("/api/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def _no_chat_here(_rest: str) -> Response:
+        raise Unavailable(
+            f"this process runs the {status.role} role: the chat API is on the gateways",
+            retry_after_s=1,
+        )
+
+    return app
+
+
+def _base_app(settings: Settings, status: ProcessStatus, *, browser: dict[str, str]) -> QuartTrio:
     # An explicit root path: the editable install's import hook hides it from Flask.
     app = QuartTrio(__name__, root_path=str(Path(__file__).parent))
-    app.config["PARLEY_CONTEXT"] = ctx
-    app.config["MAX_CONTENT_LENGTH"] = ctx.settings.max_body_bytes
+    app.config["PARLEY_STATUS"] = status
+    app.config["PARLEY_BROWSER_CONFIG"] = browser
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.register_blueprint(ops_blueprint)
-    for module_name, attr in _OPTIONAL_BLUEPRINTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        app.register_blueprint(getattr(module, attr))
+    readiness = status.readiness
 
     @app.after_request
     async def _close_while_draining(response: Response) -> Response:
-        if closes_connection(ctx, response.status_code):
+        if closes_connection(readiness, response.status_code):
             response.headers["Connection"] = "close"
         return response
 
@@ -60,7 +82,7 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
     @app.errorhandler(413)
     async def _too_large(_exc: Exception) -> Response:
         return Response(
-            too_large_json(ctx.settings.max_body_bytes), status=413,
+            too_large_json(settings.max_body_bytes), status=413,
             content_type="application/json",
         )
 

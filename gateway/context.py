@@ -1,87 +1,63 @@
-"""Everything a gateway request handler needs, gathered in one object built at start-up.
+"""GatewayContext: everything a gateway request handler needs, complete from the start.
 
-Handlers get it from the app config instead of module globals, so several apps (tests,
-several gateways in one interpreter) never share state by accident.
+Built once by `gateway.start_gateway` after every part it holds is running, so no handler
+ever finds a part missing; handlers get it from the app config instead of module globals,
+so several apps (tests, several gateways in one interpreter) never share state by accident.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from config.settings import Settings
-from gateway._errors import Unavailable
-from telemetry.metrics import Metrics
-from telemetry.readiness import Readiness
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from config.settings import Settings
     from gateway.auth import Principal, TokenVerifier
     from gateway.ingest import Ingest
     from gateway.threads import ThreadDirectory
-    from gateway.ws.hub import FanoutHub
+    from gateway.ws import FanoutHub, WsServer
+    from telemetry import Metrics, ProcessStatus, Readiness
 
-__all__ = ["GatewayContext"]
+__all__ = ["GatewayContext", "browser_config"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class GatewayContext:
     settings: Settings
-    metrics: Metrics = field(default_factory=Metrics)
-    readiness: Readiness = field(default_factory=Readiness)
-    ws_url: str = ""
-    snapshot_sources: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
-    gauge_refreshers: list[Callable[[], None]] = field(default_factory=list)
-    # Wired by `parley serve` once the adapters are up; None in a core-only process.
-    verifier: TokenVerifier | None = None
-    ingest: Ingest | None = None
-    threads: ThreadDirectory | None = None
-    hub: FanoutHub | None = None
-    # True once the gateway's chat.events consumer holds its partitions (readiness).
-    events_assigned: Callable[[], bool] | None = None
+    status: ProcessStatus
+    verifier: TokenVerifier
+    ingest: Ingest
+    threads: ThreadDirectory
+    ws: WsServer
+    # What /config.js advertises: the dedicated listener's URL, else /ws on the HTTP port.
+    ws_url: str
 
-    def require_ingest(self) -> Ingest:
-        if self.ingest is None:
-            raise Unavailable("message intake is not ready yet", retry_after_s=1)
-        return self.ingest
+    @property
+    def metrics(self) -> Metrics:
+        return self.status.metrics
 
-    def require_threads(self) -> ThreadDirectory:
-        if self.threads is None:
-            raise Unavailable("the thread store is not ready yet", retry_after_s=1)
-        return self.threads
+    @property
+    def readiness(self) -> Readiness:
+        return self.status.readiness
+
+    @property
+    def hub(self) -> FanoutHub:
+        return self.ws.hub
 
     async def authenticate(self, token: str) -> Principal:
         """Who the token names; raises an InvalidToken refusal (401) otherwise."""
-        if self.verifier is None:
-            raise Unavailable("token verification is not ready yet", retry_after_s=1)
         return await self.verifier.verify(token)
 
-    @property
-    def gateway_id(self) -> str:
-        return self.settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}"
-
     def browser_config(self) -> dict[str, str]:
-        s = self.settings
-        return {
-            "apiUrl": s.http_base_url,
-            "wsUrl": self.ws_url or s.http_base_url.replace("http", "ws", 1) + "/ws",
-            "issuer": s.oidc_issuer,
-            "clientId": s.oidc_client_id,
-            "audience": s.oidc_audience,
-        }
+        return browser_config(self.settings, self.ws_url)
 
-    def snapshot(self) -> dict[str, Any]:
-        snap: dict[str, Any] = {
-            "gateway_id": self.gateway_id,
-            "role": s.value if (s := self.settings.role) else None,
-            "readiness": self.readiness.report(),
-        }
-        for source in self.snapshot_sources:
-            snap.update(source())
-        return snap
 
-    def refresh_gauges(self) -> None:
-        for refresh in self.gauge_refreshers:
-            refresh()
+def browser_config(settings: Settings, ws_url: str = "") -> dict[str, str]:
+    """What the browser reads from /config.js; nothing of it is baked into static files."""
+    return {
+        "apiUrl": settings.http_base_url,
+        "wsUrl": ws_url or settings.http_base_url.replace("http", "ws", 1) + "/ws",
+        "issuer": settings.oidc_issuer,
+        "clientId": settings.oidc_client_id,
+        "audience": settings.oidc_audience,
+    }

@@ -16,7 +16,8 @@ from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, dec
 
 if TYPE_CHECKING:
     from adapters import KafkaConsumer
-    from gateway.context import GatewayContext
+    from gateway.threads import ThreadDirectory
+    from gateway.ws import FanoutHub
 
 __all__ = ["events_group_id", "pump_events"]
 
@@ -28,7 +29,8 @@ def events_group_id(gateway_id: str) -> str:
 
 
 async def pump_events(
-    ctx: GatewayContext,
+    threads: ThreadDirectory,
+    hub: FanoutHub,
     consumer: KafkaConsumer,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -46,11 +48,9 @@ async def pump_events(
             consumer.ack(record)
             continue
         if event is not None:
-            if ctx.threads is not None:
-                if isinstance(event, MessageEvent):
-                    ctx.threads.observe(event)
-                elif isinstance(event, MembershipEvent):
-                    ctx.threads.forget(event.thread_id)
-            if ctx.hub is not None:
-                ctx.hub.publish(event)
+            if isinstance(event, MessageEvent):
+                threads.observe(event)
+            elif isinstance(event, MembershipEvent):
+                threads.forget(event.thread_id)
+            hub.publish(event)
         consumer.ack(record)

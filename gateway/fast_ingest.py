@@ -186,7 +186,7 @@ class FastIngest:
         headers: Headers = [] if extra is None else extra
         headers.append((b"content-type", content_type))
         headers.append((b"content-length", str(len(body)).encode()))
-        if closes_connection(self._ctx, status):
+        if closes_connection(self._ctx.readiness, status):
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})

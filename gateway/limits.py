@@ -1,4 +1,4 @@
-"""Per-user limits: message rate (token bucket), open connections, and sizes.
+"""Per-user limits: message rate (token bucket) and sizes (open connections: gateway.ws).
 
 Every refusal is a ``gateway.auth.Refusal``, so the transports answer all of them the same
 way: REST with ``status`` + ``headers()`` + ``to_json()``, WebSocket with
@@ -18,8 +18,7 @@ Clocks are injectable (``trio.current_time`` by default) so tests run on Trio's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BodyTooLarge",
-    "ConnectionLimiter",
     "FrameTooLarge",
     "LimitExceeded",
     "RateLimited",
@@ -177,45 +175,6 @@ class UserRateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
-
-
-class ConnectionLimiter:
-    """Counts open WebSockets per user; ``acquire`` refuses beyond ``max_per_user``."""
-
-    def __init__(self, max_per_user: int) -> None:
-        if max_per_user < 1:
-            raise ValueError("max_per_user must be >= 1")
-        self.max_per_user = max_per_user
-        self._open: dict[str, int] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionLimiter:
-        return cls(settings.max_connections_per_user)
-
-    def count(self, user_id: str) -> int:
-        return self._open.get(user_id, 0)
-
-    def acquire(self, user_id: str) -> None:
-        current = self._open.get(user_id, 0)
-        if current >= self.max_per_user:
-            raise TooManyConnections(f"this user already has {current} open connections")
-        self._open[user_id] = current + 1
-
-    def release(self, user_id: str) -> None:
-        current = self._open.get(user_id, 0)
-        if current <= 1:
-            self._open.pop(user_id, None)
-        else:
-            self._open[user_id] = current - 1
-
-    @contextmanager
-    def connection(self, user_id: str) -> Iterator[None]:
-        """Hold one slot for the body's duration, released however the body ends."""
-        self.acquire(user_id)
-        try:
-            yield
-        finally:
-            self.release(user_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""Operator and browser-bootstrap endpoints: health, readiness, metrics, config.js, snapshot."""
+"""Operator and browser-bootstrap endpoints: health, readiness, metrics, config.js, snapshot.
+
+Every role's HTTP server answers these (a core-only process too), so they read only the
+process's `ProcessStatus` and the browser config from the app config, never the chat parts.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, current_app
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from telemetry import ProcessStatus
 
 __all__ = ["ops_blueprint"]
 
 ops_blueprint = Blueprint("ops", __name__)
 
 
-def _ctx() -> GatewayContext:
-    ctx: GatewayContext = current_app.config["PARLEY_CONTEXT"]
-    return ctx
+def _status() -> ProcessStatus:
+    status: ProcessStatus = current_app.config["PARLEY_STATUS"]
+    return status
 
 
 @ops_blueprint.get("/healthz")
@@ -29,7 +33,7 @@ async def healthz() -> Response:
 
 @ops_blueprint.get("/readyz")
 async def readyz() -> Response:
-    readiness = _ctx().readiness
+    readiness = _status().readiness
     status = 200 if readiness.ready else 503
     return Response(
         json.dumps(readiness.report()), status=status, content_type="application/json"
@@ -38,15 +42,16 @@ async def readyz() -> Response:
 
 @ops_blueprint.get("/metrics")
 async def metrics() -> Response:
-    ctx = _ctx()
-    ctx.refresh_gauges()
-    return Response(generate_latest(ctx.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+    status = _status()
+    status.refresh_gauges()
+    return Response(generate_latest(status.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @ops_blueprint.get("/config.js")
 async def config_js() -> Response:
     # Runtime configuration for the browser; nothing here is baked into static files.
-    body = "window.PARLEY_CONFIG = " + json.dumps(_ctx().browser_config(), indent=2) + ";\n"
+    config = current_app.config["PARLEY_BROWSER_CONFIG"]
+    body = "window.PARLEY_CONFIG = " + json.dumps(config, indent=2) + ";\n"
     return Response(
         body,
         content_type="application/javascript; charset=utf-8",
@@ -56,4 +61,4 @@ async def config_js() -> Response:
 
 @ops_blueprint.get("/api/v1/server")
 async def server_snapshot() -> Response:
-    return Response(json.dumps(_ctx().snapshot(), default=str), content_type="application/json")
+    return Response(json.dumps(_status().snapshot(), default=str), content_type="application/json")

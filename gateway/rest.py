@@ -68,35 +68,35 @@ async def post_thread_message(thread_id: str) -> Response:
 async def create_thread() -> Response:
     principal = await _principal()
     body = parse_body(CreateThread, await _body())
-    thread = await _ctx().require_threads().create(principal.user_id, body.title, body.members)
+    thread = await _ctx().threads.create(principal.user_id, body.title, body.members)
     return _json(thread, 201)
 
 
 @rest_blueprint.get("/api/threads")
 async def list_threads() -> Response:
     principal = await _principal()
-    threads = await _ctx().require_threads().list_for(principal.user_id)
+    threads = await _ctx().threads.list_for(principal.user_id)
     return _json({"threads": threads})
 
 
 @rest_blueprint.get("/api/threads/<thread_id>")
 async def get_thread(thread_id: str) -> Response:
     principal = await _principal()
-    return _json(await _ctx().require_threads().get_for(principal.user_id, thread_id))
+    return _json(await _ctx().threads.get_for(principal.user_id, thread_id))
 
 
 @rest_blueprint.post("/api/threads/<thread_id>/members")
 async def add_member(thread_id: str) -> Response:
     principal = await _principal()
     body = parse_body(AddMember, await _body())
-    thread = await _ctx().require_threads().add_member(principal.user_id, thread_id, body.user_id)
+    thread = await _ctx().threads.add_member(principal.user_id, thread_id, body.user_id)
     return _json(thread)
 
 
 @rest_blueprint.delete("/api/threads/<thread_id>/members/<user_id>")
 async def remove_member(thread_id: str, user_id: str) -> Response:
     principal = await _principal()
-    thread = await _ctx().require_threads().remove_member(principal.user_id, thread_id, user_id)
+    thread = await _ctx().threads.remove_member(principal.user_id, thread_id, user_id)
     return _json(thread)
 
 
@@ -106,16 +106,12 @@ async def history(thread_id: str) -> Response:
     query = _history_query(request.args.to_dict())
     if query.after_seq is not None and query.before_seq is not None:
         raise ValidationFailed("give after_seq or before_seq, not both", field="before_seq")
-    page = (
-        await _ctx()
-        .require_threads()
-        .history_page(
-            principal.user_id,
-            thread_id,
-            after_seq=query.after_seq,
-            before_seq=query.before_seq,
-            limit=query.limit,
-        )
+    page = await _ctx().threads.history_page(
+        principal.user_id,
+        thread_id,
+        after_seq=query.after_seq,
+        before_seq=query.before_seq,
+        limit=query.limit,
     )
     return _json(page)
 

@@ -1,7 +1,17 @@
 """The bottom floor: what a process reports about itself, shared by every role.
 
-    telemetry.metrics     Metrics: this process's Prometheus registry and its instruments
-    telemetry.readiness   Readiness: named checks and the drain flag behind /readyz
+    Metrics         this process's Prometheus registry and its instruments
+    Readiness       named checks and the drain flag behind /readyz
+    ProcessStatus   both, plus readiness probes, gauge refreshers and snapshot sections
+                    that each role adds while it is assembled
 
 No I/O and nothing of Parley imported: the roles update these, the gateway serves them.
 """
+
+from __future__ import annotations
+
+from telemetry._status import Probe, ProcessStatus, process_id
+from telemetry.metrics import Metrics
+from telemetry.readiness import Readiness
+
+__all__ = ["Metrics", "Probe", "ProcessStatus", "Readiness", "process_id"]

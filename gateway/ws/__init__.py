@@ -3,8 +3,12 @@
 Public API:
 - ``FanoutHub(metrics=ctx.metrics, mailbox_frames=..., max_connections_per_user=...)`` or
   ``FanoutHub.from_settings(settings, metrics)``; ``hub.publish(event)`` is synchronous.
-- ``serve_websockets(ctx, *, host=None, port=None, task_status)``: the dedicated listener.
-- ``ws_blueprint`` (in ``gateway.ws.quart_route``): ``/ws`` on the HTTP port.
+- ``WsServer``: everything an endpoint needs (ports, hub, options, origins, the drain flag,
+  the supervisor of connection actors), built once by the gateway's assembly.
+- ``open_ws_listeners(host, port)`` then ``serve_websockets(server, listeners)``: the
+  dedicated listener.
+- ``ws_blueprint`` (in ``gateway.ws.quart_route``): ``/ws`` on the HTTP port; it finds the
+  WsServer in the app config (``PARLEY_WS``).
 - ``protocol``: commands, server frames, ``CloseCode``.
 """
 
@@ -13,10 +17,12 @@ from __future__ import annotations
 from gateway.ws._errors import CommandInvalid, FrameRejected, WsError
 from gateway.ws._options import WsOptions
 from gateway.ws._outbox import Outbox, OutFrame
-from gateway.ws._ports import ConnectionPorts, ports_from_context
+from gateway.ws._ports import ConnectionPorts
+from gateway.ws._server import WsServer
 from gateway.ws.hub import FanoutHub
-from gateway.ws.listener import serve_websockets
+from gateway.ws.listener import open_ws_listeners, serve_websockets
 from gateway.ws.protocol import CloseCode
+from gateway.ws.quart_route import ws_blueprint
 
 __all__ = [
     "CloseCode",
@@ -28,6 +34,8 @@ __all__ = [
     "Outbox",
     "WsError",
     "WsOptions",
-    "ports_from_context",
+    "WsServer",
+    "open_ws_listeners",
     "serve_websockets",
+    "ws_blueprint",
 ]

@@ -36,7 +36,6 @@ def admit(
     subprotocols: Iterable[str],
     *,
     draining: bool,
-    ready: bool,
 ) -> Admission:
     offered = list(subprotocols)
     if not origins.allows(origin, host):
@@ -54,12 +53,6 @@ def admit(
             close_code=CloseCode.GOING_AWAY,
             error_code="server_shutting_down",
             message="server shutting down; reconnect",
-        )
-    if not ready:
-        return Admission(
-            close_code=CloseCode.TRY_AGAIN_LATER,
-            error_code="unavailable",
-            message="gateway is starting up; retry shortly",
         )
     if offer is not None:
         return Admission(subprotocol=offer.selected, bearer=offer.token)

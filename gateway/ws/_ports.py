@@ -1,8 +1,7 @@
-"""What a WebSocket connection needs from the rest of the gateway, as types mypy checks.
+"""The interfaces a WebSocket connection needs from the rest of the gateway, checked by mypy.
 
-``GatewayContext`` provides these (``verifier``, ``ingest``, ``threads``); unit tests pass
-in-memory fakes of these same ports. ``ports_from_context`` refuses a context whose parts
-are not wired yet (the connection then closes with 1013, try again later).
+The gateway's assembly provides these (the token verifier, the ingest, the thread
+directory); unit tests pass in-memory fakes of these same ports.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from gateway.auth import Principal, Refusal
-    from gateway.context import GatewayContext
     from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 
 __all__ = ["AcceptedPort", "ConnectionPorts", "IngestPort", "ThreadsPort", "VerifierPort"]
@@ -69,9 +67,3 @@ class ConnectionPorts:
     verifier: VerifierPort
     ingest: IngestPort
     threads: ThreadsPort
-
-
-def ports_from_context(ctx: GatewayContext) -> ConnectionPorts | None:
-    if ctx.verifier is None or ctx.ingest is None or ctx.threads is None:
-        return None
-    return ConnectionPorts(verifier=ctx.verifier, ingest=ctx.ingest, threads=ctx.threads)

@@ -5,7 +5,7 @@ the complete unmasked wire frame, identical for every recipient since no compres
 negotiated), then appended to each subscriber's mailbox with no checkpoint per recipient.
 
 How the bytes reach the sockets (raw listener; see ``_outbox``): with the flusher running
-(``run_flusher``, started by the listener) mailboxes stay corked until the publishing task
+(``run_flusher``, started with the listener) mailboxes stay corked until the publishing task
 yields, then one task writes each connection's whole burst with ONE non-blocking write —
 the records of a Kafka poll cost one syscall per connection, not one per event. Without
 the flusher a frame is written at once when the connection's writer is idle (asyncio
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from gateway.limits import ConnectionLimiter
+from gateway.ws._connection_limit import ConnectionLimiter
 from gateway.ws._outbox import Outbox, OutFrame
 from gateway.ws.protocol import (
     CloseCode,
@@ -43,7 +43,6 @@ from protocol.events import Event, MembershipEvent, MessageEvent
 from telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
-    from actors import ActorSystem
     from config.settings import Settings
 
 __all__ = ["FanoutHub", "Peer", "Subscription"]
@@ -99,7 +98,6 @@ class FanoutHub:
         # thread_id -> user_id -> that user's subscriptions to the thread on this gateway
         self._present: dict[str, dict[str, int]] = {}
         #: the actor system supervising this gateway's ConnectionActors (set by the listener)
-        self.actor_system: ActorSystem | None = None
         self._dirty: list[Outbox] = []
         self._flusher_alive = False
         self._flusher_task: trio.lowlevel.Task | None = None

@@ -1,7 +1,7 @@
 """The fast WebSocket listener: plain Trio streams, wsproto for the handshake and for reading.
 
 Per connection: the handler task reads (bytes → wsproto → commands ``tell``-ed to the
-connection's ConnectionActor, a supervised actor in this listener's ActorSystem) and a
+connection's ConnectionActor, supervised by the gateway's `connections` supervisor) and a
 writer task drains the outbox when the hub could not write directly (full kernel buffer,
 replies, the close handshake). Server frames bypass wsproto: the hub built their complete
 wire bytes once for all recipients (no masking server-side, no compression negotiated). The
@@ -10,7 +10,7 @@ writer ends the connection: after the close frame it waits for the peer's close
 
 One heartbeat task serves every connection (no timer per connection): auth deadline and
 token expiry every ``expiry_check_s``, a ping to peers quiet for ``ping_interval_s``, and
-dropping peers silent for three intervals. One flusher task writes corked fan-out.
+dropping peers silent for three intervals.
 """
 
 from __future__ import annotations
@@ -38,16 +38,15 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
-from actors import ActorRef, ActorStopped, ActorSystem, MailboxFull, Restart, open_actor_system
-from gateway.auth import OriginPolicy
+from actors import ActorRef, ActorStopped, MailboxFull, Restart
 from gateway.ws._admission import Admission, admit
 from gateway.ws._errors import CommandInvalid, FrameRejected
 from gateway.ws._inbound import Inbound
 from gateway.ws._options import WsOptions
 from gateway.ws._origin import WsOriginPolicy, is_loopback_host
 from gateway.ws._outbox import Outbox
-from gateway.ws._ports import ConnectionPorts, ports_from_context
-from gateway.ws.hub import FanoutHub
+from gateway.ws._server import WsServer
+from gateway.ws.connection import ConnectionActor
 from gateway.ws.protocol import (
     CloseCode,
     close_reason,
@@ -57,11 +56,9 @@ from gateway.ws.protocol import (
 )
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
-    from gateway.ws.connection import ConnectionActor
     from telemetry.metrics import Metrics
 
-__all__ = ["serve_websockets"]
+__all__ = ["open_ws_listeners", "serve_websockets", "spawn_connection_actor", "tell_command"]
 
 log = logging.getLogger("parley.ws")
 
@@ -71,71 +68,45 @@ WS_PATH = "/ws"
 _CAN_SEND_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
 
-async def serve_websockets(
-    ctx: GatewayContext,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    options: WsOptions | None = None,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Listen on ``port`` (default ``Settings.ws_port``; 0 picks a free one) until draining.
-
-    Sets ``ctx.ws_url`` to the real ``ws://host:port/ws`` and reports it through
-    ``task_status``. When ``ctx.readiness.draining`` is set: stop accepting, close every
-    WebSocket of this gateway with 1001, wait for them at most ``shutdown_grace_s``.
-    """
-    settings = ctx.settings
-    if ctx.hub is None:
-        ctx.hub = FanoutHub.from_settings(settings, ctx.metrics)
-    hub = ctx.hub
-    opts = options or WsOptions.from_settings(settings)
-    bind_host = host or settings.http_host
-    listeners = await trio.open_tcp_listeners(
-        settings.ws_port if port is None else port, host=bind_host, backlog=2048
-    )
+async def open_ws_listeners(
+    host: str, port: int, public_url: str = ""
+) -> tuple[list[trio.SocketListener], str]:
+    """Bind the listener's port (0 picks a free one) before anything is served, so the
+    public URL that /config.js advertises is known when the gateway is assembled."""
+    listeners = await trio.open_tcp_listeners(port, host=host, backlog=2048)
     actual_port = listeners[0].socket.getsockname()[1]
-    ctx.ws_url = _public_ws_url(settings.public_url, bind_host, actual_port)
-    origins = WsOriginPolicy(
-        OriginPolicy.from_settings(settings), loopback_server=is_loopback_host(bind_host)
-    )
-    live: set[RawConnection] = set()
-    async with open_actor_system("websockets", shutdown_timeout=5.0) as system:
-        hub.actor_system = system
-        try:
-            await _serve(ctx, hub, opts, origins, live, listeners, system, task_status)
-        finally:
-            hub.actor_system = None
-    log.info("websocket listener stopped")
+    return listeners, _public_ws_url(public_url, host, actual_port)
 
 
-async def _serve(
-    ctx: GatewayContext,
-    hub: FanoutHub,
-    opts: WsOptions,
-    origins: WsOriginPolicy,
-    live: set[RawConnection],
+async def serve_websockets(
+    server: WsServer,
     listeners: list[trio.SocketListener],
-    system: ActorSystem,
-    task_status: trio.TaskStatus[str],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    handler = partial(_serve_connection, ctx, hub, opts, origins, live, system)
+    """Serve WebSockets on ``listeners`` until ``server.draining`` is set.
+
+    Then: stop accepting, close every WebSocket of this gateway with 1001, wait for them at
+    most ``server.shutdown_grace_s``.
+    """
+    bind_host = listeners[0].socket.getsockname()[0]
+    origins = WsOriginPolicy(server.origins, loopback_server=is_loopback_host(bind_host))
+    live: set[RawConnection] = set()
+    handler = partial(_serve_connection, server, origins, live)
     with trio.CancelScope() as grace:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
-                accepting.start_soon(_heartbeat, live, opts)
-                if opts.cork_fanout and not hub.flusher_running:
-                    await accepting.start(hub.run_flusher)
+                accepting.start_soon(_heartbeat, live, server.options)
                 await accepting.start(
                     partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
                 )
-                log.info("websocket listener up", extra={"url": ctx.ws_url})
-                task_status.started(ctx.ws_url)
-                await ctx.readiness.draining.wait()
+                task_status.started()
+                await server.draining.wait()
                 accepting.cancel_scope.cancel()
-            asked = hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+            asked = server.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             log.info("websocket drain", extra={"connections": asked})
-            grace.deadline = trio.current_time() + ctx.settings.shutdown_grace_s
+            grace.deadline = trio.current_time() + server.shutdown_grace_s
+    log.info("websocket listener stopped")
 
 
 async def _heartbeat(live: set[RawConnection], opts: WsOptions) -> None:
@@ -167,31 +138,29 @@ def _public_ws_url(public_url: str, bind_host: str, port: int) -> str:
 
 
 async def _serve_connection(
-    ctx: GatewayContext,
-    hub: FanoutHub,
-    opts: WsOptions,
+    server: WsServer,
     origins: WsOriginPolicy,
     live: set[RawConnection],
-    system: ActorSystem,
     stream: trio.SocketStream,
 ) -> None:
     conn: RawConnection | None = None
+    opts = server.options
     try:
-        accepted = await _handshake(stream, opts, origins, ctx)
+        accepted = await _handshake(stream, opts, origins, server.draining)
         if accepted is None:
             return
-        ws, admission, ports = accepted
-        outbox = hub.new_outbox()
-        conn = RawConnection(stream, ws, outbox, opts, ctx.metrics)
+        ws, admission = accepted
+        outbox = server.hub.new_outbox()
+        conn = RawConnection(stream, ws, outbox, opts, server.metrics)
         live.add(conn)
-        if admission.close_code is not None or ports is None:
+        if admission.close_code is not None:
             payload = error_frame(admission.error_code, admission.message)
             outbox.push_control(wire_text_frame(payload))
             reason = close_reason(f"{admission.error_code}: {admission.message}")
-            outbox.close(admission.close_code or CloseCode.INTERNAL, reason)
+            outbox.close(admission.close_code, reason)
             await conn.run(None)
             return
-        await conn.run(partial(spawn_connection_actor, system, ports, hub, opts, admission.bearer))
+        await conn.run(partial(spawn_connection_actor, server, admission.bearer))
     except Exception:
         log.exception("websocket connection handler failed")
     finally:
@@ -201,23 +170,20 @@ async def _serve_connection(
 
 
 def spawn_connection_actor(
-    system: ActorSystem,
-    ports: ConnectionPorts,
-    hub: FanoutHub,
-    opts: WsOptions,
-    bearer: str | None,
-    outbox: Outbox,
-    *,
-    via: str = "ws",
+    server: WsServer, bearer: str | None, outbox: Outbox, *, via: str = "ws"
 ) -> tuple[ConnectionActor, ActorRef[Inbound]]:
     """One supervised actor for one connection; TEMPORARY: a crash closes it with 1011."""
-    # Imported here: gateway.ws.connection itself imports gateway.ws (no import cycle at load).
-    from gateway.ws.connection import ConnectionActor
-
     actor = ConnectionActor(
-        ports=ports, hub=hub, outbox=outbox, options=opts, via=via, bearer_token=bearer
+        ports=server.ports,
+        hub=server.hub,
+        outbox=outbox,
+        options=server.options,
+        via=via,
+        bearer_token=bearer,
     )
-    ref = system.spawn(lambda: actor, restart=Restart.TEMPORARY, shutdown=actor.stop_grace)
+    ref = server.connections.spawn(
+        lambda: actor, restart=Restart.TEMPORARY, shutdown=actor.stop_grace
+    )
     return actor, ref
 
 
@@ -234,13 +200,13 @@ def tell_command(ref: ActorRef[Inbound] | None, item: Inbound, outbox: Outbox) -
 
 
 async def _handshake(
-    stream: trio.SocketStream, opts: WsOptions, origins: WsOriginPolicy, ctx: GatewayContext
-) -> tuple[Connection, Admission, ConnectionPorts | None] | None:
+    stream: trio.SocketStream, opts: WsOptions, origins: WsOriginPolicy, draining: trio.Event
+) -> tuple[Connection, Admission] | None:
     """Read the upgrade request (within the auth deadline) and accept it.
 
     Returns None when the request was rejected at the HTTP level (not a WebSocket upgrade,
     wrong path, malformed, too slow); otherwise the frame-level connection, the admission
-    (which may say "close at once": Origin, bad bearer offer, draining) and the ports.
+    (which may say "close at once": Origin, bad bearer offer, draining).
     """
     handshake = H11Handshake(ConnectionType.SERVER)
     request: Request | None = None
@@ -272,14 +238,12 @@ async def _handshake(
         await _reject(stream, handshake, RejectConnection(status_code=404))
         return None
     origin = next((v for k, v in request.extra_headers if k.lower() == b"origin"), None)
-    ports = ports_from_context(ctx)
     admission = admit(
         origins,
         origin.decode("latin-1") if origin is not None else None,
         request.host,
         request.subprotocols,
-        draining=ctx.readiness.draining.is_set(),
-        ready=ports is not None,
+        draining=draining.is_set(),
     )
     data = handshake.send(AcceptConnection(subprotocol=admission.subprotocol, extensions=[]))
     try:
@@ -288,7 +252,7 @@ async def _handshake(
         return None
     ws = handshake.connection
     assert ws is not None
-    return ws, admission, ports
+    return ws, admission
 
 
 async def _reject(stream: trio.SocketStream, handshake: H11Handshake, event: object | None) -> None:

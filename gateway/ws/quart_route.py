@@ -15,20 +15,18 @@ from typing import TYPE_CHECKING
 import trio
 from quart import Blueprint, current_app, websocket
 
-from actors import ActorRef, ActorSystem, open_actor_system
+from actors import ActorRef
 from gateway.ws._admission import admit
 from gateway.ws._errors import CommandInvalid, FrameRejected
 from gateway.ws._inbound import Inbound
 from gateway.ws._options import WsOptions
 from gateway.ws._origin import WsOriginPolicy, is_loopback_host
-from gateway.ws._ports import ConnectionPorts, ports_from_context
-from gateway.ws.hub import FanoutHub
 from gateway.ws.listener import spawn_connection_actor, tell_command
 from gateway.ws.protocol import CloseCode, close_reason, error_frame, parse_command
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
     from gateway.ws._outbox import Outbox
+    from gateway.ws._server import WsServer
     from gateway.ws.connection import ConnectionActor
 
 __all__ = ["ws_blueprint"]
@@ -40,53 +38,32 @@ ws_blueprint = Blueprint("ws", __name__)
 
 @ws_blueprint.websocket("/ws")
 async def ws_endpoint() -> None:
-    from gateway.auth import OriginPolicy
-
-    ctx: GatewayContext = current_app.config["PARLEY_CONTEXT"]
-    settings = ctx.settings
+    server: WsServer = current_app.config["PARLEY_WS"]
     origins = WsOriginPolicy(
-        OriginPolicy.from_settings(settings), loopback_server=is_loopback_host(settings.http_host)
+        server.origins, loopback_server=is_loopback_host(current_app.config["PARLEY_HTTP_HOST"])
     )
-    ports = ports_from_context(ctx)
-    hub = ctx.hub
     admission = admit(
         origins,
         websocket.headers.get("Origin"),
         websocket.headers.get("Host"),
         websocket.requested_subprotocols,
-        draining=ctx.readiness.draining.is_set(),
-        ready=ports is not None and hub is not None,
+        draining=server.draining.is_set(),
     )
     await websocket.accept(subprotocol=admission.subprotocol)
-    if admission.close_code is not None or ports is None or hub is None:
+    if admission.close_code is not None:
         await websocket.send(error_frame(admission.error_code, admission.message).decode())
-        code = admission.close_code or CloseCode.INTERNAL
-        await websocket.close(code, close_reason(f"{admission.error_code}: {admission.message}"))
+        await websocket.close(
+            admission.close_code, close_reason(f"{admission.error_code}: {admission.message}")
+        )
         return
-    opts = WsOptions.from_settings(settings)
-    if hub.actor_system is not None:
-        await _serve(ctx, hub.actor_system, ports, hub, opts, admission.bearer)
-        return
-    # No dedicated listener runs (so no shared system): a small one for this connection.
-    async with open_actor_system("websocket", shutdown_timeout=5.0) as system:
-        await _serve(ctx, system, ports, hub, opts, admission.bearer)
-
-
-async def _serve(
-    ctx: GatewayContext,
-    system: ActorSystem,
-    ports: ConnectionPorts,
-    hub: FanoutHub,
-    opts: WsOptions,
-    bearer: str | None,
-) -> None:
-    outbox = hub.new_outbox()
-    actor, ref = spawn_connection_actor(system, ports, hub, opts, bearer, outbox)
+    outbox = server.hub.new_outbox()
+    actor, ref = spawn_connection_actor(server, admission.bearer, outbox)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_writer, outbox, nursery.cancel_scope)
-            nursery.start_soon(_watch, ctx, actor, outbox, opts.expiry_check_s)
-            await _reader(ref, outbox, opts)
+            every_s = server.options.expiry_check_s
+            nursery.start_soon(_watch, server.draining, actor, outbox, every_s)
+            await _reader(ref, outbox, server.options)
     finally:
         ref.stop()
 
@@ -129,10 +106,9 @@ async def _writer(outbox: Outbox, scope: trio.CancelScope) -> None:
 
 
 async def _watch(
-    ctx: GatewayContext, actor: ConnectionActor, outbox: Outbox, every_s: float
+    draining: trio.Event, actor: ConnectionActor, outbox: Outbox, every_s: float
 ) -> None:
     """Drain (close 1001) and token expiry (close 1008) for this one connection."""
-    draining = ctx.readiness.draining
     while not outbox.closing:
         with trio.move_on_after(every_s):
             await draining.wait()

@@ -24,6 +24,7 @@ from gateway.auth import MalformedToken, Principal
 from gateway.context import GatewayContext
 from gateway.fast_ingest import FastIngest, match_post_route
 from gateway.ingest import Accepted
+from telemetry import ProcessStatus
 
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 TOKENS = {"tok-alice": "alice", "tok-bob": "bob"}
@@ -77,10 +78,16 @@ def ingest() -> StubIngest:
 
 @pytest.fixture
 def ctx(ingest: StubIngest) -> GatewayContext:
-    ctx = GatewayContext(load_settings(max_body_bytes=1024, max_text_bytes=64))
-    ctx.verifier = StubVerifier()  # type: ignore[assignment]
-    ctx.ingest = ingest  # type: ignore[assignment]
-    return ctx
+    # The posting paths touch only the verifier, the ingest and the drain flag.
+    return GatewayContext(
+        settings=load_settings(max_body_bytes=1024, max_text_bytes=64),
+        status=ProcessStatus(role="gateway", process_id="test-gateway"),
+        verifier=StubVerifier(),  # type: ignore[arg-type]
+        ingest=ingest,  # type: ignore[arg-type]
+        threads=None,  # type: ignore[arg-type]
+        ws=None,  # type: ignore[arg-type]
+        ws_url="",
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from config.settings import load_settings
 from gateway.auth import Refusal
 from gateway.limits import (
     BodyTooLarge,
-    ConnectionLimiter,
     FrameTooLarge,
     RateLimited,
     SizeLimits,
@@ -20,6 +19,7 @@ from gateway.limits import (
     TooManyConnections,
     UserRateLimiter,
 )
+from gateway.ws._connection_limit import ConnectionLimiter
 
 
 async def test_burst_then_steady_rate(autojump_clock: trio.testing.MockClock) -> None:
@@ -120,7 +120,7 @@ def test_connections_per_user() -> None:
 
 
 def test_connection_context_manager_releases_on_error() -> None:
-    limiter = ConnectionLimiter.from_settings(load_settings(max_connections_per_user=1))
+    limiter = ConnectionLimiter(load_settings(max_connections_per_user=1).max_connections_per_user)
     with pytest.raises(RuntimeError, match=r"^socket died$"), limiter.connection("alice"):
         assert limiter.count("alice") == 1
         raise RuntimeError("socket died")

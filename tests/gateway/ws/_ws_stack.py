@@ -11,9 +11,19 @@ import trio
 from _ws_client import WsClient
 from _ws_fakes import FakeIngest, FakeThreads, FakeVerifier
 
-from config.settings import load_settings
+from actors import ActorSystem, TaskService, open_actor_system, start_service
+from config.settings import Settings, load_settings
+from gateway.auth import OriginPolicy
 from gateway.context import GatewayContext
-from gateway.ws import FanoutHub, WsOptions, serve_websockets
+from gateway.ws import (
+    ConnectionPorts,
+    FanoutHub,
+    WsOptions,
+    WsServer,
+    open_ws_listeners,
+    serve_websockets,
+)
+from telemetry import ProcessStatus
 
 ALLOWED_ORIGIN = "https://app.example.com"
 
@@ -52,27 +62,83 @@ def make_options(**overrides: Any) -> WsOptions:
     return WsOptions(**base)
 
 
+async def start_actor_system(nursery: trio.Nursery) -> ActorSystem:
+    """An actor system living as long as `nursery` (the test's one supervision tree)."""
+
+    async def run(*, task_status: trio.TaskStatus[ActorSystem]) -> None:
+        async with open_actor_system("test", shutdown_timeout=5.0) as system:
+            task_status.started(system)
+            await trio.sleep_forever()
+
+    system: ActorSystem = await nursery.start(run)
+    return system
+
+
+async def fake_gateway(
+    nursery: trio.Nursery,
+    settings: Settings,
+    *,
+    hub: FanoutHub,
+    verifier: FakeVerifier,
+    ingest: FakeIngest,
+    threads: FakeThreads,
+    options: WsOptions,
+    status: ProcessStatus,
+) -> tuple[GatewayContext, ActorSystem]:
+    """A complete GatewayContext over in-memory fakes, as `gateway.start_gateway` builds it
+    over the real parts; connection actors are supervised in a test actor system."""
+    system = await start_actor_system(nursery)
+    connections = await system.start_supervisor("connections", max_restarts=1000, within=1.0)
+    ws = WsServer(
+        ports=ConnectionPorts(verifier=verifier, ingest=ingest, threads=threads),  # type: ignore[arg-type]
+        hub=hub,
+        options=options,
+        origins=OriginPolicy.from_settings(settings),
+        draining=status.readiness.draining,
+        metrics=status.metrics,
+        connections=connections,
+        shutdown_grace_s=settings.shutdown_grace_s,
+    )
+    ctx = GatewayContext(
+        settings=settings,
+        status=status,
+        verifier=verifier,  # type: ignore[arg-type]
+        ingest=ingest,  # type: ignore[arg-type]
+        threads=threads,  # type: ignore[arg-type]
+        ws=ws,
+        ws_url="",
+    )
+    return ctx, system
+
+
 async def start_stack(
     nursery: trio.Nursery, *, mailbox_frames: int = 64, **option_overrides: Any
 ) -> Stack:
     settings = load_settings(
         cors_origins=ALLOWED_ORIGIN, http_host="127.0.0.1", shutdown_grace_s=2.0
     )
-    ctx = GatewayContext(settings)
-    hub = FanoutHub(metrics=ctx.metrics, mailbox_frames=mailbox_frames, max_connections_per_user=3)
+    status = ProcessStatus(role="gateway", process_id="test-gateway")
+    hub = FanoutHub(
+        metrics=status.metrics, mailbox_frames=mailbox_frames, max_connections_per_user=3
+    )
     threads = FakeThreads(members={"t_1": {"bob", "carol", "alice"}, "t_2": {"carol"}})
     verifier = FakeVerifier()
     ingest = FakeIngest(hub, threads)
-    ctx.hub, ctx.verifier, ctx.ingest, ctx.threads = hub, verifier, ingest, threads  # type: ignore[assignment]
-    url = await nursery.start(
-        partial(
-            serve_websockets,
-            ctx,
-            host="127.0.0.1",
-            port=0,
-            options=make_options(**option_overrides),
-        )
+    options = make_options(**option_overrides)
+    ctx, system = await fake_gateway(
+        nursery,
+        settings,
+        hub=hub,
+        verifier=verifier,
+        ingest=ingest,
+        threads=threads,
+        options=options,
+        status=status,
     )
+    listeners, url = await open_ws_listeners("127.0.0.1", 0)
+    if options.cork_fanout:
+        await start_service(system, "fanout-flusher", TaskService(hub.run_flusher))
+    await nursery.start(partial(serve_websockets, ctx.ws, listeners))
     port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
-    assert ctx.ws_url == url == f"ws://127.0.0.1:{port}/ws"
+    assert url == f"ws://127.0.0.1:{port}/ws"
     return Stack(ctx, hub, verifier, threads, ingest, port)

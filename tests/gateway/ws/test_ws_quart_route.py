@@ -9,24 +9,33 @@ import pytest
 import trio
 from _ws_client import WsClient
 from _ws_fakes import FakeIngest, FakeThreads, FakeVerifier
-from _ws_stack import ALLOWED_ORIGIN
+from _ws_stack import ALLOWED_ORIGIN, fake_gateway
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from config.settings import load_settings
 from gateway.app import create_app
 from gateway.context import GatewayContext
-from gateway.ws import FanoutHub
+from gateway.ws import FanoutHub, WsOptions
+from telemetry import ProcessStatus
 
 
 @pytest.fixture
 async def http(nursery: trio.Nursery) -> tuple[GatewayContext, int]:
     settings = load_settings(cors_origins=ALLOWED_ORIGIN, http_host="127.0.0.1")
-    ctx = GatewayContext(settings)
-    hub = FanoutHub(metrics=ctx.metrics, mailbox_frames=64)
+    status = ProcessStatus(role="gateway", process_id="test-gateway")
+    hub = FanoutHub(metrics=status.metrics, mailbox_frames=64)
     threads = FakeThreads(members={"t_1": {"bob", "carol"}})
-    ctx.hub, ctx.verifier, ctx.threads = hub, FakeVerifier(), threads  # type: ignore[assignment]
-    ctx.ingest = FakeIngest(hub, threads)  # type: ignore[assignment]
+    ctx, _system = await fake_gateway(
+        nursery,
+        settings,
+        hub=hub,
+        verifier=FakeVerifier(),
+        ingest=FakeIngest(hub, threads),
+        threads=threads,
+        options=WsOptions.from_settings(settings),
+        status=status,
+    )
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None

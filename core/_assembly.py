@@ -1,0 +1,49 @@
+"""start_core: the core role assembled in one place.
+
+Start order (stopped in reverse): thread registry → chat.commands consumer → dispatcher.
+On drain the dispatcher settles first (catches up with what was accepted just before), the
+consumer then waits for the thread actors' acks and commits, and the registry stops last.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors import start_service
+from adapters import KafkaConsumer
+from core._dispatcher import Core
+
+if TYPE_CHECKING:
+    from actors import ActorSystem
+    from adapters import KafkaProducer, MongoStore
+    from config.settings import Settings
+    from telemetry import ProcessStatus
+
+__all__ = ["start_core"]
+
+
+async def start_core(
+    system: ActorSystem,
+    settings: Settings,
+    status: ProcessStatus,
+    store: MongoStore,
+    producer: KafkaProducer,
+) -> Core:
+    commands = KafkaConsumer(
+        settings,
+        [settings.commands_topic],
+        settings.core_group,
+        group_instance_id=settings.group_instance_id,
+    )
+    core = Core(settings, store, producer, commands, status.metrics)
+    registry = await core.start_registry(system)
+    await start_service(system, "commands-consumer", commands)
+    await start_service(system, "dispatcher", core)
+    metrics = status.metrics
+    status.add_gauges(lambda: metrics.thread_actors.set(registry.live_count))
+    status.add_gauges(
+        lambda: metrics.consumer_lag.labels(settings.core_group).set(
+            sum(commands.counters.lag.values())
+        )
+    )
+    return core

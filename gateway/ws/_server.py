@@ -1,0 +1,38 @@
+"""WsServer: everything a WebSocket endpoint needs, built once by the gateway's assembly.
+
+Both endpoints (the dedicated listener and Quart's `/ws` on the HTTP port) serve from the
+same object, so they share one hub, one set of ports and one supervisor of connection
+actors: the process's one supervision tree holds every connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import trio
+
+    from actors import Supervisor
+    from gateway.auth import OriginPolicy
+    from gateway.ws._options import WsOptions
+    from gateway.ws._ports import ConnectionPorts
+    from gateway.ws.hub import FanoutHub
+    from telemetry import Metrics
+
+__all__ = ["WsServer"]
+
+
+@dataclass(frozen=True, slots=True)
+class WsServer:
+    ports: ConnectionPorts
+    hub: FanoutHub
+    options: WsOptions
+    origins: OriginPolicy
+    # Set when the process drains: stop accepting, close every connection with 1001.
+    draining: trio.Event
+    metrics: Metrics
+    # Supervises every connection actor (TEMPORARY children: a crash closes with 1011).
+    connections: Supervisor
+    # How long open connections get to close after the drain began.
+    shutdown_grace_s: float

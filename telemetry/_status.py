@@ -1,0 +1,70 @@
+"""ProcessStatus: what one process says about itself, gathered before any role starts.
+
+Every role of a process (gateway, core) adds its readiness probes, gauges and snapshot
+sections here while it is assembled; `/readyz`, `/metrics` and `/api/v1/server` read it.
+A process has exactly one, built by `parley serve` and handed down, so no role reaches up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telemetry.metrics import Metrics
+from telemetry.readiness import Readiness
+
+__all__ = ["Probe", "ProcessStatus", "process_id"]
+
+# A readiness probe: (ok, one sentence saying why).
+Probe = Callable[[], tuple[bool, str]]
+
+
+def process_id(configured: str = "") -> str:
+    """The name this process announces itself with: the configured one, else host-pid."""
+    return configured or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class ProcessStatus:
+    role: str
+    process_id: str
+    metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness = field(default_factory=Readiness)
+    _probes: dict[str, Probe] = field(default_factory=dict)
+    _gauges: list[Callable[[], None]] = field(default_factory=list)
+    _sections: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+
+    def add_probe(self, name: str, probe: Probe) -> None:
+        """A readiness check polled by the process's readiness watch (`poll_probes`)."""
+        self.readiness.register(name)
+        self._probes[name] = probe
+
+    def add_gauges(self, refresh: Callable[[], None]) -> None:
+        """Sets gauges from live state just before `/metrics` is read."""
+        self._gauges.append(refresh)
+
+    def add_snapshot_section(self, section: Callable[[], dict[str, Any]]) -> None:
+        """Adds keys to the `/api/v1/server` snapshot."""
+        self._sections.append(section)
+
+    def poll_probes(self) -> None:
+        for name, probe in self._probes.items():
+            ok, detail = probe()
+            self.readiness.set(name, ok, detail)
+
+    def refresh_gauges(self) -> None:
+        for refresh in self._gauges:
+            refresh()
+
+    def snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = {
+            "gateway_id": self.process_id,
+            "role": self.role,
+            "readiness": self.readiness.report(),
+        }
+        for section in self._sections:
+            snap.update(section())
+        return snap
