@@ -10,7 +10,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from gateway._posting import closes_connection, too_large_json
-from gateway.auth import Refusal
+from protocol.refusals import Refusal
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
-from gateway._errors import Unavailable
+from protocol.refusals import Unavailable
 from telemetry.metrics import Metrics
 from telemetry.readiness import Readiness
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gateway.auth import Principal, Refusal
+    from gateway.auth import Principal
     from gateway.context import GatewayContext
     from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+    from protocol.refusals import Refusal
 
 __all__ = ["AcceptedPort", "ConnectionPorts", "IngestPort", "ThreadsPort", "VerifierPort"]
 
