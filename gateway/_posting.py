@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from gateway._errors import ValidationFailed
 from gateway.auth import bearer_token
 from gateway.schemas import PostMessageBody, PostThreadMessageBody, parse_body, parse_json
+from protocol.refusals import ValidationFailed
 
 if TYPE_CHECKING:
     from gateway.auth import Principal

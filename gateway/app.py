@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING
 from quart import Response
 from quart_trio import QuartTrio
 
-from gateway._errors import Unavailable
 from gateway._posting import closes_connection, too_large_json
-from gateway.auth import Refusal
 from gateway.context import browser_config
 from gateway.openapi import openapi_blueprint
 from gateway.ops import ops_blueprint
 from gateway.rest import rest_blueprint
 from gateway.static import static_blueprint
 from gateway.ws import ws_blueprint
+from protocol.refusals import Refusal, Unavailable
 
 if TYPE_CHECKING:
     from config.settings import Settings

@@ -36,7 +36,7 @@ from gateway._posting import (
     principal_of,
     too_large_json,
 )
-from gateway.auth import Refusal
+from protocol.refusals import Refusal
 
 if TYPE_CHECKING:
     from hypercorn.typing import (

@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING
 import uuid6
 
 from adapters import AdapterError, UnknownOutcomeError
-from gateway._errors import Conflict, Unavailable
-from gateway.limits import RateLimited
 from gateway.schemas import check_text
 from protocol.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
+from protocol.refusals import Conflict, RateLimited, Unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from adapters import KafkaProducer
     from config.settings import Settings
-    from gateway.auth import Principal, Refusal
+    from gateway.auth import Principal
     from gateway.limits import UserRateLimiter
     from gateway.threads import ThreadDirectory
+    from protocol.refusals import Refusal
     from telemetry.metrics import Metrics
     from telemetry.readiness import Readiness
 

@@ -1,17 +1,7 @@
-"""Per-user limits: message rate (token bucket) and sizes (open connections: gateway.ws).
+"""Per-user message rate (token bucket); open connections are counted in gateway.ws.
 
-Every refusal is a ``gateway.auth.Refusal``, so the transports answer all of them the same
-way: REST with ``status`` + ``headers()`` + ``to_json()``, WebSocket with
-``to_ws_frame()`` then close ``close_code``.
-
-    Refusal (gateway.auth)
-    └── LimitExceeded
-        ├── RateLimited           429 / 1008, Retry-After: too many messages per second
-        ├── TooManyConnections    429 / 1008: too many open WebSockets for one user
-        └── TooLarge              413 / 1009
-            ├── BodyTooLarge        REST body over PARLEY_MAX_BODY_BYTES
-            ├── FrameTooLarge       WebSocket frame over PARLEY_MAX_WS_FRAME_BYTES
-            └── TextTooLarge        message text over PARLEY_MAX_TEXT_BYTES (UTF-8)
+``UserRateLimiter.check`` raises ``RateLimited`` (429, Retry-After), defined with every other
+refusal in ``protocol.refusals``.
 
 Clocks are injectable (``trio.current_time`` by default) so tests run on Trio's mock clock.
 """
@@ -24,76 +14,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from gateway.auth import Refusal
+from protocol.refusals import RateLimited
 
 if TYPE_CHECKING:
     from config.settings import Settings
 
-__all__ = [
-    "BodyTooLarge",
-    "FrameTooLarge",
-    "LimitExceeded",
-    "RateLimited",
-    "SizeLimits",
-    "TextTooLarge",
-    "TooLarge",
-    "TooManyConnections",
-    "UserRateLimiter",
-]
+__all__ = ["UserRateLimiter"]
 
 Clock = Callable[[], float]
-
-
-class LimitExceeded(Refusal):
-    """Base of the limit refusals."""
-
-    status = 429
-    close_code = 1008
-    code = "limit_exceeded"
-
-
-class RateLimited(LimitExceeded):
-    """Raised by ``UserRateLimiter.check`` when the user's bucket is empty."""
-
-    code = "rate_limited"
-    hint = "wait retry_after_s seconds before sending again"
-
-
-class TooManyConnections(LimitExceeded):
-    """Raised by ``ConnectionLimiter.acquire`` when the user has the maximum open."""
-
-    code = "too_many_connections"
-    hint = "close another tab or connection, then reconnect"
-
-
-class TooLarge(LimitExceeded):
-    """Base of the size refusals (413, close 1009 "message too big")."""
-
-    status = 413
-    close_code = 1009
-    code = "too_large"
-    hint = "send less data"
-
-
-class BodyTooLarge(TooLarge):
-    """Raised when a REST body exceeds ``PARLEY_MAX_BODY_BYTES``."""
-
-    code = "body_too_large"
-    hint = "send a smaller request body"
-
-
-class FrameTooLarge(TooLarge):
-    """Raised when a WebSocket frame exceeds ``PARLEY_MAX_WS_FRAME_BYTES``."""
-
-    code = "frame_too_large"
-    hint = "send smaller frames"
-
-
-class TextTooLarge(TooLarge):
-    """Raised when message text exceeds ``PARLEY_MAX_TEXT_BYTES`` once UTF-8 encoded."""
-
-    code = "text_too_large"
-    hint = "split the text into several messages"
 
 
 @dataclass(slots=True)
@@ -175,30 +103,3 @@ class UserRateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
-
-
-@dataclass(frozen=True, slots=True)
-class SizeLimits:
-    max_body_bytes: int
-    max_frame_bytes: int
-    max_text_bytes: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SizeLimits:
-        return cls(settings.max_body_bytes, settings.max_ws_frame_bytes, settings.max_text_bytes)
-
-    def check_body(self, size: int | None) -> None:
-        """``size`` is Content-Length or the bytes read so far (None: unknown, passes)."""
-        if size is not None and size > self.max_body_bytes:
-            raise BodyTooLarge(f"the request body is over {self.max_body_bytes} bytes")
-
-    def check_frame(self, size: int) -> None:
-        if size > self.max_frame_bytes:
-            raise FrameTooLarge(f"the frame is over {self.max_frame_bytes} bytes")
-
-    def check_text(self, text: str) -> None:
-        # Cheap bound first: a str of n code points is at most 4n UTF-8 bytes.
-        if len(text) * 4 <= self.max_text_bytes:
-            return
-        if len(text.encode("utf-8", errors="surrogatepass")) > self.max_text_bytes:
-            raise TextTooLarge(f"the message text is over {self.max_text_bytes} bytes")

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, current_app, request
 
-from gateway._errors import ValidationFailed
 from gateway._posting import accept_post, accepted_json, parse_post, principal_of
 from gateway.schemas import AddMember, CreateThread, HistoryQuery, parse_body, parse_json
+from protocol.refusals import ValidationFailed
 
 if TYPE_CHECKING:
     from gateway.auth import Principal

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway._errors import PayloadTooLarge, ValidationFailed
+from protocol.refusals import PayloadTooLarge, ValidationFailed
 
 __all__ = [
     "AddMember",

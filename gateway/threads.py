@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from adapters import AdapterError
-from gateway._errors import Forbidden, NotFound, ValidationFailed
 from gateway.schemas import _ID_PATTERN
 from protocol.events import MembershipEvent, MessageEvent, encode, utc_now_iso
+from protocol.refusals import Forbidden, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
     from adapters import HistoryPage, KafkaProducer

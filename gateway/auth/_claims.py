@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 
-from gateway.auth._errors import BadSignature, ClaimRejected, ExpiredToken, MalformedToken
+from protocol.refusals import BadSignature, ClaimRejected, ExpiredToken, MalformedToken
 
 __all__ = ["REQUIRED_CLAIMS", "decode_verified", "validate_claims"]
 

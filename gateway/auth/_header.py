@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.auth._errors import MalformedToken, MissingToken, UnsafeTokenHeader, WrongTokenType
+from protocol.refusals import MalformedToken, MissingToken, UnsafeTokenHeader, WrongTokenType
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",

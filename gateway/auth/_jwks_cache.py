@@ -23,9 +23,9 @@ from typing import Any
 import jwt
 import trio
 
-from gateway.auth._errors import ProviderUnavailable, UnknownSigningKey, UnsafeTokenHeader
 from gateway.auth._keyset import JwksRejected, KeyIndex, build_key_index
 from gateway.auth._provider import ProviderError
+from protocol.refusals import ProviderUnavailable, UnknownSigningKey, UnsafeTokenHeader
 
 __all__ = ["JwksCache"]
 

@@ -33,11 +33,11 @@ import trio
 from config.errors import ConfigurationError
 from config.settings import Settings
 from gateway.auth._claims import REQUIRED_CLAIMS, decode_verified, validate_claims
-from gateway.auth._errors import ProviderUnavailable, WrongTokenType
 from gateway.auth._header import ASYMMETRIC_ALGORITHMS, parse_header
 from gateway.auth._jwks_cache import Clock, JwksCache
 from gateway.auth._principal import Principal
 from gateway.auth._provider import ProviderClient
+from protocol.refusals import ProviderUnavailable, WrongTokenType
 
 __all__ = ["LEEWAY_S", "REQUIRED_CLAIMS", "TokenVerifier", "allowed_algorithms"]
 

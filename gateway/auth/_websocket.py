@@ -26,15 +26,15 @@ from urllib.parse import urlsplit
 import trio
 
 from config.errors import ConfigurationError
-from gateway.auth._errors import (
+from gateway.auth._header import MAX_TOKEN_BYTES
+from gateway.auth._principal import Principal
+from protocol.refusals import (
     AuthFrameRejected,
     AuthTimeout,
     ExpiredToken,
     OriginRejected,
     PrincipalMismatch,
 )
-from gateway.auth._header import MAX_TOKEN_BYTES
-from gateway.auth._principal import Principal
 
 if TYPE_CHECKING:
     from config.settings import Settings

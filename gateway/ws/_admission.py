@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateway.auth import AuthError, parse_bearer_subprotocol
+from gateway.auth import parse_bearer_subprotocol
 from gateway.ws._origin import WsOriginPolicy
 from gateway.ws.protocol import CloseCode
+from protocol.refusals import AuthError
 
 __all__ = ["SUBPROTOCOL", "Admission", "admit"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gateway.limits import TooManyConnections
+from protocol.refusals import TooManyConnections
 
 __all__ = ["ConnectionLimiter"]
 

@@ -1,14 +1,22 @@
-"""Errors of the WebSocket layer; each one knows how the connection answers it.
+"""Parse errors of the WebSocket reader; each one knows how the connection answers it.
 
-    WsError                     base
-    ├── FrameRejected           the frame cannot be read at all: the connection closes with
-    │                           ``close_code`` (1007 bad JSON, 1009 too big, 1003 binary)
+    WsError                     base, never raised itself
+    ├── FrameRejected           the frame is not JSON we accept: the connection closes with
+    │                           ``close_code`` (1007; binary and oversized frames are closed
+    │                           by the readers before parsing, 1003 and 1009)
     └── CommandInvalid          the frame is JSON but not a valid command: an ``error`` frame
                                 names ``field``; the connection stays open
 
-Refusals from the rest of the gateway (``gateway.auth.Refusal`` and its subclasses) are
-mapped in ``gateway.ws.connection``: identity refusals (``AuthError``) and connection-level
-limits close with their ``close_code``; refusals of one command become ``error`` frames.
+These are the parse outcomes of ``gateway.ws.protocol.parse_command``, not API refusals, so
+they stay here and out of the tree in ``protocol.refusals``: neither ever leaves the
+connection as an exception. The reader catches ``FrameRejected`` and closes at once;
+``CommandInvalid`` goes on to the ``ConnectionActor`` as an inbox value (see
+``gateway.ws._inbound``), answered with an ``invalid`` error frame. They have no HTTP status,
+and an ``except Refusal`` must never swallow a parse failure.
+
+Refusals (``protocol.refusals.Refusal`` and its subclasses) are mapped in
+``gateway.ws.connection``: identity refusals (``AuthError``) and connection-level limits close
+with their ``close_code``; refusals of one command become ``error`` frames.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ __all__ = ["CommandInvalid", "FrameRejected", "WsError"]
 
 
 class WsError(Exception):
-    """Base of the WebSocket layer's own errors."""
+    """Base of the WebSocket reader's parse errors; never raised itself."""
 
 
 class FrameRejected(WsError):

@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gateway.auth import Principal, Refusal
+    from gateway.auth import Principal
     from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+    from protocol.refusals import Refusal
 
 __all__ = ["AcceptedPort", "ConnectionPorts", "IngestPort", "ThreadsPort", "VerifierPort"]
 
 
 class VerifierPort(Protocol):
     async def verify(self, token: object) -> Principal:
-        """The token's principal, or a ``gateway.auth.InvalidToken`` subclass."""
+        """The token's principal, or a ``protocol.refusals.InvalidToken`` subclass."""
         ...
 
 
@@ -45,7 +46,7 @@ class IngestPort(Protocol):
         """Queue the message for Kafka; ``on_outcome`` gets the ack or the refusal later.
 
         Refusals found before producing (validation, membership, rate) are raised here as
-        ``gateway.auth.Refusal`` subclasses, and ``on_outcome`` is then never called.
+        ``protocol.refusals.Refusal`` subclasses, and ``on_outcome`` is then never called.
         """
         ...
 
@@ -54,7 +55,7 @@ class IngestPort(Protocol):
 
 class ThreadsPort(Protocol):
     async def require_member(self, user_id: str, thread_id: str) -> None:
-        """Raises ``gateway._errors.Forbidden`` or ``NotFound``."""
+        """Raises ``protocol.refusals.Forbidden`` or ``NotFound``."""
         ...
 
     async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:

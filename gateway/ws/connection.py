@@ -26,14 +26,6 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import trio
 
 from actors import Actor, ActorStopped, MailboxFull, MailboxPolicy
-from gateway.auth import (
-    AuthError,
-    AuthFrameRejected,
-    AuthTimeout,
-    ExpiredToken,
-    PrincipalMismatch,
-    Refusal,
-)
 from gateway.ws._errors import CommandInvalid
 from gateway.ws._inbound import Inbound, Removed
 from gateway.ws._outbox import OutFrame
@@ -54,6 +46,14 @@ from gateway.ws.protocol import (
     wire_text_frame,
 )
 from protocol.events import PresenceEvent, TypingEvent
+from protocol.refusals import (
+    AuthError,
+    AuthFrameRejected,
+    AuthTimeout,
+    ExpiredToken,
+    PrincipalMismatch,
+    Refusal,
+)
 
 if TYPE_CHECKING:
     from gateway.auth import Principal

@@ -18,12 +18,12 @@ import trio
 from quart_trio import QuartTrio
 
 from config.settings import load_settings
-from gateway._errors import Forbidden, Unavailable
 from gateway.app import create_app
-from gateway.auth import MalformedToken, Principal
+from gateway.auth import Principal
 from gateway.context import GatewayContext
 from gateway.fast_ingest import FastIngest, match_post_route
 from gateway.ingest import Accepted
+from protocol.refusals import Forbidden, MalformedToken, Unavailable
 from telemetry import ProcessStatus
 
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]

@@ -1,4 +1,4 @@
-"""Per-user limits: token bucket on Trio's clock, connection counting, size caps."""
+"""Per-user limits: token bucket on Trio's clock, connection counting."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ import trio
 import trio.testing
 
 from config.settings import load_settings
-from gateway.auth import Refusal
-from gateway.limits import (
-    BodyTooLarge,
-    FrameTooLarge,
-    RateLimited,
-    SizeLimits,
-    TextTooLarge,
-    TooManyConnections,
-    UserRateLimiter,
-)
+from gateway.limits import UserRateLimiter
 from gateway.ws._connection_limit import ConnectionLimiter
+from protocol.refusals import RateLimited, Refusal, TooManyConnections
 
 
 async def test_burst_then_steady_rate(autojump_clock: trio.testing.MockClock) -> None:
@@ -136,33 +128,3 @@ def test_release_never_goes_negative() -> None:
     limiter = ConnectionLimiter(max_per_user=1)
     limiter.release("ghost")
     assert limiter.count("ghost") == 0
-
-
-def test_size_limits() -> None:
-    limits = SizeLimits.from_settings(
-        load_settings(max_body_bytes=100, max_ws_frame_bytes=200, max_text_bytes=10)
-    )
-    limits.check_body(100)
-    limits.check_body(None)
-    limits.check_frame(200)
-    limits.check_text("é" * 5)  # 10 bytes
-    with pytest.raises(BodyTooLarge, match=r"^the request body is over 100 bytes$") as body:
-        limits.check_body(101)
-    with pytest.raises(FrameTooLarge, match=r"^the frame is over 200 bytes$") as frame:
-        limits.check_frame(201)
-    with pytest.raises(TextTooLarge, match=r"^the message text is over 10 bytes$") as text:
-        limits.check_text("é" * 6)
-    for refusal in (body.value, frame.value, text.value):
-        assert (refusal.status, refusal.close_code) == (413, 1009)
-        assert json.loads(refusal.to_json())["error"]["message"].count(";") == 1
-
-
-def test_text_with_lone_surrogates_is_measured_not_crashed() -> None:
-    limits = SizeLimits(max_body_bytes=1, max_frame_bytes=1, max_text_bytes=8)
-    with pytest.raises(TextTooLarge):
-        limits.check_text("\ud800" * 3)
-
-
-def test_close_reason_fits_a_close_frame() -> None:
-    refusal = TextTooLarge("é" * 200)
-    assert len(refusal.close_reason.encode()) <= 123

@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from config.settings import load_settings
-from gateway._errors import Forbidden, NotFound
 from gateway.threads import ThreadDirectory
+from protocol.refusals import Forbidden, NotFound
 
 
 class GatedStore:

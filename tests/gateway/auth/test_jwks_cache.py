@@ -16,7 +16,8 @@ import pytest
 import trio
 from _auth_support import JwksServer, SigningKey, TokenFactory, settings_for
 
-from gateway.auth import ProviderUnavailable, TokenVerifier, UnknownSigningKey
+from gateway.auth import TokenVerifier
+from protocol.refusals import ProviderUnavailable, UnknownSigningKey
 
 MakeVerifier = Callable[..., TokenVerifier]
 

@@ -10,13 +10,13 @@ import trio
 from _auth_support import SigningKey, TokenFactory, forge
 
 from gateway.auth import (
-    InvalidToken,
     TokenRedactingFilter,
     TokenVerifier,
     install_log_redaction,
     redact_token_in_url,
     redact_tokens,
 )
+from protocol.refusals import InvalidToken
 
 JWT = (
     "eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleS1hIn0"

@@ -16,15 +16,15 @@ from jwt.algorithms import RSAAlgorithm
 from jwt_attacks import attack_tokens, token_fragments
 
 from config.settings import Settings
-from gateway.auth import (
+from gateway.auth import TokenVerifier
+from infra import fetch_access_token
+from protocol.refusals import (
     BadSignature,
     ClaimRejected,
     InvalidToken,
-    TokenVerifier,
     UnknownSigningKey,
     UnsafeTokenHeader,
 )
-from infra import fetch_access_token
 
 pytestmark = pytest.mark.integration
 

@@ -35,18 +35,16 @@ from jwt_attacks import attack_tokens
 
 from config.errors import ConfigurationError
 from config.settings import load_settings
-from gateway.auth import (
+from gateway.auth import Principal, TokenVerifier, allowed_algorithms
+from protocol.refusals import (
     BadSignature,
     ClaimRejected,
     ExpiredToken,
     InvalidToken,
     MalformedToken,
-    Principal,
-    TokenVerifier,
     UnknownSigningKey,
     UnsafeTokenHeader,
     WrongTokenType,
-    allowed_algorithms,
 )
 
 NOW = int(time.time())

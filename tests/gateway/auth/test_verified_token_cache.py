@@ -11,7 +11,8 @@ import pytest
 from _auth_support import JwksServer, SigningKey, TokenFactory, settings_for
 
 import gateway.auth._verifier as verifier_module
-from gateway.auth import ExpiredToken, TokenVerifier, UnknownSigningKey
+from gateway.auth import TokenVerifier
+from protocol.refusals import ExpiredToken, UnknownSigningKey
 
 
 @pytest.fixture

@@ -14,21 +14,23 @@ from config.errors import ConfigurationError
 from config.settings import load_settings
 from gateway.auth import (
     AUTH_DEADLINE_S,
-    AuthFrameRejected,
-    AuthTimeout,
-    ClaimRejected,
-    ExpiredToken,
     ExpiryWatch,
     OriginPolicy,
-    OriginRejected,
     Principal,
-    PrincipalMismatch,
     SubprotocolOffer,
     TokenVerifier,
     offered_subprotocols,
     parse_auth_frame,
     parse_bearer_subprotocol,
     receive_auth,
+)
+from protocol.refusals import (
+    AuthFrameRejected,
+    AuthTimeout,
+    ClaimRejected,
+    ExpiredToken,
+    OriginRejected,
+    PrincipalMismatch,
 )
 
 # --- bearer subprotocol -------------------------------------------------------------------

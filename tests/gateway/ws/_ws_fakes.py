@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 
 import trio
 
-from gateway._errors import Forbidden, NotFound
-from gateway.auth import BadSignature, ExpiredToken, Principal, Refusal
+from gateway.auth import Principal
 from gateway.ingest import Accepted
-from gateway.limits import RateLimited
 from gateway.ws import FanoutHub
 from gateway.ws._ports import AcceptedPort
 from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.refusals import BadSignature, ExpiredToken, Forbidden, NotFound, RateLimited, Refusal
 
 _CREATED = "2026-01-01T00:00:00Z"
 

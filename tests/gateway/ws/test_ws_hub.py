@@ -9,10 +9,10 @@ import pytest
 import trio
 
 import gateway.ws.hub as hub_module
-from gateway.limits import TooManyConnections
 from gateway.ws import CloseCode, FanoutHub, Outbox
 from gateway.ws.protocol import text_frame_header
 from protocol.events import MembershipEvent, MessageEvent, PresenceEvent, TypingEvent
+from protocol.refusals import TooManyConnections
 from telemetry.metrics import Metrics
 
 
