@@ -4,7 +4,7 @@ Same contract as ``bench/peers/ws_broadcast.py`` (the ``websockets`` reference):
 acked and broadcast to the thread's subscribers; any token is accepted. It prints
 ``{"port": N}`` once listening, like every bench peer:
 
-    python -m tests.gateway.ws.fanout_peer
+    python -m bench.peers.ws_listener
 """
 
 from __future__ import annotations
