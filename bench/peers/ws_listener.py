@@ -16,12 +16,13 @@ import signal
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from functools import partial
 
 import orjson
 import trio
 
-from gateway.auth import Principal
+from gateway.auth import Principal, Refusal
 from gateway.context import GatewayContext
 from gateway.ingest import Accepted
 from gateway.ws import FanoutHub, WsOptions, serve_websockets
@@ -62,9 +63,15 @@ class _Loopback:
             for event in batch:  # like KafkaConsumer.get(): no checkpoint while records wait
                 self._hub.publish(event)
 
-    async def accept(
-        self, principal: Principal, thread_id: str, text: str, client_msg_id: str | None, via: str
-    ) -> Accepted:
+    async def submit(
+        self,
+        principal: Principal,
+        thread_id: str,
+        text: str,
+        client_msg_id: str | None,
+        via: str,
+        on_outcome: Callable[[Accepted | Refusal], None],
+    ) -> None:
         await trio.lowlevel.checkpoint()
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         message_id = str(uuid.uuid4())
@@ -73,7 +80,7 @@ class _Loopback:
         )
         self._queue.append(event)
         self._arrived.set()
-        return Accepted(message_id, thread_id, now)
+        on_outcome(Accepted(message_id, thread_id, now))
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None:
         await trio.lowlevel.checkpoint()
