@@ -31,6 +31,7 @@ run: install
 check: $(STAMP)
 	$(VENV)/bin/ruff check actors adapters config core gateway infra parley protocol telemetry tests bench
 	$(VENV)/bin/mypy
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 
 test: install
 	@$(MAKE) --no-print-directory check

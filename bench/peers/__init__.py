@@ -8,6 +8,12 @@ ack + broadcast, `POST /api/messages` → 202), binds 127.0.0.1 on a free port a
 - `starlette_app`: uvicorn + Starlette; a bare JSON endpoint answering 202, plus a WebSocket
   route that broadcasts POSTed messages (the end-to-end peer: no broker, no store).
 - `noop`: raw asyncio protocol doing the least possible work; the generator's ceiling.
+
+Not a reference but Parley itself, for the A/B scripts (`bench.ws_fanout_compare`,
+`bench.ws_idle_memory`):
+
+- `ws_listener`: Parley's WebSocket listener alone, with a loopback ingest (no Kafka, no
+  store); `ws_listener_nocork` is the same without the flusher.
 """
 
 from __future__ import annotations

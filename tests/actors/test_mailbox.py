@@ -99,7 +99,7 @@ async def test_ask_to_a_full_mailbox_raises_mailbox_full() -> None:
     async with open_actor_system() as system:
         ref = system.spawn(gated(MailboxPolicy.REJECT, gate, seen), name="g")
         await fill(ref, 0, 3)
-        with pytest.raises(MailboxFull):
+        with pytest.raises(MailboxFull, match=r"^mailbox of /parley/g is full \(3 messages\)$"):
             await ref.ask(lambda reply: Get(reply))
         gate.set()
         await trio.testing.wait_all_tasks_blocked()

@@ -80,7 +80,7 @@ async def test_idle_actors_are_passivated_and_reactivated_with_their_state(
         assert (len(registry), registry.live_count, Keyed.live) == (1, 0, 0)
         down = await old.wait_stopped()
         assert down.reason is ExitReason.PASSIVATED
-        with pytest.raises(ActorStopped):
+        with pytest.raises(ActorStopped, match=r"^actor /parley/threads/t1 is stopped$"):
             old.tell(Add(1))
         registry.tell("t1", Add(1))  # reactivation on the next message
         assert await total(registry, "t1") == 6

@@ -23,7 +23,14 @@ class Idle(Actor[None]):
 
 
 async def test_root_give_up_stops_everything_and_raises(autojump_clock: trio.abc.Clock) -> None:
-    with trio.fail_after(120), pytest.raises(RestartIntensityExceeded):
+    with (
+        trio.fail_after(120),
+        pytest.raises(
+            RestartIntensityExceeded,
+            match=r"^supervisor /t gave up after 3 restarts within 5s; last failure: "
+            r"ValueError: boom$",
+        ),
+    ):
         async with open_actor_system("t", max_restarts=3, within=5) as system:
             await system.start(Idle, name="first", restart=Restart.TRANSIENT)
             await system.start(Crash, name="crash", restart=Restart.TRANSIENT)

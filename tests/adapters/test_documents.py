@@ -32,5 +32,8 @@ def test_deep_nesting_is_refused() -> None:
         nxt: dict[str, object] = {}
         cur["a"] = nxt
         cur = nxt
-    with pytest.raises(InvalidDocumentError, match=r"^document nests deeper than 32 levels"):
+    with pytest.raises(
+        InvalidDocumentError,
+        match=r"^document nests deeper than 32 levels at 'a(\.a){32}'$",
+    ):
         check_document(doc)

@@ -41,7 +41,7 @@ async def test_users_have_separate_buckets(autojump_clock: trio.testing.MockCloc
     limiter = UserRateLimiter(rate_per_s=1, burst=1)
     limiter.check("alice")
     limiter.check("bob")
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited, match=r"^more than 1 messages per second \(burst 1\)$"):
         limiter.check("alice")
 
 
@@ -60,7 +60,7 @@ async def test_from_settings_uses_trio_clock(autojump_clock: trio.testing.MockCl
     limiter = UserRateLimiter.from_settings(settings)
     for _ in range(3):
         limiter.check("alice")
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited, match=r"^more than 2 messages per second \(burst 3\)$"):
         limiter.check("alice")
     await trio.sleep(0.5)
     assert limiter.available("alice") == pytest.approx(1.0)
@@ -69,7 +69,7 @@ async def test_from_settings_uses_trio_clock(autojump_clock: trio.testing.MockCl
 def test_rate_limited_answer_says_what_to_do() -> None:
     limiter = UserRateLimiter(rate_per_s=1, burst=1, clock=lambda: 100.0)
     limiter.check("alice")
-    with pytest.raises(RateLimited) as info:
+    with pytest.raises(RateLimited, match=r"^more than 1 messages per second \(burst 1\)$") as info:
         limiter.check("alice")
     refusal = info.value
     assert isinstance(refusal, Refusal)
@@ -118,7 +118,10 @@ def test_connection_context_manager_releases_on_error() -> None:
         raise RuntimeError("socket died")
     assert limiter.count("alice") == 0
     with limiter.connection("alice"):
-        with pytest.raises(TooManyConnections), limiter.connection("alice"):
+        with (
+            pytest.raises(TooManyConnections, match=r"^this user already has 1 open connections$"),
+            limiter.connection("alice"),
+        ):
             pass
         assert limiter.count("alice") == 1
     assert limiter.count("alice") == 0

@@ -151,7 +151,11 @@ def test_content_type_table_refuses_unknown_suffixes() -> None:
             ' {"name": "a", "file": "b.js", "slot": "sidebar"}]}',
             r"^module name 'a' must be unique, lowercase, a-z0-9-$",
         ),
-        ("{", r"^manifest is not JSON: "),
+        (
+            "{",
+            r"^manifest is not JSON: Expecting property name enclosed in double quotes: "
+            r"line 1 column 2 \(char 1\)$",
+        ),
     ],
 )
 def test_manifest_validation(manifest: str, message: str) -> None:

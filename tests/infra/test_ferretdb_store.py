@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -40,7 +41,12 @@ def test_duplicate_on_unique_index_fails_with_11000(
 ) -> None:
     collection.create_index("message_id", unique=True)
     collection.insert_one({"message_id": "m1", "text": "first"})
-    with pytest.raises(DuplicateKeyError, match=r"^.*E11000 duplicate key error.*$") as info:
+    duplicate = re.escape(f"E11000 duplicate key error collection: {collection.full_name}")
+    with pytest.raises(
+        DuplicateKeyError,
+        match=rf"^{duplicate}, full error: "
+        rf"\{{'index': 0, 'code': 11000, 'errmsg': '{duplicate}'\}}$",
+    ) as info:
         collection.insert_one({"message_id": "m1", "text": "again"})
     assert info.value.code == 11000
     assert collection.count_documents({"message_id": "m1"}) == 1
@@ -51,7 +57,15 @@ def test_unordered_insert_many_reports_only_the_duplicate(
 ) -> None:
     collection.create_index("message_id", unique=True)
     collection.insert_one({"message_id": "m2"})
-    with pytest.raises(BulkWriteError, match=r"^batch op errors occurred") as info:
+    duplicate = re.escape(f"E11000 duplicate key error collection: {collection.full_name}")
+    with pytest.raises(
+        BulkWriteError,
+        match=r"^batch op errors occurred, full error: \{'writeErrors': \[\{'index': 1, "
+        rf"'code': 11000, 'errmsg': '{duplicate}', "
+        r"'op': \{'message_id': 'm2', '_id': ObjectId\('[0-9a-f]{24}'\)\}\}\], "
+        r"'writeConcernErrors': \[\], 'nInserted': 2, 'nUpserted': 0, 'nMatched': 0, "
+        r"'nModified': 0, 'nRemoved': 0, 'upserted': \[\]\}$",
+    ) as info:
         collection.insert_many(
             [{"message_id": "m1"}, {"message_id": "m2"}, {"message_id": "m3"}], ordered=False
         )

@@ -67,7 +67,9 @@ async def test_valid_rsa_token_gives_principal(
     assert principal.user_id == "alice"
     assert principal.expires_at == float(exp)
     assert principal.claims["azp"] == CLIENT_ID
-    with pytest.raises(TypeError):
+    with pytest.raises(
+        TypeError, match=r"^'mappingproxy' object does not support item assignment$"
+    ):
         principal.claims["sub"] = "mallory"  # type: ignore[index]
 
 
@@ -152,10 +154,16 @@ async def test_algorithm_that_does_not_match_the_key(
 
 def test_configuring_unsafe_algorithms_is_refused() -> None:
     for algs in ("RS256,HS256", "none", "hs512"):
-        with pytest.raises(ConfigurationError, match=r"^PARLEY_OIDC_ALGORITHMS may not contain"):
+        with pytest.raises(
+            ConfigurationError,
+            match=r"^PARLEY_OIDC_ALGORITHMS may not contain 'none' or HS\* algorithms "
+            r"\(anyone holding the provider's public key could forge tokens\)$",
+        ):
             allowed_algorithms(load_settings(oidc_algorithms=algs))
     with pytest.raises(
-        ConfigurationError, match=r"^PARLEY_OIDC_ALGORITHMS must list algorithms among"
+        ConfigurationError,
+        match=r"^PARLEY_OIDC_ALGORITHMS must list algorithms among ES256, ES384, ES512, EdDSA, "
+        r"PS256, PS384, PS512, RS256, RS384, RS512$",
     ):
         allowed_algorithms(load_settings(oidc_algorithms="RS257"))
 
@@ -189,7 +197,7 @@ async def test_long_kid_within_token_cap(verifier: TokenVerifier, tokens: TokenF
 async def test_kid_not_a_string(verifier: TokenVerifier, tokens: TokenFactory, kid: object) -> None:
     with pytest.raises(
         UnsafeTokenHeader,
-        match=r"^token key id \(kid\) is not a string$|^token header has no key id",
+        match=r"^token (key id \(kid\) is not a string|header has no key id \(kid\))$",
     ):
         await verifier.verify(tokens.make(header={"kid": kid}))
 
@@ -349,7 +357,9 @@ async def test_not_yet_valid(verifier: TokenVerifier, tokens: TokenFactory, clai
 
 @pytest.mark.parametrize("exp", ["soon", None, [1]])
 async def test_exp_not_a_number(verifier: TokenVerifier, tokens: TokenFactory, exp: object) -> None:
-    with pytest.raises(InvalidToken, match=r"^token"):
+    with pytest.raises(
+        InvalidToken, match=r"^token (expiry \(exp\) is not a number|has no 'exp' claim)$"
+    ):
         await verifier.verify(tokens.make(exp=exp))
 
 
@@ -421,7 +431,9 @@ async def test_id_token_signals_even_with_our_audience(
     verifier: TokenVerifier, tokens: TokenFactory, claims: dict[str, Any]
 ) -> None:
     with pytest.raises(
-        WrongTokenType, match=r"^(an ID token was offered|token is not an access token)"
+        WrongTokenType,
+        match=r"^(an ID token was offered where an access token is required"
+        r"|token is not an access token \((token_use|typ claim)\))$",
     ):
         await verifier.verify(tokens.make(**claims))
 
@@ -448,7 +460,7 @@ async def test_refusal_bodies_carry_no_token_material(
     verifier: TokenVerifier, tokens: TokenFactory
 ) -> None:
     token = tokens.make(exp=NOW - 100, iat=NOW - 400, nbf=NOW - 400)
-    with pytest.raises(ExpiredToken) as info:
+    with pytest.raises(ExpiredToken, match=r"^token has expired$") as info:
         await verifier.verify(token)
     exc = info.value
     assert (exc.status, exc.close_code, exc.code) == (401, 1008, "token_expired")
@@ -492,7 +504,9 @@ async def test_short_rsa_keys_in_the_jwks_are_ignored(
     )
     jwks_server.keys.append(weak)
     await trio.sleep(30)
-    with pytest.raises(UnknownSigningKey):
+    with pytest.raises(
+        UnknownSigningKey, match=r"^token was signed with a key the provider does not publish$"
+    ):
         await verifier.verify(tokens.make(weak))
     assert "weak" not in verifier.keys.kids and "key-a" in verifier.keys.kids
 
@@ -557,7 +571,7 @@ async def test_attack_corpus_on_a_locally_signed_token(
 ) -> None:
     genuine = tokens.make()
     for attack in attack_tokens(genuine):
-        with pytest.raises(InvalidToken) as info:
+        with pytest.raises(InvalidToken, match=rf"^{re.escape(attack.message)}$") as info:
             await verifier.verify(attack.token)
         assert (info.value.status, info.value.close_code) == (401, 1008), attack.name
         assert type(info.value).__name__ == attack.refusal, attack.name

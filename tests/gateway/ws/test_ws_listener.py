@@ -234,7 +234,7 @@ async def test_allowed_origins(stack: Stack, origin: str | None) -> None:
 
 
 async def test_wrong_path_is_404(stack: Stack) -> None:
-    with pytest.raises(Rejected) as info:
+    with pytest.raises(Rejected, match=r"^404$") as info:
         await WsClient.connect(stack.port, path="/other")
     assert info.value.status == 404
 
@@ -245,7 +245,9 @@ async def test_drain_closes_every_connection_with_1001(stack: Stack) -> None:
     for client in clients:
         _, closed = await client.recv_until_closed()
         assert closed.code == 1001
-    with pytest.raises(OSError):
+    with pytest.raises(
+        OSError, match=rf"^all attempts to connect to 127\.0\.0\.1:{stack.port} failed$"
+    ):
         await WsClient.connect(stack.port)
 
 

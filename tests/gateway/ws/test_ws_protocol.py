@@ -62,27 +62,64 @@ def test_auth_repr_hides_the_token() -> None:
     assert "secret" not in repr(parse_command('{"type":"auth","token":"secret"}'))
 
 
+SINCE_SEQ = r"^field 'since_seq' must be an integer >= 0$"
+ID_CHARACTERS = r" must be 1-128 characters of A-Z a-z 0-9 \. _ : @ -$"
+NOT_JSON = r"^frame is not valid JSON: "
+
+
 @pytest.mark.parametrize(
     ("text", "field", "message"),
     [
-        ('{"type":"subscribe","thread_id":"t_1"}', "since_seq", r"^field 'since_seq' must"),
-        ('{"type":"subscribe","thread_id":"t_1","since_seq":-1}', "since_seq", r"^field 'since"),
-        ('{"type":"subscribe","thread_id":"t_1","since_seq":1.5}', "since_seq", r"^field 'sin"),
-        ('{"type":"subscribe","thread_id":"t_1","since_seq":true}', "since_seq", r"^field 'si"),
-        ('{"type":"subscribe","thread_id":"t_1","since_seq":"3"}', "since_seq", r"^field 's"),
-        ('{"type":"subscribe","thread_id":"","since_seq":0}', "thread_id", r"^field 'thread_id'"),
-        ('{"type":"subscribe","thread_id":"a/b","since_seq":0}', "thread_id", r"^field 'thread"),
-        ('{"type":"subscribe","thread_id":{"$ne":null},"since_seq":0}', "thread_id", r"^field"),
-        ('{"type":"send","thread_id":"t","client_msg_id":"c"}', "text", r"^field 'text' must"),
-        ('{"type":"send","thread_id":"t","text":"x"}', "client_msg_id", r"^field 'client_msg"),
-        ('{"type":"send","thread_id":"t","client_msg_id":"c","text":"x","seq":3}', "seq", r"^fie"),
+        ('{"type":"subscribe","thread_id":"t_1"}', "since_seq", SINCE_SEQ),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":-1}', "since_seq", SINCE_SEQ),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":1.5}', "since_seq", SINCE_SEQ),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":true}', "since_seq", SINCE_SEQ),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":"3"}', "since_seq", SINCE_SEQ),
+        (
+            '{"type":"subscribe","thread_id":"","since_seq":0}',
+            "thread_id",
+            r"^field 'thread_id'" + ID_CHARACTERS,
+        ),
+        (
+            '{"type":"subscribe","thread_id":"a/b","since_seq":0}',
+            "thread_id",
+            r"^field 'thread_id'" + ID_CHARACTERS,
+        ),
+        (
+            '{"type":"subscribe","thread_id":{"$ne":null},"since_seq":0}',
+            "thread_id",
+            r"^field 'thread_id' must not be an object or an array$",
+        ),
+        (
+            '{"type":"send","thread_id":"t","client_msg_id":"c"}',
+            "text",
+            r"^field 'text' must be a string$",
+        ),
+        (
+            '{"type":"send","thread_id":"t","text":"x"}',
+            "client_msg_id",
+            r"^field 'client_msg_id'" + ID_CHARACTERS,
+        ),
+        (
+            '{"type":"send","thread_id":"t","client_msg_id":"c","text":"x","seq":3}',
+            "seq",
+            r"^field 'seq' is set by the server$",
+        ),
         (
             '{"type":"send","thread_id":"t","client_msg_id":"c","text":"x","sender_id":"bob"}',
             "sender_id",
             r"^field 'sender_id' is set by the server$",
         ),
-        ('{"type":"auth","token":""}', "token", r"^field 'token' must be a non-empty string"),
-        ('{"type":"auth"}', "token", r"^field 'token'"),
+        (
+            '{"type":"auth","token":""}',
+            "token",
+            r"^field 'token' must be a non-empty string of at most 16384 characters$",
+        ),
+        (
+            '{"type":"auth"}',
+            "token",
+            r"^field 'token' must be a non-empty string of at most 16384 characters$",
+        ),
         ('{"type":"dance"}', "type", r"^unknown command type 'dance'$"),
         ('{"type":7}', "type", r"^field 'type' must be a string$"),
         ('{"thread_id":"t"}', "type", r"^field 'type' must be a string$"),
@@ -101,20 +138,56 @@ def test_invalid_commands_name_the_field(text: str, field: str | None, message: 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"type":"ping"', r"^frame is not valid JSON: "),
-        ("", r"^frame is not valid JSON: "),
-        ('{"type":"subscribe","thread_id":"t","since_seq":NaN}', r"^frame is not valid JSON: "),
-        ('{"type":"subscribe","thread_id":"t","since_seq":Infinity}', r"^frame is not valid JSON"),
-        ('{"type":"subscribe","thread_id":"t","since_seq":-Infinity}', r"^frame is not valid JS"),
+        ('{"type":"ping"', NOT_JSON + r"unexpected end of data: line 1 column 15 \(char 14\)$"),
+        ("", NOT_JSON + r"Input is a zero-length, empty document: line 1 column 1 \(char 0\)$"),
+        (
+            '{"type":"subscribe","thread_id":"t","since_seq":NaN}',
+            NOT_JSON
+            + r"unexpected character, expected a JSON value: line 1 column 49 \(char 48\)$",
+        ),
+        (
+            '{"type":"subscribe","thread_id":"t","since_seq":Infinity}',
+            NOT_JSON
+            + r"unexpected character, expected a JSON value: line 1 column 49 \(char 48\)$",
+        ),
+        (
+            '{"type":"subscribe","thread_id":"t","since_seq":-Infinity}',
+            NOT_JSON + r"no digit after sign: line 1 column 50 \(char 49\)$",
+        ),
         ('{"type":"ping","type":"auth"}', r"^duplicate key 'type'$"),
-        ('{"type":"subscribe","thread_id":"t","thread_id":"u","since_seq":0}', r"^duplicate key"),
-        ("[" * 10_000 + "]" * 10_000, r"^frame is not valid JSON: depth limit exceeded"),
-        ('{"a":' * 10_000 + "1" + "}" * 10_000, r"^frame is not valid JSON: depth limit exc"),
-        ('{"type":"subscribe","thread_id":"t","since_seq":' + "9" * 5000 + "}", r"^frame is not"),
-        ('{"type":"subscribe","thread_id":"t","since_seq":18446744073709551615}', r"^field 'sin"),
-        ('{"type":"send","thread_id":"t","client_msg_id":"c","text":"\\ud800"}', r"^frame is not"),
-        ('{"type":"send","thread_id":"t","client_msg_id":"c","text":"\ud800"}', r"^frame is not "),
-        ("{'type':'ping'}", r"^frame is not valid JSON: "),
+        (
+            '{"type":"subscribe","thread_id":"t","thread_id":"u","since_seq":0}',
+            r"^duplicate key 'thread_id'$",
+        ),
+        (
+            "[" * 10_000 + "]" * 10_000,
+            NOT_JSON + r"depth limit exceeded: line 1 column 1026 \(char 1025\)$",
+        ),
+        (
+            '{"a":' * 10_000 + "1" + "}" * 10_000,
+            NOT_JSON + r"depth limit exceeded: line 1 column 5122 \(char 5121\)$",
+        ),
+        (
+            '{"type":"subscribe","thread_id":"t","since_seq":' + "9" * 5000 + "}",
+            NOT_JSON + r"number is infinity when parsed as double: line 1 column 49 \(char 48\)$",
+        ),
+        (
+            '{"type":"subscribe","thread_id":"t","since_seq":18446744073709551615}',
+            r"^field 'since_seq' holds a number out of range$",
+        ),
+        (
+            '{"type":"send","thread_id":"t","client_msg_id":"c","text":"\\ud800"}',
+            NOT_JSON + r"no low surrogate in string: line 1 column 60 \(char 59\)$",
+        ),
+        (
+            '{"type":"send","thread_id":"t","client_msg_id":"c","text":"\ud800"}',
+            NOT_JSON
+            + r"str is not valid UTF-8: surrogates not allowed: line 1 column 1 \(char 0\)$",
+        ),
+        (
+            "{'type':'ping'}",
+            NOT_JSON + r"unexpected character, expected a string key: line 1 column 2 \(char 1\)$",
+        ),
     ],
 )
 def test_hostile_json_is_refused_with_1007(text: str, message: str) -> None:

@@ -1,8 +1,9 @@
 """Token verification cost per request with a warm key cache (not a test: prints µs).
 
-    .venv/bin/python tests/gateway/auth/measure_verify.py [--issuer URL --token T]
+    .venv/bin/python -m bench.token_verify_cost [--issuer URL --token T]
 
-Without arguments it serves a local JWKS (RS256 2048-bit and ES256 keys) on 127.0.0.1;
+Without arguments it serves a local JWKS (RS256 2048-bit and ES256 keys) on 127.0.0.1, with the
+test suite's fake provider (`tests/gateway/auth/_auth_support.py`);
 with ``--issuer`` and ``--token`` (e.g. from ``parley token alice``) it uses that provider.
 """
 
@@ -10,19 +11,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import trio
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _auth_support import JwksServer, SigningKey, TokenFactory, settings_for
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from config.settings import load_settings
 from gateway.auth import TokenVerifier
+from tests.gateway.auth._auth_support import JwksServer, SigningKey, TokenFactory, settings_for
 
 ROUNDS, PER_ROUND = 7, 2000
 

@@ -6,7 +6,7 @@ server's CPU time per delivery, which stays meaningful when the generator is the
 Uses the bench helper's generator (``python -m bench.loadgen``) and peer launcher, alternating
 the two servers round by round so both see the same machine state:
 
-    .venv/bin/python -m tests.gateway.ws.fanout_compare [clients] [messages] [rounds]
+    .venv/bin/python -m bench.ws_fanout_compare [clients] [messages] [rounds]
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ def main() -> None:
     messages = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     peers = {
-        "parley ws listener": "tests.gateway.ws.fanout_peer",
+        "parley ws listener": "bench.peers.ws_listener",
         "websockets broadcast": "bench.peers.ws_broadcast",
     }
     if os.environ.get("COMPARE_CORK") == "1":  # A/B of the flusher instead
         peers = {
-            "parley ws listener": "tests.gateway.ws.fanout_peer",
-            "websockets broadcast": "tests.gateway.ws.fanout_peer_nocork",
+            "parley ws listener": "bench.peers.ws_listener",
+            "websockets broadcast": "bench.peers.ws_listener_nocork",
         }
     results: dict[str, list[float]] = {name: [] for name in peers}
     cpu_per_delivery: dict[str, list[float]] = {name: [] for name in peers}

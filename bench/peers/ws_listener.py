@@ -4,7 +4,7 @@ Same contract as ``bench/peers/ws_broadcast.py`` (the ``websockets`` reference):
 acked and broadcast to the thread's subscribers; any token is accepted. It prints
 ``{"port": N}`` once listening, like every bench peer:
 
-    python -m tests.gateway.ws.fanout_peer
+    python -m bench.peers.ws_listener
 """
 
 from __future__ import annotations
@@ -16,17 +16,27 @@ import signal
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from functools import partial
 
 import orjson
 import trio
 
+from actors import open_actor_system
 from config.settings import load_settings
-from gateway.auth import Principal
-from gateway.context import GatewayContext
+from gateway.auth import OriginPolicy, Principal
 from gateway.ingest import Accepted
-from gateway.ws import FanoutHub, WsOptions, serve_websockets
+from gateway.ws import (
+    ConnectionPorts,
+    FanoutHub,
+    WsOptions,
+    WsServer,
+    open_ws_listeners,
+    serve_websockets,
+)
 from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.refusals import Refusal
+from telemetry import Metrics
 
 
 class _AnyToken:
@@ -62,9 +72,15 @@ class _Loopback:
             for event in batch:  # like KafkaConsumer.get(): no checkpoint while records wait
                 self._hub.publish(event)
 
-    async def accept(
-        self, principal: Principal, thread_id: str, text: str, client_msg_id: str | None, via: str
-    ) -> Accepted:
+    async def submit(
+        self,
+        principal: Principal,
+        thread_id: str,
+        text: str,
+        client_msg_id: str | None,
+        via: str,
+        on_outcome: Callable[[Accepted | Refusal], None],
+    ) -> None:
         await trio.lowlevel.checkpoint()
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         message_id = str(uuid.uuid4())
@@ -73,7 +89,7 @@ class _Loopback:
         )
         self._queue.append(event)
         self._arrived.set()
-        return Accepted(message_id, thread_id, now)
+        on_outcome(Accepted(message_id, thread_id, now))
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None:
         await trio.lowlevel.checkpoint()
@@ -87,24 +103,37 @@ async def main() -> None:
         user_rate_per_s=1_000_000.0,
         user_rate_burst=1_000_000,
     )
-    ctx = GatewayContext(settings)
-    hub = FanoutHub.from_settings(settings, ctx.metrics)
-    ctx.hub = hub
-    ctx.verifier = _AnyToken()  # type: ignore[assignment]
-    ctx.threads = _NoStore()  # type: ignore[assignment]
+    metrics = Metrics()
+    hub = FanoutHub.from_settings(settings, metrics)
     ingest = _Loopback(hub)
-    ctx.ingest = ingest  # type: ignore[assignment]
+    options = WsOptions.from_settings(settings)
+    if os.environ.get("PARLEY_WS_CORK", "1") == "0":
+        options = dataclasses.replace(options, cork_fanout=False)
+    draining = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
+        async with open_actor_system("ws-listener-peer") as system, trio.open_nursery() as nursery:
+            connections = await system.start_supervisor(
+                "connections", max_restarts=1_000_000, within=1.0
+            )
+            server = WsServer(
+                ports=ConnectionPorts(verifier=_AnyToken(), ingest=ingest, threads=_NoStore()),
+                hub=hub,
+                options=options,
+                origins=OriginPolicy.from_settings(settings),
+                draining=draining,
+                metrics=metrics,
+                connections=connections,
+                shutdown_grace_s=settings.shutdown_grace_s,
+            )
             nursery.start_soon(ingest.pump)
-            options = WsOptions.from_settings(settings)
-            if os.environ.get("PARLEY_WS_CORK", "1") == "0":
-                options = dataclasses.replace(options, cork_fanout=False)
-            url = await nursery.start(partial(serve_websockets, ctx, port=0, options=options))
+            if options.cork_fanout:
+                await nursery.start(hub.run_flusher)
+            listeners, url = await open_ws_listeners("127.0.0.1", 0)
+            await nursery.start(partial(serve_websockets, server, listeners))
             port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
             print(orjson.dumps({"port": port}).decode(), flush=True)
             async for _ in signals:
-                ctx.readiness.draining.set()
+                draining.set()
                 break
             nursery.cancel_scope.cancel()
 

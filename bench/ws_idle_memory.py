@@ -1,7 +1,7 @@
 """Server RSS growth per idle, authenticated, subscribed connection: Parley listener vs
 ``websockets``, in one run (bench helper's idle generator):
 
-    .venv/bin/python -m tests.gateway.ws.idle_memory [connections]
+    .venv/bin/python -m bench.ws_idle_memory [connections]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def measure(module: str, name: str, clients: int) -> float:
 
 def main() -> None:
     clients = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    ours = measure("tests.gateway.ws.fanout_peer", "parley ws listener", clients)
+    ours = measure("bench.peers.ws_listener", "parley ws listener", clients)
     theirs = measure("bench.peers.ws_broadcast", "websockets broadcast", clients)
     print(f"ratio {ours / theirs:.2f}")
 
