@@ -39,6 +39,7 @@ from gateway.http_drain import RequestActivity, stop_when_quiet
 from gateway.ingest import Ingest
 from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
+from parley._options import kafka_options, store_options
 from parley.logs import configure_logging
 
 __all__ = ["run_server", "serve_main"]
@@ -151,8 +152,8 @@ async def _service(system: ActorSystem, name: str, service: Service) -> None:
 async def _start(system: ActorSystem, ctx: GatewayContext) -> None:
     settings = ctx.settings
     role = settings.role
-    store = MongoStore(settings)
-    producer = KafkaProducer(settings)
+    store = MongoStore(store_options(settings))
+    producer = KafkaProducer(kafka_options(settings))
     await _service(system, "store", store)
     await _service(system, "producer", producer)
     await _service(system, "readiness", _ReadinessWatch(ctx, store, producer))
@@ -160,7 +161,7 @@ async def _start(system: ActorSystem, ctx: GatewayContext) -> None:
 
     if role in (Role.ALL, Role.CORE):
         commands = KafkaConsumer(
-            settings,
+            kafka_options(settings),
             [settings.commands_topic],
             settings.core_group,
             group_instance_id=settings.group_instance_id,
@@ -200,7 +201,7 @@ async def _start_gateway(
         system, "token-keys", _TaskService(partial(verifier.run, wait_for_keys=False))
     )
     events = KafkaConsumer(
-        settings,
+        kafka_options(settings),
         [settings.events_topic],
         events_group_id(ctx.gateway_id),
         group_instance_id=settings.outbox_group_instance_id,
@@ -244,7 +245,7 @@ async def _ensure_topics(settings: Settings) -> None:
     delays = backoff_delays(first=0.5)
     while True:
         try:
-            await ensure_topics(settings, topics)
+            await ensure_topics(kafka_options(settings), topics)
             return
         except Exception as exc:  # the broker may still be starting: readiness says so
             log.warning("topics not ensured yet; retrying", extra={"why": str(exc)})

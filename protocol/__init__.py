@@ -1,6 +1,7 @@
 """The bottom floor: the records that cross process boundaries, with their codecs, no I/O.
 
     protocol.events   what crosses Kafka (chat.commands, chat.events), tagged JSON records
+    protocol.records  what the store keeps, as its callers see it (ThreadRecord)
 
 Every other package may import this one; it imports nothing of Parley.
 """
