@@ -11,6 +11,10 @@ from dataclasses import dataclass
 __all__ = ["KafkaOptions", "StoreOptions"]
 
 
+# The operator's settings have their defaults in config.settings, and only there: the fields
+# that come from them have none here. What the operator does not set (pool, timeouts) does.
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaOptions:
     """Where Kafka is and how Parley's producers, consumers and topics are set up."""
@@ -33,7 +37,7 @@ class StoreOptions:
 
     uri: str
     # w=majority, j=true on writes (the production setting).
-    write_majority: bool = True
+    write_majority: bool
     # None: the URI's database, else "parley".
     database: str | None = None
     # Connections, and as many blocking calls at once on the store's thread limiter.
