@@ -5,9 +5,15 @@
     KafkaConsumer   at-least-once consumer; `get()` / `async for` hands records out,
                     `ack()` marks them done, only contiguous acks are committed
     MongoStore      messages and threads on MongoDB or FerretDB; idempotent inserts,
-                    history by seq, membership
-    run_pipeline    consume → handler → ack, poison records to the DLQ
+                    history by seq, membership; takes and returns typed records
+                    (MessageEvent, ThreadRecord), the documents are its own (`_codec`)
+    send_to_dead_letter
+                    a record that can never be processed to the DLQ, retried with
+                    backoff until Kafka has it (the one dead-letter path)
     ensure_topics   create topics (AdminClient) if missing
+
+Each takes its own options (`KafkaOptions`, `StoreOptions`), never the whole Settings:
+`parley._options` makes them from the operator's settings.
 
 Each of the three is a service with `async run(task_status=...)` and `stop()`, which is how
 `actors._service.ServiceActor` runs it as a supervised actor; `run()` may run again after a
@@ -27,6 +33,7 @@ from __future__ import annotations
 from ._admin import ensure_topics
 from ._backoff import backoff_delays
 from ._consumer import KafkaConsumer
+from ._dead_letter import send_to_dead_letter
 from ._documents import check_document
 from ._errors import (
     AdapterClosedError,
@@ -43,7 +50,7 @@ from ._errors import (
 )
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
-from ._pipeline import Handler, run_pipeline
+from ._options import KafkaOptions, StoreOptions
 from ._producer import KafkaProducer
 from ._store import MongoStore
 from ._types import (
@@ -64,10 +71,10 @@ __all__ = [
     "ConsumedRecord",
     "ConsumerCounters",
     "DeliveryInfo",
-    "Handler",
     "HistoryPage",
     "InvalidDocumentError",
     "KafkaConsumer",
+    "KafkaOptions",
     "KafkaProducer",
     "MongoStore",
     "OffsetTracker",
@@ -79,6 +86,7 @@ __all__ = [
     "SeqConflictError",
     "StoreCounters",
     "StoreError",
+    "StoreOptions",
     "StoreUnavailableError",
     "StoredMessage",
     "TopicPartitionKey",
@@ -88,5 +96,5 @@ __all__ = [
     "consumer_config",
     "ensure_topics",
     "producer_config",
-    "run_pipeline",
+    "send_to_dead_letter",
 ]

@@ -13,7 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 from ._errors import AdapterUnavailableError
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from ._options import KafkaOptions
 
 __all__ = ["ensure_topics"]
 
@@ -21,7 +21,7 @@ _admin_limiter = trio.CapacityLimiter(1)
 
 
 async def ensure_topics(
-    settings: Settings,
+    options: KafkaOptions,
     topics: list[str],
     *,
     partitions: int | None = None,
@@ -35,13 +35,11 @@ async def ensure_topics(
     """
 
     def create() -> None:
-        admin = AdminClient(
-            {"bootstrap.servers": settings.kafka_bootstrap, "socket.nagle.disable": True}
-        )
+        admin = AdminClient({"bootstrap.servers": options.bootstrap, "socket.nagle.disable": True})
         new = [
             NewTopic(
                 t,
-                num_partitions=partitions or settings.topic_partitions,
+                num_partitions=partitions or options.topic_partitions,
                 replication_factor=replication_factor,
             )
             for t in topics

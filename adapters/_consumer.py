@@ -27,7 +27,7 @@ from ._offsets import OffsetTracker, TopicPartitionKey
 from ._types import ConsumedRecord, ConsumerCounters, Readiness
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from ._options import KafkaOptions
 
 __all__ = ["KafkaConsumer"]
 
@@ -43,7 +43,7 @@ class KafkaConsumer:
 
     def __init__(
         self,
-        settings: Settings,
+        options: KafkaOptions,
         topics: list[str],
         group_id: str,
         *,
@@ -55,13 +55,13 @@ class KafkaConsumer:
         pin_start_offsets: bool = False,
         **config_overrides: Any,
     ) -> None:
-        self._conf = consumer_config(settings, group_id, group_instance_id, **config_overrides)
+        self._conf = consumer_config(options, group_id, group_instance_id, **config_overrides)
         self._topics = list(topics)
         self._max_outstanding = max_outstanding
         self._pin_start_offsets = pin_start_offsets
         self._commit_interval_s = commit_interval_s
         self._revoke_drain_s = revoke_drain_s
-        self._drain_s = settings.shutdown_grace_s / 2 if drain_s is None else drain_s
+        self._drain_s = options.drain_s if drain_s is None else drain_s
         self._tracker = OffsetTracker()
         self._generation: dict[TopicPartitionKey, int] = {}
         self._queue: deque[ConsumedRecord] = deque()

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._errors import InvalidDocumentError
 
-__all__ = ["check_document", "public"]
+__all__ = ["check_document"]
 
 _MAX_DEPTH = 32
 
@@ -37,10 +37,3 @@ def _check(value: Any, path: str, depth: int) -> None:
             if isinstance(item, list | tuple):
                 raise InvalidDocumentError(f"nested array at {path}[{i}] is not supported")
             _check(item, f"{path}[{i}]", depth + 1)
-
-
-def public(doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The document without the server's `_id` (an ObjectId callers never need)."""
-    if doc is None:
-        return None
-    return {k: v for k, v in doc.items() if k != "_id"}

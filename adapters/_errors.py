@@ -13,7 +13,7 @@
     │   ├── InvalidDocumentError      the document can never be stored (`$` key, `.` in a key)
     │   └── SeqConflictError          another writer already holds (thread_id, seq)
     └── PoisonRecordError             raised by a record handler: the record can never be
-                                      processed; the pipeline sends it to the DLQ and acks it
+                                      processed; its caller sends it to the DLQ and acks it
 
 Following trio, *Closed* means we closed it and *Unavailable*/*UnknownOutcome* mean the
 infrastructure failed. Every class says when it is raised.
@@ -88,6 +88,7 @@ class SeqConflictError(StoreError):
 class PoisonRecordError(AdapterError):
     """Raised by a record handler for a record that can never be processed.
 
-    The consume pipeline sends the record to the dead-letter topic with `str(exc)` as the
-    reason, then acknowledges it so its partition moves on.
+    The handler's caller (the core's thread actor) sends the record to the dead-letter topic
+    with `str(exc)` as the reason (`send_to_dead_letter`), then acknowledges it so its
+    partition moves on.
     """

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from ._options import KafkaOptions
 
 __all__ = ["consumer_config", "producer_config"]
 
@@ -14,11 +14,11 @@ __all__ = ["consumer_config", "producer_config"]
 _LOG = logging.getLogger("adapters.librdkafka")
 
 
-def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+def producer_config(options: KafkaOptions, **overrides: Any) -> dict[str, Any]:
     """Idempotent producer tuned for per-message latency rather than batch throughput."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "client.id": f"parley-producer-{settings.gateway_id or 'local'}",
+        "bootstrap.servers": options.bootstrap,
+        "client.id": f"parley-producer-{options.client_name}",
         # Idempotence: acks=all, at most 5 requests in flight, retries without reordering
         # or duplicates within the producer session.
         "enable.idempotence": True,
@@ -47,16 +47,16 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def consumer_config(
-    settings: Settings, group_id: str, group_instance_id: str = "", **overrides: Any
+    options: KafkaOptions, group_id: str, group_instance_id: str = "", **overrides: Any
 ) -> dict[str, Any]:
     """At-least-once consumer: offsets stored only after processing, committed by us."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        "bootstrap.servers": options.bootstrap,
         "group.id": group_id,
         "client.id": f"parley-consumer-{group_id}",
         "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": settings.kafka_session_timeout_ms,
-        "heartbeat.interval.ms": max(250, settings.kafka_session_timeout_ms // 5),
+        "session.timeout.ms": options.session_timeout_ms,
+        "heartbeat.interval.ms": max(250, options.session_timeout_ms // 5),
         # We keep polling while paused, so this bound is only reached by a hung thread.
         "max.poll.interval.ms": 300_000,
         "enable.auto.offset.store": False,

@@ -30,7 +30,7 @@ from ._kafka_config import producer_config
 from ._types import ConsumedRecord, DeliveryInfo, ProducerCounters, Readiness
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from ._options import KafkaOptions
 
 __all__ = ["KafkaProducer"]
 
@@ -81,19 +81,17 @@ class KafkaProducer:
 
     def __init__(
         self,
-        settings: Settings,
+        options: KafkaOptions,
         *,
         max_in_flight: int = 10_000,
         flush_deadline_s: float | None = None,
         **config_overrides: Any,
     ) -> None:
-        self._settings = settings
-        self._conf = producer_config(settings, **config_overrides)
+        self._options = options
+        self._conf = producer_config(options, **config_overrides)
         self._conf["error_cb"] = self._on_error_thread
         self._slots = trio.Semaphore(max_in_flight)
-        self._flush_deadline_s = (
-            settings.shutdown_grace_s / 2 if flush_deadline_s is None else flush_deadline_s
-        )
+        self._flush_deadline_s = options.drain_s if flush_deadline_s is None else flush_deadline_s
         self._client: Producer | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._limiter = trio.CapacityLimiter(1)
@@ -201,7 +199,7 @@ class KafkaProducer:
             ("dlq.offset", str(record.offset)),
             ("dlq.failed_at", datetime.now(UTC).isoformat()),
         ]
-        info = await self.produce(self._settings.dlq_topic, record.value, record.key, headers)
+        info = await self.produce(self._options.dlq_topic, record.value, record.key, headers)
         self.counters.dlq += 1
         return info
 
@@ -276,7 +274,7 @@ class KafkaProducer:
                 try:
                     await trio.to_thread.run_sync(self._probe, limiter=self._probe_limiter)
                 except KafkaException as exc:
-                    self._message = f"Kafka at {self._settings.kafka_bootstrap} unreachable: {exc}"
+                    self._message = f"Kafka at {self._options.bootstrap} unreachable: {exc}"
                     log.warning("%s", self._message)
                     await trio.sleep(next(delays))
                     continue

@@ -2,14 +2,18 @@
 
 Every write is one single-document operation (no transactions: FerretDB has none and Jepsen
 found anomalies in MongoDB's). Idempotence comes from unique indexes: a retried insert of
-a message hits `message_id` and returns the stored document instead of failing.
+a message hits `message_id` and returns the stored message instead of failing.
+
+Callers hand in and get back typed records (MessageEvent, ThreadRecord); documents exist
+only inside this module, made and read by `_codec`, and every one is checked by
+`check_document` before it is written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -26,7 +30,13 @@ from pymongo.errors import (
 from pymongo.write_concern import WriteConcern
 
 from ._backoff import backoff_delays
-from ._documents import check_document, public
+from ._codec import (
+    message_document,
+    message_from_document,
+    thread_document,
+    thread_from_document,
+)
+from ._documents import check_document
 from ._errors import (
     AdapterClosedError,
     SeqConflictError,
@@ -40,7 +50,10 @@ if TYPE_CHECKING:
     from pymongo.collection import Collection
     from pymongo.database import Database
 
-    from config.settings import Settings
+    from protocol.events import MessageEvent
+    from protocol.records import ThreadRecord
+
+    from ._options import StoreOptions
 
 __all__ = ["MongoStore"]
 
@@ -56,19 +69,12 @@ _MAX_PAGE = 500
 class MongoStore:
     """Messages and threads; run with `nursery.start(store.run)` or call `start()`/`close()`."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        pool_size: int = 16,
-        server_timeout_ms: int = 3_000,
-        database: str | None = None,
-    ) -> None:
-        self._settings = settings
-        self._pool_size = pool_size
-        self._timeout_ms = server_timeout_ms
-        self._database_name = database
-        self._limiter = trio.CapacityLimiter(pool_size)
+    def __init__(self, options: StoreOptions) -> None:
+        self._options = options
+        self._pool_size = options.pool_size
+        self._timeout_ms = options.server_timeout_ms
+        self._database_name = options.database
+        self._limiter = trio.CapacityLimiter(options.pool_size)
         self._client: MongoClient[Doc] | None = None
         self._db: Database[Doc] | None = None
         self._schema_ready = trio.Event()
@@ -96,7 +102,7 @@ class MongoStore:
         self._closed = False
         if self._client is None:
             self._client = MongoClient(
-                self._settings.mongo_uri,
+                self._options.uri,
                 maxPoolSize=self._pool_size,
                 serverSelectionTimeoutMS=self._timeout_ms,
                 connectTimeoutMS=self._timeout_ms,
@@ -108,7 +114,7 @@ class MongoStore:
             db = self._client.get_default_database(default=self._database_name or "parley")
             if self._database_name:
                 db = self._client[self._database_name]
-            if self._settings.mongo_write_majority:
+            if self._options.write_majority:
                 db = db.with_options(
                     write_concern=WriteConcern(w="majority", j=True, wtimeout=5_000)
                 )
@@ -170,31 +176,31 @@ class MongoStore:
 
     # --- messages -------------------------------------------------------------------------
     async def insert_message(
-        self, doc: Mapping[str, Any], *, assign_seq: bool = False
+        self, message: MessageEvent, *, assign_seq: bool = False
     ) -> StoredMessage:
-        """Store `doc` once per `message_id`; a retry returns the stored one (duplicate=True).
+        """Store `message` once per `message_id`; a retry returns the stored one (duplicate=True).
 
         With assign_seq the store gives the message the thread's next seq (retrying on a
-        race); otherwise `doc["seq"]` is used and a clash raises SeqConflictError.
+        race) in place of `message.seq`; otherwise `message.seq` is used and a clash raises
+        SeqConflictError.
         """
-        if "message_id" not in doc or "thread_id" not in doc:
-            raise StoreError("a message needs message_id and thread_id")
+        doc = message_document(message)
         check_document(doc)
         if assign_seq:
             # One numbering at a time per thread in this process; the unique (thread_id, seq)
             # index and the retry loop cover writers in other processes.
-            async with self._seq_lock(str(doc["thread_id"])):
-                result = await self._call(lambda: self._insert_message(dict(doc), True))
+            async with self._seq_lock(message.thread_id):
+                result = await self._call(lambda: self._insert_message(doc, True))
         else:
-            result = await self._call(lambda: self._insert_message(dict(doc), False))
+            result = await self._call(lambda: self._insert_message(doc, False))
         if result.duplicate:
             self.counters.duplicates += 1
         else:
             self.counters.stored += 1
         return result
 
-    async def insert_new_messages(self, docs: Sequence[Mapping[str, Any]]) -> int:
-        """Store `docs` (each with its own seq) in one ordered write; stop at the first clash.
+    async def insert_new_messages(self, messages: Sequence[MessageEvent]) -> int:
+        """Store `messages` (each with its own seq) in one ordered write; stop at the first clash.
 
         Returns how many leading documents were stored. The one that clashed (a message_id
         stored before, or a seq already taken) and all after it are not stored: the caller
@@ -203,13 +209,12 @@ class MongoStore:
         trip for a whole batch is what lets a busy thread keep up (one write per message
         costs a store round trip each), and concurrent batches of other threads share it.
         """
+        docs = [message_document(message) for message in messages]
         for doc in docs:
-            if "message_id" not in doc or "thread_id" not in doc or "seq" not in doc:
-                raise StoreError("a message needs message_id, thread_id and seq")
             check_document(doc)
         if not docs:
             return 0
-        stored = await self._group_insert.insert([dict(d) for d in docs])
+        stored = await self._group_insert.insert(docs)
         self.counters.stored += stored
         return stored
 
@@ -228,11 +233,14 @@ class MongoStore:
             if entry[1] == 0:
                 del self._seq_locks[thread_id]
 
-    async def find_message(self, message_id: str) -> Doc | None:
+    async def find_message(self, message_id: str) -> MessageEvent | None:
         """The stored message with this id, or None."""
-        return await self._call(
-            lambda: public(self._messages().find_one({"message_id": message_id}))
-        )
+
+        def run() -> MessageEvent | None:
+            doc = self._messages().find_one({"message_id": message_id}, {"_id": 0})
+            return None if doc is None else message_from_document(doc)
+
+        return await self._call(run)
 
     async def last_seq(self, thread_id: str) -> int:
         """Highest seq stored for the thread (0 when it has no messages)."""
@@ -255,39 +263,38 @@ class MongoStore:
         return await self._call(lambda: self._history(thread_id, after_seq, before_seq, limit))
 
     # --- threads --------------------------------------------------------------------------
-    async def create_thread(self, doc: Mapping[str, Any]) -> Doc:
-        """Store a thread document (needs `thread_id`); a retry returns the stored one."""
-        if "thread_id" not in doc:
-            raise StoreError("a thread needs a thread_id")
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        """Store a thread; a retry (same thread_id) returns the one stored first."""
+        doc = thread_document(thread)
         check_document(doc)
-        return await self._call(lambda: self._create_thread(dict(doc)))
+        return await self._call(lambda: self._create_thread(doc, thread))
 
-    async def get_thread(self, thread_id: str) -> Doc | None:
-        return await self._call(lambda: public(self._find_thread(thread_id)))
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        return await self._call(lambda: _thread_or_none(self._find_thread(thread_id)))
 
-    async def list_threads(self, member: str, limit: int = 100) -> list[Doc]:
+    async def list_threads(self, member: str, limit: int = 100) -> list[ThreadRecord]:
         """Threads `member` belongs to, newest first."""
 
-        def run() -> list[Doc]:
+        def run() -> list[ThreadRecord]:
             cur = self._threads().find({"members": member}, {"_id": 0})
-            return list(cur.sort("created_at", DESCENDING).limit(max(1, min(limit, _MAX_PAGE))))
+            cur = cur.sort("created_at", DESCENDING).limit(max(1, min(limit, _MAX_PAGE)))
+            return [thread_from_document(doc) for doc in cur]
 
         return await self._call(run)
 
-    async def set_members(self, thread_id: str, members: list[str]) -> Doc | None:
+    async def set_members(self, thread_id: str, members: Sequence[str]) -> ThreadRecord | None:
         """Replace the member list; returns the updated thread, None if it does not exist."""
-        check_document({"members": members})
-        return await self._call(
-            lambda: self._update_thread(thread_id, {"$set": {"members": members}})
-        )
+        update = {"members": list(members)}
+        check_document(update)
+        return await self._call(lambda: self._update_thread(thread_id, {"$set": update}))
 
-    async def add_member(self, thread_id: str, user_id: str) -> Doc | None:
+    async def add_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""
         return await self._call(
             lambda: self._update_thread(thread_id, {"$addToSet": {"members": user_id}})
         )
 
-    async def remove_member(self, thread_id: str, user_id: str) -> Doc | None:
+    async def remove_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Remove `user_id`; returns the thread, None if it does not exist."""
         return await self._call(
             lambda: self._update_thread(thread_id, {"$pull": {"members": user_id}})
@@ -307,7 +314,7 @@ class MongoStore:
             self._ready = False
             # pymongo appends the whole topology description: keep the first clause.
             reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-            self._message = f"store at {self._settings.mongo_uri} unavailable: {reason}"
+            self._message = f"store at {self._options.uri} unavailable: {reason}"
             raise StoreUnavailableError(self._message) from exc
         except PyMongoError as exc:
             if isinstance(exc, SeqConflictError):
@@ -362,14 +369,14 @@ class MongoStore:
             except DuplicateKeyError:
                 stored = self._messages().find_one({"message_id": doc["message_id"]}, {"_id": 0})
                 if stored is not None:
-                    return StoredMessage(stored, duplicate=True)
+                    return StoredMessage(message_from_document(stored), duplicate=True)
                 self.counters.seq_conflicts += 1
                 if not assign_seq:
                     raise SeqConflictError(
                         f"seq {doc.get('seq')} of thread {doc['thread_id']} is taken"
                     ) from None
                 continue
-            return StoredMessage(public(attempt) or {}, duplicate=False)
+            return StoredMessage(message_from_document(attempt), duplicate=False)
         raise SeqConflictError(
             f"no free seq for thread {doc['thread_id']} after {_SEQ_RETRIES} tries"
         )
@@ -412,7 +419,7 @@ class MongoStore:
             more = len(rows) > limit
             rows = rows[:limit]
             return HistoryPage(
-                tuple(rows),
+                tuple(message_from_document(row) for row in rows),
                 next_before_seq=rows[0]["seq"] if rows and after_seq > 0 else None,
                 next_after_seq=rows[-1]["seq"] if rows and more else None,
             )
@@ -424,7 +431,7 @@ class MongoStore:
         more = len(rows) > limit
         rows = rows[:limit][::-1]
         return HistoryPage(
-            tuple(rows),
+            tuple(message_from_document(row) for row in rows),
             next_before_seq=rows[0]["seq"] if rows and more else None,
             next_after_seq=rows[-1]["seq"] if rows and before_seq is not None else None,
         )
@@ -444,21 +451,25 @@ class MongoStore:
             found = threads.find_one({"thread_id": thread_id})
         return found
 
-    def _create_thread(self, doc: Doc) -> Doc:
+    def _create_thread(self, doc: Doc, thread: ThreadRecord) -> ThreadRecord:
         try:
-            self._threads().insert_one({**doc, "_id": doc["thread_id"]})
+            self._threads().insert_one({**doc, "_id": thread.thread_id})
         except DuplicateKeyError:
-            stored = public(self._find_thread(str(doc["thread_id"])))
+            stored = _thread_or_none(self._find_thread(thread.thread_id))
             if stored is None:
-                raise StoreError(f"thread {doc['thread_id']} clashed but is not stored") from None
+                raise StoreError(f"thread {thread.thread_id} clashed but is not stored") from None
             return stored
-        return doc
+        return thread
 
-    def _update_thread(self, thread_id: str, update: Doc) -> Doc | None:
+    def _update_thread(self, thread_id: str, update: Doc) -> ThreadRecord | None:
         # Two single-document operations rather than findAndModify: FerretDB's support for
         # the latter's options differs, and membership is not a sequencer.
         threads = self._threads()
         matched = threads.update_one(self._thread_key(thread_id), update).matched_count
         if not matched:
             matched = threads.update_one({"thread_id": thread_id}, update).matched_count
-        return public(self._find_thread(thread_id)) if matched else None
+        return _thread_or_none(self._find_thread(thread_id)) if matched else None
+
+
+def _thread_or_none(doc: Doc | None) -> ThreadRecord | None:
+    return None if doc is None else thread_from_document(doc)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from protocol.events import MessageEvent
 
 __all__ = [
     "ConsumedRecord",
@@ -60,9 +63,10 @@ class Readiness:
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """Result of `insert_message`: the stored document; duplicate=True if it existed before."""
+    """Result of `insert_message`: the message as stored; duplicate=True if it existed before
+    (then `message` is the one stored first, with its seq, not the one handed in)."""
 
-    doc: dict[str, Any]
+    message: MessageEvent
     duplicate: bool
 
 
@@ -74,7 +78,7 @@ class HistoryPage:
     may exist (the values to pass back as `before_seq` / `after_seq`).
     """
 
-    messages: tuple[dict[str, Any], ...]
+    messages: tuple[MessageEvent, ...]
     next_before_seq: int | None
     next_after_seq: int | None
 
@@ -94,7 +98,6 @@ class ProducerCounters:
 class ConsumerCounters:
     consumed: int = 0
     acked: int = 0
-    dlq: int = 0
     commits: int = 0
     commit_failures: int = 0
     rebalances: int = 0

@@ -18,6 +18,7 @@ import trio
 
 from adapters import KafkaProducer, ensure_topics
 from config.settings import load_settings
+from parley._options import kafka_options
 
 
 def pct(values: list[float], p: float) -> float:
@@ -26,10 +27,10 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def measure(bootstrap: str, n: int, overrides: dict[str, Any]) -> dict[str, float]:
-    settings = load_settings(kafka_bootstrap=bootstrap)
+    options = kafka_options(load_settings(kafka_bootstrap=bootstrap))
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [topic], partitions=6)
-    producer = KafkaProducer(settings, **overrides)
+    await ensure_topics(options, [topic], partitions=6)
+    producer = KafkaProducer(options, **overrides)
     out: dict[str, float] = {}
     async with trio.open_nursery() as nursery:
         await nursery.start(producer.run)

@@ -15,7 +15,7 @@ from core._dispatcher import Core
 
 if TYPE_CHECKING:
     from actors import ActorSystem
-    from adapters import KafkaProducer, MongoStore
+    from adapters import KafkaOptions, KafkaProducer, MongoStore
     from config.settings import Settings
     from telemetry import ProcessStatus
 
@@ -26,11 +26,12 @@ async def start_core(
     system: ActorSystem,
     settings: Settings,
     status: ProcessStatus,
+    kafka: KafkaOptions,
     store: MongoStore,
     producer: KafkaProducer,
 ) -> Core:
     commands = KafkaConsumer(
-        settings,
+        kafka,
         [settings.commands_topic],
         settings.core_group,
         group_instance_id=settings.group_instance_id,

@@ -6,13 +6,12 @@ dead-letter topic with its reason and is acknowledged at once (no poison loop).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import trio
 
 from actors import MailboxFull, Registry
-from adapters import AdapterUnavailableError, ConsumedRecord, UnknownOutcomeError, backoff_delays
+from adapters import ConsumedRecord, send_to_dead_letter
 from core._thread_actor import CoreDeps, ThreadActor, Work
 from protocol.events import EventDecodeError, MessageEvent, decode_command
 
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
     from telemetry.metrics import Metrics
 
 __all__ = ["Core"]
-
-log = logging.getLogger(__name__)
 
 # A thread with no traffic for this long gives back its task and mailbox.
 _IDLE_S = 120.0
@@ -76,20 +73,8 @@ class Core:
         self._metrics.persisted.inc()
 
     async def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
-        log.warning(
-            "record to the DLQ",
-            extra={"partition": record.partition, "offset": record.offset, "why": reason},
-        )
-        delays = backoff_delays()
-        while True:
-            try:
-                await self._producer.send_to_dlq(record, reason)
-                self._metrics.failed.inc()
-                return
-            except (AdapterUnavailableError, UnknownOutcomeError) as exc:
-                # A duplicate in the DLQ is harmless; losing the record is not.
-                log.warning("DLQ produce failed; retrying", extra={"why": str(exc)})
-                await trio.sleep(next(delays))
+        await send_to_dead_letter(self._producer, record, reason)
+        self._metrics.failed.inc()
 
     # --- Service protocol: run the dispatcher as a supervised actor --------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

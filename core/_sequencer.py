@@ -5,7 +5,7 @@ through two small protocols, so its fencing and redelivery rules are tested agai
 in-memory store (tests/core/test_sequencer.py).
 
 1. seq = last_seq + 1 and an idempotent insert (unique message_id, unique (thread_id, seq));
-   a redelivered record finds its stored document and keeps its original seq;
+   a redelivered record finds its stored message and keeps its original seq;
 2. the stored message is published to `chat.events` and the broker's ack awaited.
 
 If another core still believes it owns the thread (a zombie after a rebalance), the unique
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from adapters import SeqConflictError
 from protocol.events import MessageEvent, PostMessage
@@ -35,8 +35,8 @@ _MAX_SEQ_RETRIES = 5
 
 class MessageStorePort(Protocol):
     async def last_seq(self, thread_id: str) -> int: ...
-    async def insert_message(self, doc: dict[str, Any]) -> StoredMessage: ...
-    async def insert_new_messages(self, docs: Sequence[dict[str, Any]]) -> int: ...
+    async def insert_message(self, message: MessageEvent) -> StoredMessage: ...
+    async def insert_new_messages(self, messages: Sequence[MessageEvent]) -> int: ...
 
 
 class EventPublisher(Protocol):
@@ -79,7 +79,7 @@ class ThreadSequencer:
         for _attempt in range(_MAX_SEQ_RETRIES):
             seq = self._known_last_seq() + 1
             try:
-                result = await self.store.insert_message(_document(post, seq))
+                result = await self.store.insert_message(_numbered(post, seq))
             except SeqConflictError:
                 await self._reload_after_conflict()
                 continue
@@ -88,7 +88,7 @@ class ThreadSequencer:
             else:
                 self.stored += 1
                 self.last_seq, self.guessed = seq, False
-            event = _event(result.doc)
+            event = result.message
             await self.publish([event])
             return event, result.duplicate
         raise SeqConflictError(
@@ -102,39 +102,25 @@ class ThreadSequencer:
         else): that one and the rest are for handle(), which tells those cases apart.
         """
         first = self._known_last_seq() + 1
-        docs = [_document(post, first + i) for i, post in enumerate(posts)]
-        stored = await self.store.insert_new_messages(docs)
+        messages = [_numbered(post, first + i) for i, post in enumerate(posts)]
+        stored = await self.store.insert_new_messages(messages)
         if stored == 0:
             return []
         self.guessed = False
         self.last_seq = first - 1 + stored
         self.stored += stored
-        events = [_event(doc) for doc in docs[:stored]]
+        events = messages[:stored]
         await self.publish(events)
         return events
 
 
-def _document(post: PostMessage, seq: int) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "message_id": post.message_id,
-        "thread_id": post.thread_id,
-        "seq": seq,
-        "sender_id": post.sender_id,
-        "text": post.text,
-        "created_at": post.created_at,
-    }
-    if post.client_msg_id is not None:
-        doc["client_msg_id"] = post.client_msg_id
-    return doc
-
-
-def _event(doc: dict[str, Any]) -> MessageEvent:
+def _numbered(post: PostMessage, seq: int) -> MessageEvent:
     return MessageEvent(
-        thread_id=doc["thread_id"],
-        seq=int(doc["seq"]),
-        message_id=doc["message_id"],
-        sender_id=doc["sender_id"],
-        text=doc["text"],
-        created_at=str(doc["created_at"]),
-        client_msg_id=doc.get("client_msg_id"),
+        thread_id=post.thread_id,
+        seq=seq,
+        message_id=post.message_id,
+        sender_id=post.sender_id,
+        text=post.text,
+        created_at=post.created_at,
+        client_msg_id=post.client_msg_id,
     )

@@ -36,7 +36,7 @@ from gateway.ws import (
 
 if TYPE_CHECKING:
     from actors import ActorSystem
-    from adapters import KafkaProducer, MongoStore
+    from adapters import KafkaOptions, KafkaProducer, MongoStore
     from config.settings import Settings
     from telemetry import ProcessStatus
 
@@ -54,6 +54,7 @@ async def start_gateway(
     system: ActorSystem,
     settings: Settings,
     status: ProcessStatus,
+    kafka: KafkaOptions,
     store: MongoStore,
     producer: KafkaProducer,
 ) -> GatewayContext:
@@ -66,7 +67,7 @@ async def start_gateway(
     )
     status.add_probe("oidc", lambda: _keys_probe(verifier))
     events = KafkaConsumer(
-        settings,
+        kafka,
         [settings.events_topic],
         events_group_id(status.process_id),
         group_instance_id=settings.outbox_group_instance_id,

@@ -31,6 +31,7 @@ import trio
 from adapters import AdapterError
 from gateway.schemas import _ID_PATTERN
 from protocol.events import MembershipEvent, MessageEvent, encode, utc_now_iso
+from protocol.records import ThreadRecord
 from protocol.refusals import Forbidden, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ThreadDirectory", "ThreadStorePort", "event_from_doc", "public_thread"]
+__all__ = ["ThreadDirectory", "ThreadStorePort", "public_thread"]
 
 _FRESH_S = 2.0
 _STALE_LIMIT_S = 10.0
@@ -52,11 +53,11 @@ _MAX_MEMBERS = 1000
 
 
 class ThreadStorePort(Protocol):
-    async def create_thread(self, doc: dict[str, Any]) -> dict[str, Any]: ...
-    async def get_thread(self, thread_id: str) -> dict[str, Any] | None: ...
-    async def list_threads(self, member: str, limit: int = ...) -> list[dict[str, Any]]: ...
-    async def set_members(self, thread_id: str, members: list[str]) -> dict[str, Any] | None: ...
-    async def find_message(self, message_id: str) -> dict[str, Any] | None: ...
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord: ...
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
+    async def list_threads(self, member: str, limit: int = ...) -> list[ThreadRecord]: ...
+    async def set_members(self, thread_id: str, members: list[str]) -> ThreadRecord | None: ...
+    async def find_message(self, message_id: str) -> MessageEvent | None: ...
     async def history(
         self,
         thread_id: str,
@@ -67,31 +68,20 @@ class ThreadStorePort(Protocol):
     ) -> HistoryPage: ...
 
 
-def public_thread(doc: dict[str, Any]) -> dict[str, Any]:
+def public_thread(thread: ThreadRecord) -> dict[str, Any]:
+    """A thread as the REST API and the `thread` frame show it."""
     return {
-        "thread_id": doc["thread_id"],
-        "title": doc.get("title", ""),
-        "members": list(doc.get("members", [])),
-        "created_by": doc.get("created_by"),
-        "created_at": doc.get("created_at"),
+        "thread_id": thread.thread_id,
+        "title": thread.title,
+        "members": list(thread.members),
+        "created_by": thread.created_by,
+        "created_at": thread.created_at,
     }
-
-
-def event_from_doc(doc: dict[str, Any]) -> MessageEvent:
-    return MessageEvent(
-        thread_id=doc["thread_id"],
-        seq=int(doc["seq"]),
-        message_id=doc["message_id"],
-        sender_id=doc["sender_id"],
-        text=doc["text"],
-        created_at=doc["created_at"],
-        client_msg_id=doc.get("client_msg_id"),
-    )
 
 
 @dataclass(slots=True)
 class _Cached:
-    doc: dict[str, Any] | None
+    thread: ThreadRecord | None
     fetched_at: float  # trio.current_time() before the query: a change stored meanwhile counts
 
 
@@ -122,7 +112,7 @@ class ThreadDirectory:
         self._refresh_queued: set[str] = set()
 
     # --- membership -------------------------------------------------------------------
-    async def _thread(self, thread_id: str) -> dict[str, Any]:
+    async def _thread(self, thread_id: str) -> ThreadRecord:
         cached = self._cache.get(thread_id)
         age = -1.0 if cached is None else trio.current_time() - cached.fetched_at
         if cached is None or age > _STALE_LIMIT_S:
@@ -130,9 +120,9 @@ class ThreadDirectory:
         elif age > _FRESH_S and not self._refresh_soon(thread_id):
             # No refresher running (unit tests, or before it started): fetch in line.
             cached = await self._fresh(thread_id)
-        if cached.doc is None:
+        if cached.thread is None:
             raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
-        return cached.doc
+        return cached.thread
 
     async def _fresh(self, thread_id: str) -> _Cached:
         """The answer of a lookup that began after the cached one expired (shared)."""
@@ -211,8 +201,8 @@ class ThreadDirectory:
         self._lookups.pop(thread_id, None)
 
     async def require_member(self, user_id: str, thread_id: str) -> None:
-        doc = await self._thread(thread_id)
-        if user_id not in doc.get("members", ()):
+        thread = await self._thread(thread_id)
+        if user_id not in thread.members:
             raise Forbidden("you are not a member of this thread", field="thread_id")
 
     # --- threads ----------------------------------------------------------------------
@@ -226,30 +216,30 @@ class ThreadDirectory:
         if len(unique) > _MAX_MEMBERS:
             raise ValidationFailed(f"at most {_MAX_MEMBERS} members", field="members")
         thread_id = "t_" + secrets.token_hex(8)
-        doc = {
-            "thread_id": thread_id,
-            "title": title,
-            "members": unique,
-            "created_by": creator,
-            "created_at": utc_now_iso(),
-        }
+        thread = ThreadRecord(
+            thread_id=thread_id,
+            title=title,
+            members=tuple(unique),
+            created_by=creator,
+            created_at=utc_now_iso(),
+        )
         generation = self._recent.generation() if self._recent is not None else 0
         fetched_at = trio.current_time()
-        stored = await self._store.create_thread(doc)
+        stored = await self._store.create_thread(thread)
         # Its members subscribe and post next: spare them the lookup of what was just stored.
-        self._remember(str(stored["thread_id"]), _Cached(stored, fetched_at))
-        if self._recent is not None and stored["thread_id"] == thread_id:
+        self._remember(stored.thread_id, _Cached(stored, fetched_at))
+        if self._recent is not None and stored.thread_id == thread_id:
             self._recent.learn_empty(thread_id, generation)
-        await self._announce_new(public_thread(stored))
+        await self._announce_new(stored)
         return public_thread(stored)
 
-    async def _announce_new(self, thread: dict[str, Any]) -> None:
+    async def _announce_new(self, thread: ThreadRecord) -> None:
         # Every gateway tells the members' open connections (a `thread` frame), so the thread
         # shows up for them at once. Best effort: the thread is stored and listed by
         # GET /api/threads anyway, so a Kafka hiccup must not fail its creation.
         if self._producer is None:
             return
-        event = MembershipEvent(thread_id=thread["thread_id"], members=tuple(thread["members"]))
+        event = MembershipEvent(thread_id=thread.thread_id, members=thread.members)
         try:
             await self._producer.produce(
                 self._settings.events_topic, encode(event), key=event.thread_id
@@ -258,32 +248,32 @@ class ThreadDirectory:
             log.warning("new thread not announced: %s", exc)
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
-        return [public_thread(d) for d in await self._store.list_threads(user_id)]
+        return [public_thread(t) for t in await self._store.list_threads(user_id)]
 
     async def get_for(self, user_id: str, thread_id: str) -> dict[str, Any]:
         await self.require_member(user_id, thread_id)
         return public_thread(await self._thread(thread_id))
 
     async def add_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
-        doc = await self._require_creator(actor, thread_id)
-        members = list(dict.fromkeys([*doc.get("members", []), user_id]))
+        thread = await self._require_creator(actor, thread_id)
+        members = list(dict.fromkeys([*thread.members, user_id]))
         return await self._set_members(thread_id, members)
 
     async def remove_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
-        doc = await self._require_creator(actor, thread_id)
-        if user_id == doc.get("created_by"):
+        thread = await self._require_creator(actor, thread_id)
+        if user_id == thread.created_by:
             raise ValidationFailed("the creator cannot be removed", field="user_id")
-        members = [m for m in doc.get("members", []) if m != user_id]
+        members = [m for m in thread.members if m != user_id]
         return await self._set_members(thread_id, members)
 
-    async def _require_creator(self, actor: str, thread_id: str) -> dict[str, Any]:
+    async def _require_creator(self, actor: str, thread_id: str) -> ThreadRecord:
         self.forget(thread_id)
-        doc = await self._thread(thread_id)
-        if actor not in doc.get("members", ()):
+        thread = await self._thread(thread_id)
+        if actor not in thread.members:
             raise Forbidden("you are not a member of this thread", field="thread_id")
-        if doc.get("created_by") != actor:
+        if thread.created_by != actor:
             raise Forbidden("only the thread's creator changes its members", field="thread_id")
-        return doc
+        return thread
 
     async def _set_members(self, thread_id: str, members: list[str]) -> dict[str, Any]:
         updated = await self._store.set_members(thread_id, members)
@@ -296,7 +286,7 @@ class ThreadDirectory:
         return public_thread(updated)
 
     # --- messages ---------------------------------------------------------------------
-    async def find_message(self, message_id: str) -> dict[str, Any] | None:
+    async def find_message(self, message_id: str) -> MessageEvent | None:
         return await self._store.find_message(message_id)
 
     def observe(self, event: MessageEvent) -> None:
@@ -309,13 +299,13 @@ class ThreadDirectory:
         recent = self._recent
         if recent is None:
             page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-            return [event_from_doc(d) for d in page.messages]
+            return list(page.messages)
         known = recent.page(thread_id, after_seq, limit)
         if known is not None:
             return known
         generation = recent.generation()
         page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-        events = [event_from_doc(d) for d in page.messages]
+        events = list(page.messages)
         recent.learn_page(
             thread_id,
             after_seq,
@@ -338,9 +328,7 @@ class ThreadDirectory:
         page = await self._store.history(
             thread_id, after_seq=after_seq, before_seq=before_seq, limit=limit
         )
-        out: dict[str, Any] = {
-            "messages": [event_from_doc(d).client_frame() for d in page.messages]
-        }
+        out: dict[str, Any] = {"messages": [m.client_frame() for m in page.messages]}
         if page.next_before_seq is not None:
             out["next_before_seq"] = page.next_before_seq
         if page.next_after_seq is not None:

@@ -22,7 +22,7 @@ from functools import partial
 import trio
 
 from actors import ActorSystem, RestartIntensityExceeded, open_actor_system, start_service
-from adapters import KafkaProducer, MongoStore, backoff_delays, ensure_topics
+from adapters import KafkaOptions, KafkaProducer, MongoStore, backoff_delays, ensure_topics
 from adapters import Readiness as AdapterReadiness
 from config.errors import ConfigurationError
 from config.settings import Role, Settings, load_settings
@@ -34,6 +34,7 @@ from gateway import (
     create_ops_app,
     start_gateway,
 )
+from parley._options import kafka_options, store_options
 from parley.logs import configure_logging
 from telemetry import ProcessStatus, process_id
 
@@ -118,17 +119,18 @@ async def run_server(
 
 async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus) -> Served:
     role = settings.role
-    store = MongoStore(settings)
-    producer = KafkaProducer(settings)
+    kafka = kafka_options(settings)
+    store = MongoStore(store_options(settings))
+    producer = KafkaProducer(kafka)
     await start_service(system, "store", store)
     await start_service(system, "producer", producer)
     await start_service(system, "readiness", _ReadinessWatch(status, store, producer))
-    await _ensure_topics(settings)
+    await _ensure_topics(settings, kafka)
     if role in (Role.ALL, Role.CORE):
-        await start_core(system, settings, status, store, producer)
+        await start_core(system, settings, status, kafka, store, producer)
     gateway: GatewayContext | None = None
     if role in (Role.ALL, Role.GATEWAY):
-        gateway = await start_gateway(system, settings, status, store, producer)
+        gateway = await start_gateway(system, settings, status, kafka, store, producer)
     # Every role answers /healthz, /readyz and /metrics; a core's chat API answers 503.
     app = create_asgi_app(gateway) if gateway is not None else create_ops_app(settings, status)
     await start_service(system, "http", HttpServer(app, settings, status.readiness.draining))
@@ -165,12 +167,12 @@ def _actor_gauges(system: ActorSystem, status: ProcessStatus) -> None:
     status.metrics.mailbox_depth.set(deepest)
 
 
-async def _ensure_topics(settings: Settings) -> None:
+async def _ensure_topics(settings: Settings, kafka: KafkaOptions) -> None:
     topics = [settings.commands_topic, settings.events_topic, settings.dlq_topic]
     delays = backoff_delays(first=0.5)
     while True:
         try:
-            await ensure_topics(settings, topics)
+            await ensure_topics(kafka, topics)
             return
         except Exception as exc:  # the broker may still be starting: readiness says so
             log.warning("topics not ensured yet; retrying", extra={"why": str(exc)})

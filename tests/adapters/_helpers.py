@@ -11,13 +11,15 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from adapters import (
     ConsumedRecord,
-    Handler,
     KafkaProducer,
     MongoStore,
     PoisonRecordError,
     ensure_topics,
 )
 from config.settings import Settings
+from parley._options import kafka_options
+from protocol.events import MessageEvent, encode
+from tests.adapters._pipeline import Handler
 
 
 def unique(prefix: str) -> str:
@@ -26,7 +28,7 @@ def unique(prefix: str) -> str:
 
 async def new_topic(settings: Settings, partitions: int = 3) -> str:
     topic = unique("t")
-    await ensure_topics(settings, [topic], partitions=partitions)
+    await ensure_topics(kafka_options(settings), [topic], partitions=partitions)
     return topic
 
 
@@ -107,9 +109,23 @@ async def produce_chat(producer: KafkaProducer, topic: str, n: int, *, start: in
     return ids
 
 
+def chat_message(message_id: str, thread_id: str, text: str = "", seq: int = 0) -> MessageEvent:
+    """A message as the store keeps it; seq 0 for one the store numbers (assign_seq)."""
+    return MessageEvent(
+        thread_id=thread_id,
+        seq=seq,
+        message_id=message_id,
+        sender_id="tester",
+        text=text,
+        created_at="2026-01-01T00:00:00.000Z",
+    )
+
+
 def chat_handler(
     store: MongoStore, producer: KafkaProducer, events_topic: str, delay_s: float = 0.0
 ) -> Handler:
+    """Store a chat-like record with the next seq of its thread, then announce it."""
+
     async def handle(record: ConsumedRecord) -> None:
         try:
             body = json.loads(record.value or b"")
@@ -119,10 +135,9 @@ def chat_handler(
         if delay_s:
             await trio.sleep(delay_s)
         stored = await store.insert_message(
-            {"message_id": message_id, "thread_id": thread_id, "text": body.get("text", "")},
-            assign_seq=True,
+            chat_message(message_id, thread_id, body.get("text", "")), assign_seq=True
         )
-        await producer.produce(events_topic, json.dumps(stored.doc).encode(), key=thread_id)
+        await producer.produce(events_topic, encode(stored.message), key=thread_id)
 
     return handle
 
@@ -132,8 +147,8 @@ async def assert_stored_exactly(store: MongoStore, ids: list[str]) -> None:
     seen: list[str] = []
     for thread in THREADS:
         page = await store.history(thread, after_seq=0, limit=500)
-        seqs = [d["seq"] for d in page.messages]
+        seqs = [m.seq for m in page.messages]
         assert seqs == list(range(1, len(seqs) + 1)), f"{thread}: {seqs}"
-        seen += [d["message_id"] for d in page.messages]
+        seen += [m.message_id for m in page.messages]
     assert sorted(seen) == sorted(ids)
     assert await store.count_messages() == len(ids)

@@ -1,7 +1,9 @@
 """A consuming process for the crash tests: chat-like records → store → events topic.
 
-Run as `python _worker.py '<json config>'`. The adapters run as supervised service actors
-of the real actor system (as in `parley serve`), which traps SIGTERM/SIGINT and drains.
+Run as `python -m tests.adapters._worker '<json config>'` from the repository's root (so it
+runs this checkout's code, not whatever the virtualenv has installed). The adapters run as
+supervised service actors of the real actor system (as in `parley serve`), which traps
+SIGTERM/SIGINT and drains.
 Prints `STARTED` once running and, after the drain, one JSON line of counters; exits 0.
 """
 
@@ -15,15 +17,11 @@ import trio
 
 from actors import ActorSystem, Restart, open_actor_system
 from actors._service import Service, ServiceActor
-from adapters import (
-    ConsumedRecord,
-    KafkaConsumer,
-    KafkaProducer,
-    MongoStore,
-    PoisonRecordError,
-    run_pipeline,
-)
+from adapters import KafkaConsumer, KafkaProducer, MongoStore
 from config.settings import load_settings
+from parley._options import kafka_options, store_options
+from tests.adapters._helpers import chat_handler
+from tests.adapters._pipeline import run_pipeline
 
 
 async def main(cfg: dict[str, object]) -> None:
@@ -36,29 +34,17 @@ async def main(cfg: dict[str, object]) -> None:
     )
     delay = float(cfg.get("delay_s", 0.0))  # type: ignore[arg-type]
     events_topic = str(cfg["events_topic"])
-    store = MongoStore(settings, database=str(cfg["database"]))
-    producer = KafkaProducer(settings)
+    store = MongoStore(store_options(settings, database=str(cfg["database"])))
+    producer = KafkaProducer(kafka_options(settings))
     consumer = KafkaConsumer(
-        settings,
+        kafka_options(settings),
         [str(cfg["topic"])],
         str(cfg["group"]),
         group_instance_id=str(cfg.get("instance_id", "")),
         max_outstanding=50,
     )
 
-    async def handle(record: ConsumedRecord) -> None:
-        try:
-            body = json.loads(record.value or b"")
-            message_id, thread_id = body["message_id"], body["thread_id"]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise PoisonRecordError(f"not a chat record: {exc!r}") from None
-        if delay:
-            await trio.sleep(delay)
-        stored = await store.insert_message(
-            {"message_id": message_id, "thread_id": thread_id, "text": body.get("text", "")},
-            assign_seq=True,
-        )
-        await producer.produce(events_topic, json.dumps(stored.doc).encode(), key=thread_id)
+    handle = chat_handler(store, producer, events_topic, delay_s=delay)
 
     class Pipeline:
         """run_pipeline as a Service: stopping it stops the consumer, which ends the loop."""

@@ -11,6 +11,7 @@ import trio
 from adapters import AdapterClosedError, ConsumedRecord, KafkaConsumer
 from adapters._consumer_thread import Pause, StoreOffsets
 from config.settings import load_settings
+from parley._options import kafka_options
 
 TP0, TP1 = ("t", 0), ("t", 1)
 
@@ -19,7 +20,11 @@ def make(
     max_outstanding: int = 100, revoke_drain_s: float = 5.0
 ) -> tuple[KafkaConsumer, queue.SimpleQueue[object]]:
     consumer = KafkaConsumer(
-        load_settings(), ["t"], "g", max_outstanding=max_outstanding, revoke_drain_s=revoke_drain_s
+        kafka_options(load_settings()),
+        ["t"],
+        "g",
+        max_outstanding=max_outstanding,
+        revoke_drain_s=revoke_drain_s,
     )
     commands: queue.SimpleQueue[object] = queue.SimpleQueue()
     consumer._thread = SimpleNamespace(commands=commands)  # type: ignore[assignment]

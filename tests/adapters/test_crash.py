@@ -15,6 +15,7 @@ import trio
 
 from adapters import KafkaProducer, MongoStore
 from config.settings import Settings
+from parley._options import kafka_options
 from tests.adapters._helpers import (
     assert_stored_exactly,
     committed_offsets,
@@ -26,7 +27,7 @@ from tests.adapters._helpers import (
 
 pytestmark = pytest.mark.integration
 
-WORKER = Path(__file__).with_name("_worker.py")
+REPO = Path(__file__).resolve().parents[2]
 N = 300
 
 
@@ -63,7 +64,9 @@ async def launch(settings: Settings, store: MongoStore) -> AsyncIterator[Any]:
 
     async def start(cfg: dict[str, Any]) -> Worker:
         proc = await trio.lowlevel.open_process(
-            [sys.executable, str(WORKER), json.dumps(cfg)], stdout=subprocess.PIPE
+            [sys.executable, "-m", "tests.adapters._worker", json.dumps(cfg)],
+            stdout=subprocess.PIPE,
+            cwd=REPO,
         )
         procs.append(proc)
         worker = Worker(proc)
@@ -81,7 +84,7 @@ async def launch(settings: Settings, store: MongoStore) -> AsyncIterator[Any]:
 async def _setup(settings: Settings, store: MongoStore) -> tuple[dict[str, Any], list[str]]:
     topic, events = await new_topic(settings), await new_topic(settings)
     dlq = await new_topic(settings, partitions=1)
-    producer = KafkaProducer(settings)
+    producer = KafkaProducer(kafka_options(settings))
     async with trio.open_nursery() as nursery:
         await nursery.start(producer.run)
         ids = await produce_chat(producer, topic, N)

@@ -17,10 +17,10 @@ from adapters import (
     MongoStore,
     ProduceRejectedError,
     UnknownOutcomeError,
-    run_pipeline,
 )
 from config.settings import Settings
 from infra import find_free_port
+from parley._options import kafka_options
 from tests.adapters._helpers import (
     assert_stored_exactly,
     chat_handler,
@@ -31,6 +31,7 @@ from tests.adapters._helpers import (
     read_topic_sync,
     unique,
 )
+from tests.adapters._pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ async def kafka_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def producer(kafka_settings: Settings) -> AsyncIterator[KafkaProducer]:
-    p = KafkaProducer(kafka_settings)
+    p = KafkaProducer(kafka_options(kafka_settings))
     async with trio.open_nursery() as nursery:
         await nursery.start(p.run)
         yield p
@@ -67,7 +68,7 @@ async def test_produce_returns_once_the_broker_has_it(
 
 async def test_in_flight_records_are_bounded(kafka_settings: Settings) -> None:
     topic = await new_topic(kafka_settings, partitions=1)
-    producer = KafkaProducer(kafka_settings, max_in_flight=3)
+    producer = KafkaProducer(kafka_options(kafka_settings), max_in_flight=3)
     most = 0
 
     async def watch() -> None:
@@ -105,8 +106,9 @@ async def test_unreachable_broker_is_not_ready_and_delivery_is_unknown_outcome(
     settings: Settings,
 ) -> None:
     dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{find_free_port()}"})
-    producer = KafkaProducer(dead, flush_deadline_s=0.5, **{"message.timeout.ms": 1_000})
-    consumer = KafkaConsumer(dead, ["nowhere"], unique("g"), drain_s=0.5)
+    overrides = {"message.timeout.ms": 1_000}
+    producer = KafkaProducer(kafka_options(dead), flush_deadline_s=0.5, **overrides)
+    consumer = KafkaConsumer(kafka_options(dead), ["nowhere"], unique("g"), drain_s=0.5)
     async with trio.open_nursery() as nursery:
         await nursery.start(producer.run)
         await nursery.start(consumer.run)
@@ -132,7 +134,7 @@ async def test_round_trip_stores_n_and_commits_n(
     topic, events = await new_topic(kafka_settings), await new_topic(kafka_settings)
     group = unique("core")
     ids = await produce_chat(producer, topic, 300)
-    consumer = KafkaConsumer(kafka_settings, [topic], group, max_outstanding=100)
+    consumer = KafkaConsumer(kafka_options(kafka_settings), [topic], group, max_outstanding=100)
     async with trio.open_nursery() as nursery:
         await nursery.start(consumer.run)
         await nursery.start(run_pipeline, consumer, chat_handler(store, producer, events), producer)
@@ -158,11 +160,11 @@ async def test_poison_goes_to_the_dlq_and_its_partition_moves_on(
     await producer.produce(topic, b"{not json", key="th0", headers=[("trace", b"abc")])
     await producer.produce(topic, b'{"thread_id": "th1"}', key="th1")
     ids += await produce_chat(producer, topic, 5, start=5)
-    consumer = KafkaConsumer(kafka_settings, [topic], group)
+    consumer = KafkaConsumer(kafka_options(kafka_settings), [topic], group)
     async with trio.open_nursery() as nursery:
         await nursery.start(consumer.run)
         await nursery.start(run_pipeline, consumer, chat_handler(store, producer, events), producer)
-        await eventually(lambda: store.counters.stored == 10 and consumer.counters.dlq == 2, 30)
+        await eventually(lambda: store.counters.stored == 10 and producer.counters.dlq == 2, 30)
         consumer.stop()
     await assert_stored_exactly(store, ids)
     assert await committed_offsets(kafka_settings, group, topic, 1) == 12
@@ -201,7 +203,12 @@ async def test_second_consumer_joins_then_leaves_mid_stream(
     # Generous drain bounds: on a loaded machine a drain that gave up would redeliver.
     a, b = (
         KafkaConsumer(
-            kafka_settings, [topic], group, max_outstanding=40, revoke_drain_s=30, drain_s=30
+            kafka_options(kafka_settings),
+            [topic],
+            group,
+            max_outstanding=40,
+            revoke_drain_s=30,
+            drain_s=30,
         )
         for _ in range(2)
     )
@@ -235,8 +242,9 @@ async def test_second_consumer_joins_then_leaves_mid_stream(
 async def test_a_fenced_static_member_ends_its_run(kafka_settings: Settings) -> None:
     topic = await new_topic(kafka_settings, partitions=1)
     group, instance = unique("core"), unique("core-1")
-    first = KafkaConsumer(kafka_settings, [topic], group, group_instance_id=instance)
-    second = KafkaConsumer(kafka_settings, [topic], group, group_instance_id=instance)
+    options = kafka_options(kafka_settings)
+    first = KafkaConsumer(options, [topic], group, group_instance_id=instance)
+    second = KafkaConsumer(options, [topic], group, group_instance_id=instance)
     failure: list[BaseException] = []
 
     async def run_first() -> None:
@@ -262,8 +270,8 @@ async def test_adapters_run_again_after_a_crash_or_a_stop(
     """What a supervisor does: run() again on the same object."""
     topic = await new_topic(kafka_settings, partitions=1)
     group = unique("core")
-    producer = KafkaProducer(kafka_settings)
-    consumer = KafkaConsumer(kafka_settings, [topic], group)
+    producer = KafkaProducer(kafka_options(kafka_settings))
+    consumer = KafkaConsumer(kafka_options(kafka_settings), [topic], group)
     got: list[int] = []
     for attempt in range(2):
         async with trio.open_nursery() as nursery:
@@ -285,7 +293,7 @@ async def test_adapters_run_again_after_a_crash_or_a_stop(
 
 async def test_stop_reports_what_could_not_be_flushed(settings: Settings) -> None:
     dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{find_free_port()}"})
-    producer = KafkaProducer(dead, flush_deadline_s=0.5)
+    producer = KafkaProducer(kafka_options(dead), flush_deadline_s=0.5)
     outcome: list[BaseException] = []
 
     async def post() -> None:

@@ -6,16 +6,18 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from adapters import KafkaConsumer, KafkaProducer, MongoStore, run_pipeline
+from adapters import KafkaConsumer, KafkaProducer, MongoStore
 from config.settings import Settings
 from infra import find_free_port
 from infra._ferretdb import FerretDB  # a private FerretDB of our own: others keep theirs
+from parley._options import kafka_options, store_options
 from tests.adapters._helpers import (
     assert_stored_exactly,
     chat_handler,
@@ -25,6 +27,7 @@ from tests.adapters._helpers import (
     produce_chat,
     unique,
 )
+from tests.adapters._pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -66,11 +69,12 @@ async def test_store_outage_pauses_and_recovers_without_loss(
     )
     topic, events = await new_topic(cfg), await new_topic(cfg)
     group = unique("core")
-    store = MongoStore(cfg, database=unique("db").replace("-", "_"), server_timeout_ms=1_000)
-    producer = KafkaProducer(cfg)
+    database = unique("db").replace("-", "_")
+    store = MongoStore(replace(store_options(cfg, database=database), server_timeout_ms=1_000))
+    producer = KafkaProducer(kafka_options(cfg))
     # A poll loop that stalled for the outage would be evicted after 10 s.
     overrides: dict[str, Any] = {"max.poll.interval.ms": 10_000}
-    consumer = KafkaConsumer(cfg, [topic], group, max_outstanding=40, **overrides)
+    consumer = KafkaConsumer(kafka_options(cfg), [topic], group, max_outstanding=40, **overrides)
     async with trio.open_nursery() as nursery:
         await nursery.start(store.run)
         await nursery.start(producer.run)
@@ -97,7 +101,7 @@ async def test_store_outage_pauses_and_recovers_without_loss(
         producer.stop()
         store.stop()
     assert consumer.counters.rebalances == 2  # the first assignment and the final revoke
-    check = MongoStore(cfg, database=store.database)
+    check = MongoStore(store_options(cfg, database=store.database))
     await check.start()
     try:
         await assert_stored_exactly(check, ids)

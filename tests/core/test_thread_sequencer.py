@@ -8,7 +8,6 @@ tests/adapters.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,7 @@ from protocol.events import MessageEvent, PostMessage
 
 class UniqueIndexStore:
     def __init__(self) -> None:
-        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_id: dict[str, MessageEvent] = {}
         self.by_seq: dict[tuple[str, int], str] = {}
         self.last_seq_calls = 0
 
@@ -27,25 +26,25 @@ class UniqueIndexStore:
         self.last_seq_calls += 1
         return max((s for (t, s) in self.by_seq if t == thread_id), default=0)
 
-    async def insert_message(self, doc: dict[str, Any]) -> StoredMessage:
-        if doc["message_id"] in self.by_id:
-            return StoredMessage(self.by_id[doc["message_id"]], duplicate=True)
-        key = (doc["thread_id"], doc["seq"])
+    async def insert_message(self, message: MessageEvent) -> StoredMessage:
+        if message.message_id in self.by_id:
+            return StoredMessage(self.by_id[message.message_id], duplicate=True)
+        key = (message.thread_id, message.seq)
         if key in self.by_seq:
-            raise SeqConflictError(f"seq {doc['seq']} taken")
-        self.by_id[doc["message_id"]] = dict(doc)
-        self.by_seq[key] = doc["message_id"]
-        return StoredMessage(dict(doc), duplicate=False)
+            raise SeqConflictError(f"seq {message.seq} taken")
+        self.by_id[message.message_id] = message
+        self.by_seq[key] = message.message_id
+        return StoredMessage(message, duplicate=False)
 
-    async def insert_new_messages(self, docs: list[dict[str, Any]]) -> int:
+    async def insert_new_messages(self, messages: Sequence[MessageEvent]) -> int:
         # The real store's ordered insert_many: everything before the first clash is kept.
-        for n, doc in enumerate(docs):
-            key = (doc["thread_id"], doc["seq"])
-            if doc["message_id"] in self.by_id or key in self.by_seq:
+        for n, message in enumerate(messages):
+            key = (message.thread_id, message.seq)
+            if message.message_id in self.by_id or key in self.by_seq:
                 return n
-            self.by_id[doc["message_id"]] = dict(doc)
-            self.by_seq[key] = doc["message_id"]
-        return len(docs)
+            self.by_id[message.message_id] = message
+            self.by_seq[key] = message.message_id
+        return len(messages)
 
 
 def _post(n: int, thread: str = "t1") -> PostMessage:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 import trio
 
 from config.settings import load_settings
 from gateway.threads import ThreadDirectory
+from protocol.records import ThreadRecord
 from protocol.refusals import Forbidden, NotFound
 
 
@@ -19,21 +19,25 @@ class GatedStore:
     its calls. Only what the cache uses."""
 
     def __init__(self) -> None:
-        self.threads: dict[str, dict[str, Any]] = {}
+        self.threads: dict[str, ThreadRecord] = {}
         self.lookups = 0
         self.release = trio.Event()
-        self.created: list[dict[str, Any]] = []
+        self.created: list[ThreadRecord] = []
 
-    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         self.lookups += 1
-        doc = self.threads.get(thread_id)
+        thread = self.threads.get(thread_id)
         await self.release.wait()
-        return dict(doc) if doc is not None else None
+        return thread
 
-    async def create_thread(self, doc: dict[str, Any]) -> dict[str, Any]:
-        self.created.append(doc)
-        self.threads[doc["thread_id"]] = dict(doc)
-        return dict(doc)
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        self.created.append(thread)
+        self.threads[thread.thread_id] = thread
+        return thread
+
+
+def _thread(thread_id: str, members: list[str]) -> ThreadRecord:
+    return ThreadRecord(thread_id=thread_id, members=tuple(members))
 
 
 def directory(store: GatedStore) -> ThreadDirectory:
@@ -42,7 +46,7 @@ def directory(store: GatedStore) -> ThreadDirectory:
 
 async def test_concurrent_misses_on_one_thread_share_one_lookup() -> None:
     store = GatedStore()
-    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    store.threads["t1"] = _thread("t1", ["alice"])
     threads = directory(store)
     async with trio.open_nursery() as nursery:
         for _ in range(50):
@@ -56,7 +60,7 @@ async def test_concurrent_misses_on_one_thread_share_one_lookup() -> None:
 
 async def test_waiters_get_the_shared_answer_refusals_included() -> None:
     store = GatedStore()
-    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    store.threads["t1"] = _thread("t1", ["alice"])
     threads = directory(store)
     outcomes: list[str] = []
 
@@ -85,7 +89,7 @@ async def test_waiters_get_the_shared_answer_refusals_included() -> None:
 
 async def test_a_cancelled_lookup_leaves_its_waiters_to_look_up_again() -> None:
     store = GatedStore()
-    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    store.threads["t1"] = _thread("t1", ["alice"])
     threads = directory(store)
     leader_scope = trio.CancelScope()
     follower_done = trio.Event()
@@ -113,13 +117,13 @@ async def test_a_cancelled_lookup_leaves_its_waiters_to_look_up_again() -> None:
 
 async def test_forget_during_a_lookup_makes_later_callers_look_up_afresh() -> None:
     store = GatedStore()
-    store.threads["t1"] = {"thread_id": "t1", "members": ["alice", "bob"]}
+    store.threads["t1"] = _thread("t1", ["alice", "bob"])
     threads = directory(store)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(threads.require_member, "bob", "t1")
         await trio.testing.wait_all_tasks_blocked()
         # bob is removed here (by this gateway) while the first lookup is on its way.
-        store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+        store.threads["t1"] = _thread("t1", ["alice"])
         threads.forget("t1")
         store.release.set()
     with pytest.raises(Forbidden, match=r"^you are not a member of this thread$"):
@@ -137,7 +141,7 @@ async def test_a_created_thread_is_known_without_a_lookup() -> None:
 
 
 async def _cached_thread(store: GatedStore, members: list[str]) -> ThreadDirectory:
-    store.threads["t1"] = {"thread_id": "t1", "members": members}
+    store.threads["t1"] = _thread("t1", members)
     store.release.set()
     threads = directory(store)
     await threads.require_member("alice", "t1")
@@ -152,7 +156,7 @@ async def test_an_old_entry_is_used_while_the_refresher_fetches_a_new_one(
     threads = await _cached_thread(store, ["alice", "bob"])
     async with _refresher_running(threads):
         await trio.sleep(3)  # past the fresh age, within the stale limit
-        store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}  # bob removed
+        store.threads["t1"] = _thread("t1", ["alice"])  # bob removed
         with trio.fail_after(0.001):  # answered from the cache: no wait on the store
             await threads.require_member("bob", "t1")
             await threads.require_member("bob", "t1")
@@ -195,7 +199,7 @@ async def _refresher_running(threads: ThreadDirectory) -> AsyncIterator[None]:
 
 async def _seconds_until_bob_is_refused(threads: ThreadDirectory, store: GatedStore) -> float:
     """Remove bob in the store, let its lookups answer after 0.5 s; time his refusal."""
-    store.threads["t1"] = {"thread_id": "t1", "members": ["alice"]}
+    store.threads["t1"] = _thread("t1", ["alice"])
 
     async def release_later() -> None:
         await trio.sleep(0.5)

@@ -1,4 +1,9 @@
-"""consume → handle → ack, with poison records sent to the dead-letter topic.
+"""Test support: consume → handle → ack, with poison records sent to the dead-letter topic.
+
+The adapter tests drive the real KafkaConsumer, KafkaProducer and MongoStore with chat-like
+records through this small loop (the core's dispatcher and thread actors need Parley's own
+records and the actor runtime). It gives up on a record the same way the core does, through
+`adapters.send_to_dead_letter`, so the tests exercise the production dead-letter path.
 
 Records with the same key go to the same lane, one at a time and in log order (a thread's
 messages keep their order); different keys run concurrently. A lane is a bounded channel,
@@ -13,18 +18,19 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ._backoff import backoff_delays
-from ._consumer import KafkaConsumer
-from ._errors import (
+from adapters import (
     AdapterUnavailableError,
+    ConsumedRecord,
     InvalidDocumentError,
+    KafkaConsumer,
+    KafkaProducer,
     PoisonRecordError,
     SeqConflictError,
     StoreError,
     UnknownOutcomeError,
+    backoff_delays,
+    send_to_dead_letter,
 )
-from ._producer import KafkaProducer
-from ._types import ConsumedRecord
 
 __all__ = ["Handler", "run_pipeline"]
 
@@ -75,23 +81,18 @@ async def _lane(
 ) -> None:
     async with receive:
         async for record in receive:
-            await _process(record, consumer, handler, producer)
+            await _process(record, handler, producer)
             consumer.ack(record)
 
 
-async def _process(
-    record: ConsumedRecord,
-    consumer: KafkaConsumer,
-    handler: Handler,
-    producer: KafkaProducer,
-) -> None:
+async def _process(record: ConsumedRecord, handler: Handler, producer: KafkaProducer) -> None:
     delays = backoff_delays()
     while True:
         try:
             await handler(record)
             return
         except (PoisonRecordError, InvalidDocumentError) as exc:
-            await _dead_letter(record, str(exc), consumer, producer)
+            await send_to_dead_letter(producer, record, str(exc))
             return
         except _TRANSIENT as exc:
             delay = next(delays)
@@ -104,21 +105,3 @@ async def _process(
                 delay,
             )
             await trio.sleep(delay)
-
-
-async def _dead_letter(
-    record: ConsumedRecord, reason: str, consumer: KafkaConsumer, producer: KafkaProducer
-) -> None:
-    log.warning(
-        "record %s[%d]@%d to the DLQ: %s", record.topic, record.partition, record.offset, reason
-    )
-    delays = backoff_delays()
-    while True:
-        try:
-            await producer.send_to_dlq(record, reason)
-            consumer.counters.dlq += 1
-            return
-        except (AdapterUnavailableError, UnknownOutcomeError) as exc:
-            # A duplicate in the DLQ is harmless; losing the record is not.
-            log.warning("DLQ produce failed: %s", exc)
-            await trio.sleep(next(delays))

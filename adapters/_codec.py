@@ -1,0 +1,75 @@
+"""Records ↔ BSON documents: the one place that knows how the store lays out what it keeps.
+
+    messages   {message_id, thread_id, seq, sender_id, text, created_at[, client_msg_id]}
+               ↔ protocol.events.MessageEvent (its `type` tag is not stored)
+    threads    {thread_id, title, members, created_by, created_at}
+               ↔ protocol.records.ThreadRecord (a thread's `_id` is its thread_id; the store
+               adds that on insert, see _store.py)
+
+The field names and types are those of every document stored so far and of the indexes
+(`message_id`, `(thread_id, seq)`, `created_at`, `members`): change them here and existing
+data no longer reads back. A field a document lacks reads as the record's default; fields
+the records do not know are ignored on read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from protocol.events import MessageEvent
+from protocol.records import ThreadRecord
+
+__all__ = ["message_document", "message_from_document", "thread_document", "thread_from_document"]
+
+Doc = dict[str, Any]
+
+
+def message_document(message: MessageEvent) -> Doc:
+    doc: Doc = {
+        "message_id": message.message_id,
+        "thread_id": message.thread_id,
+        "seq": message.seq,
+        "sender_id": message.sender_id,
+        "text": message.text,
+        "created_at": message.created_at,
+    }
+    if message.client_msg_id is not None:
+        doc["client_msg_id"] = message.client_msg_id
+    return doc
+
+
+def message_from_document(doc: Mapping[str, Any]) -> MessageEvent:
+    return MessageEvent(
+        thread_id=doc["thread_id"],
+        seq=int(doc["seq"]),
+        message_id=doc["message_id"],
+        sender_id=doc["sender_id"],
+        text=doc["text"],
+        created_at=str(doc["created_at"]),
+        client_msg_id=doc.get("client_msg_id"),
+    )
+
+
+def thread_document(thread: ThreadRecord) -> Doc:
+    doc: Doc = {
+        "thread_id": thread.thread_id,
+        "title": thread.title,
+        "members": list(thread.members),
+    }
+    # Every thread the gateway creates has both; a record without them stores without them.
+    if thread.created_by is not None:
+        doc["created_by"] = thread.created_by
+    if thread.created_at is not None:
+        doc["created_at"] = thread.created_at
+    return doc
+
+
+def thread_from_document(doc: Mapping[str, Any]) -> ThreadRecord:
+    return ThreadRecord(
+        thread_id=doc["thread_id"],
+        title=doc.get("title", ""),
+        members=tuple(doc.get("members", ())),
+        created_by=doc.get("created_by"),
+        created_at=doc.get("created_at"),
+    )
