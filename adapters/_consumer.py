@@ -1,6 +1,6 @@
 """Kafka consumer actor, Trio side: hands out records, tracks acks, drives backpressure.
 
-The blocking client lives in `_consumer_thread.ConsumerThread`. This side owns the
+The blocking client lives in `_consumer_worker.ConsumerWorker`. This side owns the
 OffsetTracker (so acks never cross a thread), a queue of fetched records not yet handed
 out, and the pause/resume decision: outstanding records (queued + handed out, unacked)
 above `max_outstanding` pause every partition; at half of it they resume. Polling never
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._consumer_thread import ConsumerThread, Pause, StoreOffsets
+from ._consumer_worker import ConsumerWorker, Pause, StoreOffsets
 from ._errors import AdapterClosedError
 from ._kafka_config import consumer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
@@ -67,7 +67,7 @@ class KafkaConsumer:
         self._queue: deque[ConsumedRecord] = deque()
         self._arrived = trio.lowlevel.ParkingLot()
         self._acked = trio.lowlevel.ParkingLot()
-        self._thread: ConsumerThread | None = None
+        self._thread: ConsumerWorker | None = None
         self._stop_requested = trio.Event()
         self._closing = False
         self._drained = False  # the shutdown drain finished: close() may revoke at once
@@ -134,7 +134,7 @@ class KafkaConsumer:
         self._queue.clear()
         self._closing = self._drained = self._paused = self.counters.paused = False
         self._stop_requested = trio.Event()
-        thread = self._thread = ConsumerThread(
+        thread = self._thread = ConsumerWorker(
             self._conf,
             self._topics,
             self,
@@ -152,7 +152,7 @@ class KafkaConsumer:
                 with trio.CancelScope(shield=True):
                     await self._drain(thread, thread_done)
 
-    async def _run_thread(self, thread: ConsumerThread, done: trio.Event) -> None:
+    async def _run_thread(self, thread: ConsumerWorker, done: trio.Event) -> None:
         # Shielded: the thread ends through `stop` (set by _drain), after its final commit,
         # so its revoke callback never sees this task cancelled.
         try:
@@ -164,7 +164,7 @@ class KafkaConsumer:
             self._closing = True
             self._arrived.unpark_all()
 
-    async def _drain(self, thread: ConsumerThread, thread_done: trio.Event) -> None:
+    async def _drain(self, thread: ConsumerWorker, thread_done: trio.Event) -> None:
         try:
             self._closing = True
             self._queue.clear()

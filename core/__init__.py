@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from core._assembly import start_core
 from core._dispatcher import Core
-from core._sequencer import EventPublisher, MessageStorePort, ThreadSequencer
+from core._sequencer import EventPublisher, MessageStore, ThreadSequencer
 from core._thread_actor import CoreDeps, ThreadActor, Work
 
 __all__ = [
     "Core",
     "CoreDeps",
     "EventPublisher",
-    "MessageStorePort",
+    "MessageStore",
     "ThreadActor",
     "ThreadSequencer",
     "Work",

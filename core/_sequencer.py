@@ -26,14 +26,14 @@ from protocol.events import MessageEvent, PostMessage
 if TYPE_CHECKING:
     from adapters import StoredMessage
 
-__all__ = ["EventPublisher", "MessageStorePort", "ThreadSequencer"]
+__all__ = ["EventPublisher", "MessageStore", "ThreadSequencer"]
 
 log = logging.getLogger(__name__)
 
 _MAX_SEQ_RETRIES = 5
 
 
-class MessageStorePort(Protocol):
+class MessageStore(Protocol):
     async def last_seq(self, thread_id: str) -> int: ...
     async def insert_message(self, message: MessageEvent) -> StoredMessage: ...
     async def insert_new_messages(self, messages: Sequence[MessageEvent]) -> int: ...
@@ -50,7 +50,7 @@ class ThreadSequencer:
     """The state and the work of one thread; the actor feeds it records in order."""
 
     thread_id: str
-    store: MessageStorePort
+    store: MessageStore
     publish: EventPublisher
     last_seq: int | None = None
     stored: int = 0

@@ -26,7 +26,7 @@ from adapters import (
     SeqConflictError,
     backoff_delays,
 )
-from core._sequencer import MessageStorePort, ThreadSequencer
+from core._sequencer import MessageStore, ThreadSequencer
 from protocol.events import MessageEvent, PostMessage, encode
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class ThreadActor(Actor[Work]):
 class CoreDeps:
     """What every ThreadActor of one core shares."""
 
-    store: MessageStorePort
+    store: MessageStore
     producer: KafkaProducer
     consumer: KafkaConsumer
     events_topic: str

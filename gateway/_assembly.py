@@ -26,7 +26,7 @@ from gateway.limits import UserRateLimiter
 from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
 from gateway.ws import (
-    ConnectionPorts,
+    ConnectionServices,
     FanoutHub,
     WsOptions,
     WsServer,
@@ -102,7 +102,7 @@ async def start_gateway(
     )
     options = WsOptions.from_settings(settings)
     ws = WsServer(
-        ports=ConnectionPorts(verifier=verifier, ingest=ingest, threads=threads),
+        services=ConnectionServices(verifier=verifier, ingest=ingest, threads=threads),
         hub=hub,
         options=options,
         origins=OriginPolicy.from_settings(settings),

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ThreadDirectory", "ThreadStorePort", "public_thread"]
+__all__ = ["ThreadDirectory", "ThreadStore", "public_thread"]
 
 _FRESH_S = 2.0
 _STALE_LIMIT_S = 10.0
@@ -52,7 +52,7 @@ _REFRESH_BACKLOG = 1024
 _MAX_MEMBERS = 1000
 
 
-class ThreadStorePort(Protocol):
+class ThreadStore(Protocol):
     async def create_thread(self, thread: ThreadRecord) -> ThreadRecord: ...
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
     async def list_threads(self, member: str, limit: int = ...) -> list[ThreadRecord]: ...
@@ -97,7 +97,7 @@ class ThreadDirectory:
     def __init__(
         self,
         settings: Settings,
-        store: ThreadStorePort,
+        store: ThreadStore,
         producer: KafkaProducer | None,
         recent: RecentMessages | None = None,
     ) -> None:

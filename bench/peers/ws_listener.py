@@ -27,7 +27,7 @@ from config.settings import load_settings
 from gateway.auth import OriginPolicy, Principal
 from gateway.ingest import Accepted
 from gateway.ws import (
-    ConnectionPorts,
+    ConnectionServices,
     FanoutHub,
     WsOptions,
     WsServer,
@@ -115,8 +115,9 @@ async def main() -> None:
             connections = await system.start_supervisor(
                 "connections", max_restarts=1_000_000, within=1.0
             )
+            services = ConnectionServices(verifier=_AnyToken(), ingest=ingest, threads=_NoStore())
             server = WsServer(
-                ports=ConnectionPorts(verifier=_AnyToken(), ingest=ingest, threads=_NoStore()),
+                services=services,
                 hub=hub,
                 options=options,
                 origins=OriginPolicy.from_settings(settings),

@@ -1,7 +1,7 @@
 """WsServer: everything a WebSocket endpoint needs, built once by the gateway's assembly.
 
 Both endpoints (the dedicated listener and Quart's `/ws` on the HTTP port) serve from the
-same object, so they share one hub, one set of ports and one supervisor of connection
+same object, so they share one hub, one set of services and one supervisor of connection
 actors: the process's one supervision tree holds every connection.
 """
 
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
     from actors import Supervisor
     from gateway.auth import OriginPolicy
+    from gateway.ws._interfaces import ConnectionServices
     from gateway.ws._options import WsOptions
-    from gateway.ws._ports import ConnectionPorts
     from gateway.ws.hub import FanoutHub
     from telemetry import Metrics
 
@@ -25,7 +25,7 @@ __all__ = ["WsServer"]
 
 @dataclass(frozen=True, slots=True)
 class WsServer:
-    ports: ConnectionPorts
+    services: ConnectionServices
     hub: FanoutHub
     options: WsOptions
     origins: OriginPolicy

@@ -57,9 +57,9 @@ from protocol.refusals import (
 
 if TYPE_CHECKING:
     from gateway.auth import Principal
+    from gateway.ws._interfaces import AcceptedMessage, ConnectionServices
     from gateway.ws._options import WsOptions
     from gateway.ws._outbox import Outbox
-    from gateway.ws._ports import AcceptedPort, ConnectionPorts
     from gateway.ws.hub import FanoutHub, Peer, Subscription
 
 __all__ = ["ConnectionActor", "Inbound", "Removed"]
@@ -101,9 +101,9 @@ class ConnectionActor(Actor[Inbound]):
         "_options",
         "_outbox",
         "_peer",
-        "_ports",
         "_principal",
         "_rate_refusals",
+        "_services",
         "_tokens",
         "_tokens_at",
         "_typing_at",
@@ -118,7 +118,7 @@ class ConnectionActor(Actor[Inbound]):
     def __init__(
         self,
         *,
-        ports: ConnectionPorts,
+        services: ConnectionServices,
         hub: FanoutHub,
         outbox: Outbox,
         options: WsOptions,
@@ -126,7 +126,7 @@ class ConnectionActor(Actor[Inbound]):
         bearer_token: str | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._ports = ports
+        self._services = services
         self._hub = hub
         self._outbox = outbox
         self._options = options
@@ -215,7 +215,7 @@ class ConnectionActor(Actor[Inbound]):
         # Verifying counts against the auth deadline too (a slow provider cannot stretch it).
         with trio.move_on_at(self._auth_deadline) as deadline:
             try:
-                principal = await self._ports.verifier.verify(token)
+                principal = await self._services.verifier.verify(token)
             except Refusal as exc:
                 self._refuse(exc)
                 return
@@ -234,7 +234,7 @@ class ConnectionActor(Actor[Inbound]):
     async def _refresh(self, cmd: Auth) -> None:
         assert self._principal is not None
         try:
-            principal = await self._ports.verifier.verify(cmd.token)
+            principal = await self._services.verifier.verify(cmd.token)
         except Refusal as exc:
             self._refuse(exc)
             return
@@ -286,7 +286,7 @@ class ConnectionActor(Actor[Inbound]):
         assert self._principal is not None
         self._outbox.hold()
         try:
-            await self._ports.ingest.submit(
+            await self._services.ingest.submit(
                 self._principal,
                 cmd.thread_id,
                 cmd.text,
@@ -312,7 +312,7 @@ class ConnectionActor(Actor[Inbound]):
             raise
         self._rate_refusals = 0
 
-    def _sent(self, cmd: Send, outcome: AcceptedPort | Refusal) -> None:
+    def _sent(self, cmd: Send, outcome: AcceptedMessage | Refusal) -> None:
         # Called from the producer's delivery report: no task, so no await here.
         try:
             if isinstance(outcome, Refusal):
@@ -336,7 +336,7 @@ class ConnectionActor(Actor[Inbound]):
             )
             return
         try:
-            await self._ports.threads.require_member(self._principal.user_id, thread_id)
+            await self._services.threads.require_member(self._principal.user_id, thread_id)
         except Refusal as exc:
             await self._error(exc.code, exc.message, thread_id, field=getattr(exc, "field", None))
             return
@@ -364,7 +364,7 @@ class ConnectionActor(Actor[Inbound]):
         last = since_seq
         while True:
             after = last
-            page = await self._ports.threads.history(sub.thread_id, after, page_size)
+            page = await self._services.threads.history(sub.thread_id, after, page_size)
             for event in page:
                 if event.seq > last:
                     await self._outbox.put(frame(encode_event(event)))
@@ -391,7 +391,7 @@ class ConnectionActor(Actor[Inbound]):
         if last is not None and now - last < self._options.typing_interval_s:
             return  # typing is advisory: extra frames are dropped, not refused
         self._typing_at[cmd.thread_id] = now
-        await self._ports.ingest.publish_ephemeral(
+        await self._services.ingest.publish_ephemeral(
             TypingEvent(thread_id=cmd.thread_id, user_id=self._principal.user_id)
         )
 
@@ -400,7 +400,7 @@ class ConnectionActor(Actor[Inbound]):
         event = PresenceEvent(thread_id=thread_id, user_id=self._principal.user_id, status=status)
         # Presence is best effort; the next change corrects it.
         with contextlib.suppress(Refusal):
-            await self._ports.ingest.publish_ephemeral(event)
+            await self._services.ingest.publish_ephemeral(event)
 
     async def _error(
         self, code: str, message: str, thread_id: str, *, field: str | None = "thread_id"

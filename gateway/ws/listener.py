@@ -174,7 +174,7 @@ def spawn_connection_actor(
 ) -> tuple[ConnectionActor, ActorRef[Inbound]]:
     """One supervised actor for one connection; TEMPORARY: a crash closes it with 1011."""
     actor = ConnectionActor(
-        ports=server.ports,
+        services=server.services,
         hub=server.hub,
         outbox=outbox,
         options=server.options,

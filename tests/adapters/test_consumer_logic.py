@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from adapters import AdapterClosedError, ConsumedRecord, KafkaConsumer
-from adapters._consumer_thread import Pause, StoreOffsets
+from adapters._consumer_worker import Pause, StoreOffsets
 from config.settings import load_settings
 from parley._options import kafka_options
 

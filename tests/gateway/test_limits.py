@@ -10,8 +10,7 @@ import trio.testing
 
 from config.settings import load_settings
 from gateway.limits import UserRateLimiter
-from gateway.ws._connection_limit import ConnectionLimiter
-from protocol.refusals import RateLimited, Refusal, TooManyConnections
+from protocol.refusals import RateLimited, Refusal
 
 
 async def test_burst_then_steady_rate(autojump_clock: trio.testing.MockClock) -> None:
@@ -93,41 +92,3 @@ def test_invalid_limiter_arguments() -> None:
     limiter = UserRateLimiter(rate_per_s=1, burst=2, clock=lambda: 0.0)
     with pytest.raises(ValueError, match=r"^cost must be > 0 and <= burst$"):
         limiter.check("alice", cost=3)
-
-
-def test_connections_per_user() -> None:
-    limiter = ConnectionLimiter(max_per_user=2)
-    limiter.acquire("alice")
-    limiter.acquire("alice")
-    limiter.acquire("bob")
-    with pytest.raises(
-        TooManyConnections, match=r"^this user already has 2 open connections$"
-    ) as info:
-        limiter.acquire("alice")
-    assert (info.value.status, info.value.close_code) == (429, 1008)
-    assert "close another tab" in info.value.to_json()
-    limiter.release("alice")
-    limiter.acquire("alice")
-    assert limiter.count("alice") == 2
-
-
-def test_connection_context_manager_releases_on_error() -> None:
-    limiter = ConnectionLimiter(load_settings(max_connections_per_user=1).max_connections_per_user)
-    with pytest.raises(RuntimeError, match=r"^socket died$"), limiter.connection("alice"):
-        assert limiter.count("alice") == 1
-        raise RuntimeError("socket died")
-    assert limiter.count("alice") == 0
-    with limiter.connection("alice"):
-        with (
-            pytest.raises(TooManyConnections, match=r"^this user already has 1 open connections$"),
-            limiter.connection("alice"),
-        ):
-            pass
-        assert limiter.count("alice") == 1
-    assert limiter.count("alice") == 0
-
-
-def test_release_never_goes_negative() -> None:
-    limiter = ConnectionLimiter(max_per_user=1)
-    limiter.release("ghost")
-    assert limiter.count("ghost") == 0

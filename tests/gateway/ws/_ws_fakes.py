@@ -12,7 +12,7 @@ import trio
 from gateway.auth import Principal
 from gateway.ingest import Accepted
 from gateway.ws import FanoutHub
-from gateway.ws._ports import AcceptedPort
+from gateway.ws._interfaces import AcceptedMessage
 from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 from protocol.refusals import BadSignature, ExpiredToken, Forbidden, NotFound, RateLimited, Refusal
 
@@ -109,7 +109,7 @@ class FakeIngest:
         text: str,
         client_msg_id: str | None,
         via: str,
-        on_outcome: Callable[[AcceptedPort | Refusal], None],
+        on_outcome: Callable[[AcceptedMessage | Refusal], None],
     ) -> None:
         accepted = await self.accept(principal, thread_id, text, client_msg_id, via)
         # Like the producer's delivery report: later, from run_sync_soon, outside any task.

@@ -16,7 +16,7 @@ from config.settings import Settings, load_settings
 from gateway.auth import OriginPolicy
 from gateway.context import GatewayContext
 from gateway.ws import (
-    ConnectionPorts,
+    ConnectionServices,
     FanoutHub,
     WsOptions,
     WsServer,
@@ -90,7 +90,7 @@ async def fake_gateway(
     system = await start_actor_system(nursery)
     connections = await system.start_supervisor("connections", max_restarts=1000, within=1.0)
     ws = WsServer(
-        ports=ConnectionPorts(verifier=verifier, ingest=ingest, threads=threads),  # type: ignore[arg-type]
+        services=ConnectionServices(verifier=verifier, ingest=ingest, threads=threads),  # type: ignore[arg-type]
         hub=hub,
         options=options,
         origins=OriginPolicy.from_settings(settings),

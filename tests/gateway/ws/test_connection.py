@@ -5,15 +5,15 @@ from __future__ import annotations
 import trio
 from _ws_fakes import FakeIngest, FakeThreads, FakeVerifier
 
-from gateway.ws import ConnectionPorts, FanoutHub, WsOptions
+from gateway.ws import ConnectionServices, FanoutHub, WsOptions
 from gateway.ws.connection import ConnectionActor
 
 
 def make_actor(hub: FanoutHub, auth_timeout_s: float = 5.0) -> ConnectionActor:
     threads = FakeThreads()
-    ports = ConnectionPorts(FakeVerifier(), FakeIngest(hub, threads), threads)  # type: ignore[arg-type]
+    services = ConnectionServices(FakeVerifier(), FakeIngest(hub, threads), threads)  # type: ignore[arg-type]
     return ConnectionActor(
-        ports=ports,
+        services=services,
         hub=hub,
         outbox=hub.new_outbox(),
         options=WsOptions(auth_timeout_s=auth_timeout_s),

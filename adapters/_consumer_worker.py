@@ -1,4 +1,4 @@
-"""The consumer's own thread: the only code that ever touches the confluent-kafka Consumer.
+"""The consumer's own OS thread: the only code that ever touches the confluent-kafka Consumer.
 
 Everything librdkafka does for a consumer (fetch, rebalance callbacks, store, commit,
 pause, close) happens here, so `close()` can never overlap a `poll()`. The Trio side talks
@@ -32,7 +32,7 @@ from ._errors import AdapterUnavailableError
 from ._offsets import TopicPartitionKey
 from ._types import ConsumedRecord
 
-__all__ = ["ConsumerThread", "StoreOffsets", "TrioSide"]
+__all__ = ["ConsumerWorker", "StoreOffsets", "TrioSide"]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class TrioSide(Protocol):
     def on_status(self, ready: bool, message: str) -> None: ...
 
 
-class ConsumerThread:
+class ConsumerWorker:
     """Runs in `trio.to_thread.run_sync(thread.run)`; returns after commit and close."""
 
     def __init__(

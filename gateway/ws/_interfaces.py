@@ -1,7 +1,7 @@
 """The interfaces a WebSocket connection needs from the rest of the gateway, checked by mypy.
 
 The gateway's assembly provides these (the token verifier, the ingest, the thread
-directory); unit tests pass in-memory fakes of these same ports.
+directory); unit tests pass in-memory fakes of these same interfaces.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ if TYPE_CHECKING:
     from protocol.events import MessageEvent, PresenceEvent, TypingEvent
     from protocol.refusals import Refusal
 
-__all__ = ["AcceptedPort", "ConnectionPorts", "IngestPort", "ThreadsPort", "VerifierPort"]
+__all__ = ["AcceptedMessage", "ConnectionServices", "Intake", "ThreadAccess", "Verifier"]
 
 
-class VerifierPort(Protocol):
+class Verifier(Protocol):
     async def verify(self, token: object) -> Principal:
         """The token's principal, or a ``protocol.refusals.InvalidToken`` subclass."""
         ...
 
 
-class AcceptedPort(Protocol):
+class AcceptedMessage(Protocol):
     @property
     def message_id(self) -> str: ...
 
@@ -33,7 +33,7 @@ class AcceptedPort(Protocol):
     def thread_id(self) -> str: ...
 
 
-class IngestPort(Protocol):
+class Intake(Protocol):
     async def submit(
         self,
         principal: Principal,
@@ -41,7 +41,7 @@ class IngestPort(Protocol):
         text: str,
         client_msg_id: str | None,
         via: str,
-        on_outcome: Callable[[AcceptedPort | Refusal], None],
+        on_outcome: Callable[[AcceptedMessage | Refusal], None],
     ) -> None:
         """Queue the message for Kafka; ``on_outcome`` gets the ack or the refusal later.
 
@@ -53,7 +53,7 @@ class IngestPort(Protocol):
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...
 
 
-class ThreadsPort(Protocol):
+class ThreadAccess(Protocol):
     async def require_member(self, user_id: str, thread_id: str) -> None:
         """Raises ``protocol.refusals.Forbidden`` or ``NotFound``."""
         ...
@@ -64,7 +64,7 @@ class ThreadsPort(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionPorts:
-    verifier: VerifierPort
-    ingest: IngestPort
-    threads: ThreadsPort
+class ConnectionServices:
+    verifier: Verifier
+    ingest: Intake
+    threads: ThreadAccess
