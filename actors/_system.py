@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import trio
 
 from ._actor import Actor, ActorRef
 from ._errors import RestartIntensityExceeded
 from ._node import PERMANENT, Node, Waiter, logger
-from ._policy import Backoff, Restart, Strategy
+from ._options import RegistryOptions, SpawnOptions, SupervisorOptions
+from ._policy import Backoff
 from ._registry import Registry
-from ._supervisor import ChildSpec, Supervisor
+from ._supervisor import Supervisor
 
 __all__ = ["ActorSystem", "open_actor_system", "run_actor_system"]
 
@@ -66,68 +67,26 @@ class ActorSystem:
     def _child_finished(self, child: Node) -> None:
         pass
 
-    # -- spawning (forwarded to the root supervisor) ---------------------------------------
+    # -- spawning (forwarded to the root supervisor, same keywords and defaults) ----------
     def spawn(
-        self,
-        factory: Callable[[], Actor[M]],
-        *,
-        name: str | None = None,
-        restart: Restart = Restart.TRANSIENT,
-        shutdown: float | None = None,
+        self, factory: Callable[[], Actor[M]], **options: Unpack[SpawnOptions]
     ) -> ActorRef[M]:
-        return self.root.spawn(factory, name=name, restart=restart, shutdown=shutdown)
+        return self.root.spawn(factory, **options)
 
     async def start(
-        self,
-        factory: Callable[[], Actor[M]],
-        *,
-        name: str | None = None,
-        restart: Restart = Restart.TRANSIENT,
-        shutdown: float | None = None,
+        self, factory: Callable[[], Actor[M]], **options: Unpack[SpawnOptions]
     ) -> ActorRef[M]:
-        return await self.root.start(factory, name=name, restart=restart, shutdown=shutdown)
+        return await self.root.start(factory, **options)
 
     async def start_supervisor(
-        self,
-        name: str,
-        *,
-        strategy: Strategy = Strategy.ONE_FOR_ONE,
-        children: Sequence[ChildSpec] = (),
-        max_restarts: int = 3,
-        within: float = 5.0,
-        backoff: Backoff | None = None,
-        restart: Restart = Restart.PERMANENT,
+        self, name: str, **options: Unpack[SupervisorOptions]
     ) -> Supervisor:
-        return await self.root.start_supervisor(
-            name,
-            strategy=strategy,
-            children=children,
-            max_restarts=max_restarts,
-            within=within,
-            backoff=backoff,
-            restart=restart,
-        )
+        return await self.root.start_supervisor(name, **options)
 
     async def start_registry(
-        self,
-        name: str,
-        factory: Callable[[K], Actor[M]],
-        *,
-        idle_timeout: float | None = None,
-        max_restarts: int = 10,
-        within: float = 10.0,
-        backoff: Backoff | None = None,
-        child_shutdown: float | None = None,
+        self, name: str, factory: Callable[[K], Actor[M]], **options: Unpack[RegistryOptions]
     ) -> Registry[K, M]:
-        return await self.root.start_registry(
-            name,
-            factory,
-            idle_timeout=idle_timeout,
-            max_restarts=max_restarts,
-            within=within,
-            backoff=backoff,
-            child_shutdown=child_shutdown,
-        )
+        return await self.root.start_registry(name, factory, **options)
 
     # -- lifecycle ---------------------------------------------------------------------
     @property

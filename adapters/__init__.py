@@ -52,6 +52,7 @@ from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
 from ._producer import KafkaProducer
+from ._shared import SharedAdapters
 from ._store import MongoStore
 from ._types import (
     ConsumedRecord,
@@ -84,6 +85,7 @@ __all__ = [
     "ProducerCounters",
     "Readiness",
     "SeqConflictError",
+    "SharedAdapters",
     "StoreCounters",
     "StoreError",
     "StoreOptions",

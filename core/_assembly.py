@@ -15,7 +15,7 @@ from core._dispatcher import Core
 
 if TYPE_CHECKING:
     from actors import ActorSystem
-    from adapters import KafkaOptions, KafkaProducer, MongoStore
+    from adapters import SharedAdapters
     from config.settings import Settings
     from telemetry import ProcessStatus
 
@@ -26,17 +26,15 @@ async def start_core(
     system: ActorSystem,
     settings: Settings,
     status: ProcessStatus,
-    kafka: KafkaOptions,
-    store: MongoStore,
-    producer: KafkaProducer,
+    adapters: SharedAdapters,
 ) -> Core:
     commands = KafkaConsumer(
-        kafka,
+        adapters.kafka,
         [settings.commands_topic],
         settings.core_group,
         group_instance_id=settings.group_instance_id,
     )
-    core = Core(settings, store, producer, commands, status.metrics)
+    core = Core(settings, adapters.store, adapters.producer, commands, status.metrics)
     registry = await core.start_registry(system)
     await start_service(system, "commands-consumer", commands)
     await start_service(system, "dispatcher", core)

@@ -1,6 +1,6 @@
 """The gateway role: REST, WebSocket, token checks, limits, and live fan-out of chat.events.
 
-    start_gateway(system, settings, status, kafka, store, producer) -> GatewayContext
+    start_gateway(system, settings, status, adapters) -> GatewayContext
         starts every part of a gateway in the process's actor system; the context is
         complete (verifier, ingest, thread directory, WebSocket server, ws_url)
     create_asgi_app(ctx)     the HTTP app: posting fast path in front of the Quart app

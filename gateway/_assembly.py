@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import TaskService, start_service
 from adapters import KafkaConsumer
-from gateway.auth import OriginPolicy, TokenVerifier
+from gateway.auth import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
 from gateway.ingest import Ingest
@@ -28,7 +28,6 @@ from gateway.threads import ThreadDirectory
 from gateway.ws import (
     ConnectionServices,
     FanoutHub,
-    WsOptions,
     WsServer,
     open_ws_listeners,
     serve_websockets,
@@ -36,7 +35,7 @@ from gateway.ws import (
 
 if TYPE_CHECKING:
     from actors import ActorSystem
-    from adapters import KafkaOptions, KafkaProducer, MongoStore
+    from adapters import SharedAdapters
     from config.settings import Settings
     from telemetry import ProcessStatus
 
@@ -54,9 +53,7 @@ async def start_gateway(
     system: ActorSystem,
     settings: Settings,
     status: ProcessStatus,
-    kafka: KafkaOptions,
-    store: MongoStore,
-    producer: KafkaProducer,
+    adapters: SharedAdapters,
 ) -> GatewayContext:
     """Start every part of a gateway under `system`; returns the complete context."""
     verifier = TokenVerifier(settings)
@@ -67,7 +64,7 @@ async def start_gateway(
     )
     status.add_probe("oidc", lambda: _keys_probe(verifier))
     events = KafkaConsumer(
-        kafka,
+        adapters.kafka,
         [settings.events_topic],
         events_group_id(status.process_id),
         group_instance_id=settings.outbox_group_instance_id,
@@ -75,13 +72,13 @@ async def start_gateway(
         **_LATEST,
     )
     recent = RecentMessages(partial(_assignment_epoch, events))
-    threads = ThreadDirectory(settings, store, producer, recent)
+    threads = ThreadDirectory(settings, adapters.store, adapters.producer, recent)
     await start_service(system, "thread-refresher", TaskService(threads.run_refresher))
     status.add_gauges(lambda: status.metrics.replays_from_memory.set(recent.hits))
     metrics = status.metrics
     ingest = Ingest(
         settings,
-        producer,
+        adapters.producer,
         threads,
         UserRateLimiter.from_settings(settings),
         metrics,
@@ -100,23 +97,19 @@ async def start_gateway(
     connections = await system.start_supervisor(
         "connections", max_restarts=_CONNECTION_CRASHES_TOLERATED, within=1.0
     )
-    options = WsOptions.from_settings(settings)
-    ws = WsServer(
-        services=ConnectionServices(verifier=verifier, ingest=ingest, threads=threads),
-        hub=hub,
-        options=options,
-        origins=OriginPolicy.from_settings(settings),
+    ws = WsServer.build(
+        settings,
+        ConnectionServices(verifier=verifier, ingest=ingest, threads=threads),
+        hub,
         draining=status.readiness.draining,
-        metrics=metrics,
         connections=connections,
-        shutdown_grace_s=settings.shutdown_grace_s,
     )
     ws_url = ""
     if settings.ws_port >= 0:
         listeners, ws_url = await open_ws_listeners(
             settings.http_host, settings.ws_port, settings.public_url
         )
-        if options.cork_fanout:
+        if ws.options.cork_fanout:
             await start_service(system, "fanout-flusher", TaskService(hub.run_flusher))
         # Not cancelled on stop: the listener returns by itself once the drain flag is up
         # and its connections were closed with 1001 (within the grace).

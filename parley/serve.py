@@ -22,7 +22,14 @@ from functools import partial
 import trio
 
 from actors import ActorSystem, RestartIntensityExceeded, open_actor_system, start_service
-from adapters import KafkaOptions, KafkaProducer, MongoStore, backoff_delays, ensure_topics
+from adapters import (
+    KafkaOptions,
+    KafkaProducer,
+    MongoStore,
+    SharedAdapters,
+    backoff_delays,
+    ensure_topics,
+)
 from adapters import Readiness as AdapterReadiness
 from config.errors import ConfigurationError
 from config.settings import Role, Settings, load_settings
@@ -126,11 +133,12 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     await start_service(system, "producer", producer)
     await start_service(system, "readiness", _ReadinessWatch(status, store, producer))
     await _ensure_topics(settings, kafka)
+    shared = SharedAdapters(kafka, store, producer)
     if role in (Role.ALL, Role.CORE):
-        await start_core(system, settings, status, kafka, store, producer)
+        await start_core(system, settings, status, shared)
     gateway: GatewayContext | None = None
     if role in (Role.ALL, Role.GATEWAY):
-        gateway = await start_gateway(system, settings, status, kafka, store, producer)
+        gateway = await start_gateway(system, settings, status, shared)
     # Every role answers /healthz, /readyz and /metrics; a core's chat API answers 503.
     app = create_asgi_app(gateway) if gateway is not None else create_ops_app(settings, status)
     await start_service(system, "http", HttpServer(app, settings, status.readiness.draining))

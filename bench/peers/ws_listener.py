@@ -9,7 +9,6 @@ acked and broadcast to the thread's subscribers; any token is accepted. It print
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import signal
@@ -24,19 +23,17 @@ import trio
 
 from actors import open_actor_system
 from config.settings import load_settings
-from gateway.auth import OriginPolicy, Principal
+from gateway.auth import Principal
 from gateway.ingest import Accepted
 from gateway.ws import (
     ConnectionServices,
     FanoutHub,
-    WsOptions,
     WsServer,
     open_ws_listeners,
     serve_websockets,
 )
 from protocol.events import MessageEvent, PresenceEvent, TypingEvent
 from protocol.refusals import Refusal
-from telemetry import Metrics
 
 
 class _AnyToken:
@@ -103,12 +100,9 @@ async def main() -> None:
         user_rate_per_s=1_000_000.0,
         user_rate_burst=1_000_000,
     )
-    metrics = Metrics()
-    hub = FanoutHub.from_settings(settings, metrics)
+    hub = FanoutHub.from_settings(settings)
     ingest = _Loopback(hub)
-    options = WsOptions.from_settings(settings)
-    if os.environ.get("PARLEY_WS_CORK", "1") == "0":
-        options = dataclasses.replace(options, cork_fanout=False)
+    cork = os.environ.get("PARLEY_WS_CORK", "1") != "0"
     draining = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with open_actor_system("ws-listener-peer") as system, trio.open_nursery() as nursery:
@@ -116,18 +110,16 @@ async def main() -> None:
                 "connections", max_restarts=1_000_000, within=1.0
             )
             services = ConnectionServices(verifier=_AnyToken(), ingest=ingest, threads=_NoStore())
-            server = WsServer(
-                services=services,
-                hub=hub,
-                options=options,
-                origins=OriginPolicy.from_settings(settings),
+            server = WsServer.build(
+                settings,
+                services,
+                hub,
                 draining=draining,
-                metrics=metrics,
                 connections=connections,
-                shutdown_grace_s=settings.shutdown_grace_s,
+                cork_fanout=cork,
             )
             nursery.start_soon(ingest.pump)
-            if options.cork_fanout:
+            if cork:
                 await nursery.start(hub.run_flusher)
             listeners, url = await open_ws_listeners("127.0.0.1", 0)
             await nursery.start(partial(serve_websockets, server, listeners))

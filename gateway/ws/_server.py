@@ -7,16 +7,19 @@ actors: the process's one supervision tree holds every connection.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from gateway.auth import OriginPolicy
+from gateway.ws._options import WsOptions
 
 if TYPE_CHECKING:
     import trio
 
     from actors import Supervisor
-    from gateway.auth import OriginPolicy
+    from config.settings import Settings
     from gateway.ws._interfaces import ConnectionServices
-    from gateway.ws._options import WsOptions
     from gateway.ws.hub import FanoutHub
     from telemetry import Metrics
 
@@ -36,3 +39,27 @@ class WsServer:
     connections: Supervisor
     # How long open connections get to close after the drain began.
     shutdown_grace_s: float
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        services: ConnectionServices,
+        hub: FanoutHub,
+        *,
+        draining: trio.Event,
+        connections: Supervisor,
+        **option_overrides: Any,
+    ) -> WsServer:
+        """Options and origins from the settings; `option_overrides` replace WsOptions fields."""
+        options = dataclasses.replace(WsOptions.from_settings(settings), **option_overrides)
+        return cls(
+            services=services,
+            hub=hub,
+            options=options,
+            origins=OriginPolicy.from_settings(settings),
+            draining=draining,
+            metrics=hub.metrics,
+            connections=connections,
+            shutdown_grace_s=settings.shutdown_grace_s,
+        )
