@@ -64,6 +64,26 @@ class OffsetTracker:
         part.last_dispatched = offset
         part.in_flight.append(offset)
 
+    def rewinds(self, tp: TopicPartitionKey, offset: int) -> bool:
+        """Whether handing out `offset` would go back over offsets already handed out."""
+        part = self._parts.get(tp)
+        return part is not None and offset <= part.last_dispatched
+
+    def restart_from(self, tp: TopicPartitionKey, offset: int) -> None:
+        """The client went back to `offset` within one assignment (librdkafka resets a
+        partition's position to the committed offset after a fetch it no longer trusts):
+        offsets from `offset` on will be handed out again, so stop waiting for their first
+        handout. Acks of that first handout that arrive later count for the second (the
+        record was processed: processing is idempotent). The committable offset never moves
+        back: what was done before the rewind stays done.
+        """
+        part = self._parts.get(tp)
+        if part is None:
+            return
+        part.in_flight = deque(o for o in part.in_flight if o < offset)
+        part.acked = {o for o in part.acked if o < offset}
+        part.last_dispatched = offset - 1
+
     def ack(self, tp: TopicPartitionKey, offset: int) -> bool:
         """Mark `offset` done; return True when the partition's committable offset moved."""
         part = self._parts.get(tp)
@@ -76,8 +96,9 @@ class OffsetTracker:
         while part.in_flight and part.in_flight[0] in part.acked:
             done = part.in_flight.popleft()
             part.acked.discard(done)
-            part.watermark = done + 1
-            moved = True
+            if part.watermark is None or done + 1 > part.watermark:
+                part.watermark = done + 1
+                moved = True
         return moved
 
     def take_committable(self) -> dict[TopicPartitionKey, int]:

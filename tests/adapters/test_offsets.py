@@ -139,3 +139,26 @@ def test_random_ack_order_commits_exactly_the_contiguous_prefix() -> None:
         expected = offsets[prefix - 1] + 1 if prefix else None
         assert tr.committable(TP) == expected
     assert tr.take_committable() == {TP: offsets[-1] + 1}
+
+
+def test_a_rewind_hands_out_again_and_never_moves_the_commit_back() -> None:
+    tracker = OffsetTracker()
+    tracker.assign([TP])
+    for offset in (83, 84, 85):
+        tracker.dispatch(TP, offset)
+    tracker.ack(TP, 83)
+    tracker.ack(TP, 84)
+    assert tracker.take_committable() == {TP: 85}
+    assert tracker.rewinds(TP, 83)
+    tracker.restart_from(TP, 83)
+    assert not tracker.rewinds(TP, 83)
+    for offset in (83, 84, 85, 86):
+        tracker.dispatch(TP, offset)
+    # The first handout of 85 finishes late: it counts, the record was processed.
+    tracker.ack(TP, 85)
+    tracker.ack(TP, 83)
+    tracker.ack(TP, 84)
+    assert tracker.take_committable() == {TP: 86}  # never back to 84 or 85
+    tracker.ack(TP, 86)
+    assert tracker.take_committable() == {TP: 87}
+    assert tracker.in_flight() == 0
