@@ -63,8 +63,9 @@ def run(cfg: BenchConfig) -> Results:
     return results
 
 
-# (Kafka bootstrap, MongoDB URI, OIDC issuer), and the pids to watch for quiet (own stack)
-_Services = tuple[tuple[str, str, str], list[int]]
+# (Kafka bootstrap, MongoDB URI, OIDC issuer), and the pids of the own stack by service name
+# (kafka, ferretdb, oidc): watched for quiet and charged in CPU per message
+_Services = tuple[tuple[str, str, str], dict[str, int]]
 
 
 @contextlib.contextmanager
@@ -72,7 +73,7 @@ def _services(cfg: BenchConfig) -> Iterator[_Services]:
     """The given Kafka/MongoDB/OIDC, or a local stack started for this run and stopped after."""
     given = (cfg.kafka_bootstrap, cfg.mongo_uri, cfg.oidc_issuer)
     if all(given):
-        yield given, []
+        yield given, {}
         return
     from infra import LocalServices, Ports
 
@@ -80,7 +81,7 @@ def _services(cfg: BenchConfig) -> Iterator[_Services]:
         local = LocalServices(Ports.free(), Path(state))
         try:
             ends = local.start()
-            pids = [pid for pid in (svc.pid() for svc in local.services) if pid is not None]
+            pids = {svc.name: pid for svc in local.services if (pid := svc.pid()) is not None}
             yield (ends.kafka_bootstrap, ends.mongo_uri, ends.oidc_issuer), pids
         finally:
             local.stop()
@@ -93,12 +94,14 @@ def _run_scenario(
     try:
         if services is not None and name in _NEEDS_SERVER:
             try:
-                parley = ParleyTarget(cfg.users, services[0], services[1])
+                parley = ParleyTarget(cfg.users, services[0], list(services[1].values()))
             except Exception as exc:  # the server did not start: the peers still run
                 results.errors[f"{name}: parley"] = (
                     f"could not start Parley: {type(exc).__name__}: {exc}"
                 )
-        _runners(Bench(cfg, results, parley))[name]()
+        shared = services[1] if services is not None else {}
+        ends = services[0] if services is not None else None
+        _runners(Bench(cfg, results, parley, shared, ends))[name]()
     except BenchError as exc:
         results.errors[name] = str(exc)
     except Exception as exc:  # e.g. the server died mid-scenario: keep the others

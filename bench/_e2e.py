@@ -84,6 +84,8 @@ def _search(bench: Bench, target: Target) -> tuple[float, list[str]]:
 
 
 def run_e2e(bench: Bench) -> None:
+    """Parley against the same-guarantee Go peer (broker and store on the path) and the
+    uvicorn peer (neither: the floor of what a Python server costs), in the same rounds."""
     cfg = bench.cfg
     metrics = [
         Metric(f"p50 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p50")),
@@ -91,13 +93,19 @@ def run_e2e(bench: Bench) -> None:
         Metric(f"p99 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p99")),
         Metric("delivered", "fraction", "higher", lambda r: r["deliveries"] / r["expected"]),
     ]
-    with bench._peer("bench.peers.starlette_app", "uvicorn+starlette") as peer:
+    with (
+        bench.go_peer() as go,
+        bench._peer("bench.peers.starlette_app", "uvicorn+starlette") as peer,
+    ):
+        peers = [p for p in (go, peer) if p is not None]
         runs = bench._compare(
             "e2e",
             _job(bench, cfg.e2e_rate, cfg.e2e_duration_s),
-            peer,
+            peers[0] if peers else None,
             metrics,
             ceiling_metric=metrics[2].name,
+            cpu="",
+            more_peers=peers[1:],
         )
         bench._keep_distribution(
             f"end-to-end: {cfg.e2e_rate:.0f} msg/s, {cfg.e2e_clients} clients, "
@@ -106,11 +114,13 @@ def run_e2e(bench: Bench) -> None:
         )
         found: dict[str, float] = {}
         traces: list[str] = []
-        for t in (bench.parley, peer):
+        for t in (bench.parley, *peers):
             if t is not None:
                 found[t.name], trace = _search(bench, t)
                 traces.append(f"{t.name}: " + ", ".join(trace))
-        if found:
+        if not found:
+            return
+        for other in peers or [None]:
             bench.results.add(
                 Row(
                     scenario="e2e",
@@ -118,10 +128,31 @@ def run_e2e(bench: Bench) -> None:
                     unit="msg/s",
                     better="higher",
                     values=[found["parley"]] if "parley" in found else [],
-                    peer=peer.name if peer is not None else None,
-                    peer_values=[found[peer.name]] if peer is not None else [],
+                    peer=other.name if other is not None else None,
+                    peer_values=[found[other.name]] if other is not None else [],
                     note=f"one bounded search, {cfg.search_duration_s:g} s per step, a pass "
                     f"counts when it holds twice (0 = even the first step missed the goal)",
                 )
             )
-            bench.results.notes.append("e2e max-rate search steps: " + " | ".join(traces))
+        bench.results.notes.append("e2e max-rate search steps: " + " | ".join(traces))
+        if bench.parley is not None and go is not None and found.get(go.name):
+            _at_peer_rate(bench, bench.parley, go, found[go.name])
+
+
+def _at_peer_rate(bench: Bench, parley: Target, peer: Target, rate: float) -> None:
+    """Parley's p99 at the highest rate the peer held (one run each, same job)."""
+    job = _job(bench, rate, bench.cfg.search_duration_s)
+    mine, theirs = bench._run(parley, job, 0), bench._run(peer, job, 0)
+    bench.results.add(
+        Row(
+            scenario="e2e",
+            metric=f"p99 at the peer's max rate ({rate:.0f} msg/s)",
+            unit="ms",
+            better="lower",
+            values=[_ms("p99")(mine)],
+            peer=peer.name,
+            peer_values=[_ms("p99")(theirs)],
+            note=f"one run each; delivered {mine['deliveries'] / max(1, mine['expected']):.2f} "
+            f"(Parley), {theirs['deliveries'] / max(1, theirs['expected']):.2f} (peer)",
+        )
+    )

@@ -10,32 +10,17 @@ no-op ceiling of a scenario are always measured by the same generator.
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from bench._gobuild import GoBuildError, build_go
 
 __all__ = ["GO_KINDS", "GO_SOURCES", "generator_command", "go_generator"]
 
 GO_SOURCES = Path(__file__).resolve().parent / "loadgen_go"
-# Git-ignored (bench/.gitignore); one binary per source digest, older ones removed.
-BUILD_DIR = Path(__file__).resolve().parent / ".build"
 # Job kinds the Go generator implements; every other kind runs in Python.
 GO_KINDS = frozenset({"fanout"})
-
-
-def _source_digest(go: str) -> str:
-    h = hashlib.sha256()
-    version = subprocess.run([go, "version"], capture_output=True, check=False, timeout=30)
-    h.update(version.stdout)
-    for path in sorted(GO_SOURCES.iterdir()):
-        if path.name in ("go.mod", "go.sum") or (
-            path.suffix == ".go" and not path.name.endswith("_test.go")
-        ):
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
 
 
 @functools.cache
@@ -47,33 +32,10 @@ def go_generator() -> Path | None:
         _warn("`go` not found")
         return None
     try:
-        exe = BUILD_DIR / f"loadgen_go-{_source_digest(go)}"
-        if exe.exists():
-            return exe
-        BUILD_DIR.mkdir(exist_ok=True)
-        tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")  # parallel runs may build too
-        env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-buildvcs=false"}
-        proc = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(tmp), "."],
-            cwd=GO_SOURCES,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if proc.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            _warn("go build failed: " + " | ".join(proc.stderr.strip().splitlines()[-5:]))
-            return None
-        os.replace(tmp, exe)
-    except (OSError, subprocess.SubprocessError) as exc:
-        _warn(f"go build failed: {type(exc).__name__}: {exc}")
+        return build_go(go, GO_SOURCES, "loadgen_go")
+    except GoBuildError as exc:
+        _warn(str(exc))
         return None
-    for old in BUILD_DIR.glob("loadgen_go-*"):
-        if old != exe and not old.name.endswith(".tmp"):
-            old.unlink(missing_ok=True)
-    return exe
 
 
 def _warn(why: str) -> None:

@@ -7,13 +7,16 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from bench._cpu import cpu_seconds
 from bench._errors import BenchError
 from bench._generator import generator_command
 
@@ -26,8 +29,6 @@ __all__ = [
     "run_generator",
     "start_peer",
 ]
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def raise_fd_limit() -> None:
@@ -42,18 +43,6 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise BenchError(f"no VmRSS for pid {pid}")
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    return total
 
 
 def quiesce(
@@ -111,24 +100,62 @@ def start_peer(
 
 
 def run_generator(
-    job: dict[str, Any], timeout_s: float = 600.0, prefer: str = "go"
+    job: dict[str, Any],
+    timeout_s: float = 600.0,
+    prefer: str = "go",
+    on_window: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run one load-generator job in its own process; its last stdout line is the result,
-    which says in `generator` which generator ran it ("go" or "python", see _generator)."""
+    which says in `generator` which generator ran it ("go" or "python", see _generator).
+
+    Lines `{"window": EDGE}` before it mark the measured window: `on_window(EDGE, pid)` runs
+    as each arrives (pid: the generator's), so CPU can be sampled at the window's edges."""
     command, generator = generator_command(job["kind"], prefer)
-    try:
-        out = subprocess.run(
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
             [*command, orjson.dumps(job).decode()],
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"generator job {job['kind']} ran past {timeout_s:.0f} s") from exc
-    lines = out.stdout.decode().strip().splitlines()
-    if out.returncode != 0 or not lines:
-        tail = out.stderr.decode().strip().splitlines()[-5:]
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        lines: list[bytes] = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                edge = _window_edge(line)
+                if edge is None:
+                    lines.append(line)
+                elif on_window is not None:
+                    on_window(edge, proc.pid)
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if timed_out.is_set():
+            raise BenchError(f"generator job {job['kind']} ran past {timeout_s:.0f} s")
+        err.seek(0)
+        stderr = err.read()
+    text = [ln for ln in (b.decode().strip() for b in lines) if ln]
+    if returncode != 0 or not text:
+        tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise BenchError(f"{generator} generator job {job['kind']} failed: " + " | ".join(tail))
-    result: dict[str, Any] = orjson.loads(lines[-1])
+    result: dict[str, Any] = orjson.loads(text[-1])
     result["generator"] = generator
     return result
+
+
+def _window_edge(line: bytes) -> str | None:
+    if not line.startswith(b'{"window"'):
+        return None
+    edge = orjson.loads(line).get("window")
+    return str(edge) if edge is not None else None

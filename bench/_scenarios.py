@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import statistics
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench._config import BenchConfig
+from bench._cpu import STACK, CpuWindow
 from bench._errors import BenchError
 from bench._procs import quiesce, run_generator
 from bench._results import Results, Row
@@ -38,6 +39,11 @@ class Bench:
     cfg: BenchConfig
     results: Results
     parley: Target | None
+    # Shared services of the run by name (kafka, ferretdb, oidc) -> pid: charged to every
+    # target in CPU per message, as every target runs on them
+    services: dict[str, int] = field(default_factory=dict)
+    # (Kafka bootstrap, MongoDB URI, OIDC issuer) of the run: the Go peer runs on them
+    endpoints: tuple[str, str, str] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -59,10 +65,17 @@ class Bench:
     def _run(self, target: Target, job: JobFactory, round_no: int) -> dict[str, Any]:
         spec = job(target, round_no)  # may create threads: let that settle before measuring
         quiesce(target.pids, sample_s=0.2 if self.cfg.tiny else 0.5)
-        result = run_generator(spec, prefer=self.cfg.generator)
+        window = CpuWindow(cpu_groups(target, self.services))
+
+        def on_window(edge: str, generator_pid: int) -> None:
+            window.groups.setdefault("generator", [generator_pid])
+            window.mark(edge)
+
+        result = run_generator(spec, prefer=self.cfg.generator, on_window=on_window)
         if "error" in result:
             raise BenchError(f"{target.name}: {result['error']} {result.get('errors', '')}")
         self.results.generators[spec["kind"]] = result["generator"]
+        result["cpu_ms_per_msg"] = window.per_message(messages_delivered(result))
         return result
 
     def _alternate(self, targets: list[Target], job: JobFactory) -> dict[str, list[dict[str, Any]]]:
@@ -80,32 +93,57 @@ class Bench:
         metrics: list[Metric],
         *,
         ceiling_metric: str | None = None,
+        cpu: str | None = None,
+        more_peers: Sequence[Target] = (),
     ) -> dict[str, list[dict[str, Any]]]:
-        targets = [t for t in (self.parley, peer) if t is not None]
+        """Parley and every peer alternately, rows per peer (Parley's runs shared by all).
+        `cpu`: add CPU-per-message rows, their metric names ending in this label."""
+        peers = [p for p in (peer, *more_peers) if p is not None]
+        targets = [t for t in (self.parley, *peers) if t is not None]
         if not targets and "ceiling" not in self.cfg.targets:
             raise BenchError("nothing to measure: Parley did not start and no peer selected")
         runs = self._alternate(targets, job) if targets else {}
         ceiling = self._ceiling(job)
         mine = runs.get("parley", [])
-        theirs = runs.get(peer.name, []) if peer is not None else []
-        for m in metrics:
-            row = Row(
-                scenario=scenario,
-                metric=m.name,
-                unit=m.unit,
-                better=m.better,
-                values=[m.get(r) for r in mine],
-                peer=peer.name if peer is not None else None,
-                peer_values=[m.get(r) for r in theirs],
-                ceiling=m.get(ceiling)
-                if ceiling is not None and m.name == ceiling_metric
-                else None,
-            )
-            row.note = _limits(mine or theirs, row, m)
-            self.results.add(row)
+        for other in peers or [None]:
+            theirs = runs.get(other.name, []) if other is not None else []
+            rows = metrics + (cpu_metrics(mine + theirs, cpu) if cpu is not None else [])
+            for m in rows:
+                row = Row(
+                    scenario=scenario,
+                    metric=m.name,
+                    unit=m.unit,
+                    better=m.better,
+                    values=[m.get(r) for r in mine],
+                    peer=other.name if other is not None else None,
+                    peer_values=[m.get(r) for r in theirs],
+                    ceiling=m.get(ceiling)
+                    if ceiling is not None and m.name == ceiling_metric
+                    else None,
+                )
+                row.note = _limits(mine or theirs, row, m)
+                self.results.add(row)
         if ceiling is not None:
             runs["no-op (generator floor)"] = [ceiling]
         return runs
+
+    @contextlib.contextmanager
+    def go_peer(self) -> Iterator[Target | None]:
+        """The same-guarantee Go peer on this run's services, or None (and a note) when the
+        run has no services or the peer cannot be built or started."""
+        if "peer" not in self.cfg.targets or self.endpoints is None:
+            yield None
+            return
+        from bench._gopeer import GoPeerTarget
+
+        try:
+            peer = GoPeerTarget(self.endpoints, self.cfg.users)
+        except BenchError as exc:
+            self.results.errors["go peer"] = str(exc)
+            yield None
+            return
+        with peer:
+            yield peer
 
     # -- scenarios --------------------------------------------------------------------------
     def fanout(self) -> None:
@@ -182,11 +220,17 @@ class Bench:
                 Metric("REST latency p99, peer Kafka-acked", "ms", "lower", _ms("p99")),
             ]
             env = {"BENCH_KAFKA_BOOTSTRAP": kafka}
-            with self._peer("bench.peers.starlette_kafka", "uvicorn+starlette+kafka", env) as peer:
-                self._compare("ingest", rest, peer, acked)
+            with (
+                self._peer("bench.peers.starlette_kafka", "uvicorn+starlette+kafka", env) as peer,
+                self.go_peer() as go,
+            ):
+                more = [go] if go is not None else []
+                self._compare("ingest", rest, peer, acked, cpu=", REST", more_peers=more)
         ws_metrics = [Metric("WS sends acked/s", "msg/s", "higher", lambda r: r["acked_per_s"])]
         with self._peer("bench.peers.ws_broadcast", "websockets") as peer:
-            self._compare("ingest", ws, peer, ws_metrics, ceiling_metric=ws_metrics[0].name)
+            self._compare(
+                "ingest", ws, peer, ws_metrics, ceiling_metric=ws_metrics[0].name, cpu=", WS"
+            )
 
     def _keep_distribution(self, title: str, runs: dict[str, list[dict[str, Any]]]) -> None:
         series = []
@@ -198,6 +242,43 @@ class Bench:
                 series.append((name, with_q[len(with_q) // 2]["latency"]["quantiles"]))
         if series:
             self.results.distributions[title] = series
+
+
+_SERVICE_LABELS = {"ferretdb": "store"}
+_CPU_ORDER = ("app", "kafka", "store", "oidc", "generator", STACK)
+
+
+def cpu_groups(target: Target, services: dict[str, int]) -> dict[str, list[int]]:
+    """Labelled process groups charged to `target`: its own processes as `app`, then every
+    service by role (FerretDB as `store`); the generator joins when its window opens."""
+    groups = {"app": list(target.app_pids or [target.server_pid])}
+    for name, pid in {**services, **target.own_services}.items():
+        groups.setdefault(_SERVICE_LABELS.get(name, name), []).append(pid)
+    return groups
+
+
+def messages_delivered(result: dict[str, Any]) -> int:
+    """What a job delivered: e2e messages that reached their receivers; ingest messages the
+    server accepted (202) or acknowledged (WS ack) inside the window."""
+    for key in ("messages_delivered", "accepted", "acked"):
+        if key in result:
+            return int(result[key])
+    return 0
+
+
+def cpu_metrics(runs: list[dict[str, Any]], label: str) -> list[Metric]:
+    """One row per process group the runs measured (app, services, generator, stack)."""
+    seen = {g for r in runs for g in r.get("cpu_ms_per_msg", {})}
+    groups = [g for g in _CPU_ORDER if g in seen] + sorted(seen - set(_CPU_ORDER))
+
+    def getter(group: str) -> Callable[[dict[str, Any]], float]:
+        return lambda r: float(r.get("cpu_ms_per_msg", {}).get(group, float("nan")))
+
+    name = {STACK: "all processes summed"}
+    return [
+        Metric(f"CPU per message, {name.get(g, g)}{label}", "ms", "lower", getter(g))
+        for g in groups
+    ]
 
 
 def _limits(runs: list[dict[str, Any]], row: Row, metric: Metric) -> str:

@@ -46,6 +46,10 @@ class Target:
     http: dict[str, Any]
     server_pid: int
     pids: list[int] = field(default_factory=list)
+    # The server's own processes, charged as `app` in CPU per message (bench._cpu)
+    app_pids: list[int] = field(default_factory=list)
+    # Services it started for itself (name -> pid): charged by name, like shared ones
+    own_services: dict[str, int] = field(default_factory=dict)
 
     def tokens(self, users: int) -> list[str]:
         return ["bench"] * max(1, users)
@@ -69,6 +73,7 @@ class PeerTarget(Target):
             http={"host": "127.0.0.1", "port": port},
             server_pid=self.proc.pid,
             pids=[self.proc.pid],
+            app_pids=[self.proc.pid],
         )
 
     def close(self) -> None:
@@ -143,13 +148,16 @@ class ParleyTarget(Target):
             config = self._browser_config()
             ws_url = urlsplit(config["wsUrl"])
             stack = self._stack.services if self._stack is not None else ()
-            services_pids = [svc.pid() for svc in stack] + list(service_pids)
+            own = {svc.name: pid for svc in stack if (pid := svc.pid()) is not None}
+            services_pids = [*own.values(), *service_pids]
             super().__init__(
                 name="parley",
                 ws={"host": ws_url.hostname, "port": ws_url.port, "path": ws_url.path or "/"},
                 http={"host": "127.0.0.1", "port": http_port},
                 server_pid=self._proc.pid,
-                pids=[self._proc.pid, *(p for p in services_pids if p is not None)],
+                pids=[self._proc.pid, *services_pids],
+                app_pids=[self._proc.pid],
+                own_services=own,
             )
             self._users = [f"bench-{i}" for i in range(max(2, users))]
             self._tokens = [

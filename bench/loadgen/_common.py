@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -14,7 +15,15 @@ import orjson
 
 from bench.loadgen._ws import WsClient, ws_connect
 
-__all__ = ["CpuMeter", "Fleet", "events_of", "open_fleet", "padded_text", "text_marker"]
+__all__ = [
+    "CpuMeter",
+    "Fleet",
+    "events_of",
+    "mark_window",
+    "open_fleet",
+    "padded_text",
+    "text_marker",
+]
 
 
 def events_of(payload: bytes) -> list[dict[str, Any]]:
@@ -30,6 +39,13 @@ def text_marker(run: str) -> re.Pattern[bytes]:
 
 def padded_text(prefix: str, size: int) -> str:
     return prefix + "x" * max(0, size - len(prefix))
+
+
+def mark_window(edge: str) -> None:
+    """Tell the harness the measured window starts or stops (`bench._procs.run_generator`
+    samples every process's CPU as the line arrives); the result stays the last line."""
+    sys.stdout.write(f'{{"window": "{edge}"}}\n')
+    sys.stdout.flush()
 
 
 class CpuMeter:

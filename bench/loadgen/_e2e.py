@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench.loadgen._common import CpuMeter, open_fleet, padded_text, text_marker
+from bench.loadgen._common import CpuMeter, mark_window, open_fleet, padded_text, text_marker
 from bench.loadgen._http import HttpClient, http_connect
 from bench.loadgen._stats import distribution
 from bench.loadgen._ws import WsClient
@@ -33,6 +33,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
     total = max(1, int(rate * duration))
     text_bytes = int(job.get("text_bytes", 100))
     latencies = array("d")
+    seen: set[int] = set()  # messages that reached at least one receiver
     state = {"deliveries": 0, "foreign": 0, "max_lag": 0.0}
     statuses: Counter[int] = Counter()
     errors: Counter[str] = Counter()
@@ -49,6 +50,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         now = time.perf_counter()
         for k in hits:
             latencies.append(now - (t0 + int(k) / rate))
+            seen.add(int(k))
         state["deliveries"] += len(hits)
         if state["deliveries"] >= expected:
             all_delivered.set()
@@ -108,6 +110,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
             statuses[status] += 1
 
     cpu = CpuMeter()
+    mark_window("start")
     cpu.start()
     t0 = time.perf_counter() + 0.05
     workers = [asyncio.create_task(worker(i, c)) for i, c in enumerate(pool)]
@@ -136,6 +139,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_delivered.wait(), float(job.get("drain_s", 5.0)))
     cpu_share = cpu.stop()
+    mark_window("stop")
     closes = fleet.server_closes()
     fleet.close()
     for c in pool:
@@ -150,6 +154,7 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
         "achieved_rate": total / send_span if send_span > 0 else 0.0,
         "statuses": {str(s): v for s, v in statuses.items()},
         "deliveries": state["deliveries"],
+        "messages_delivered": len(seen),
         "expected": expected,
         "missing": expected - state["deliveries"],
         "expected_if_sent": expected - per_message * unsent,

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bench.loadgen._common import CpuMeter, open_fleet, padded_text
+from bench.loadgen._common import CpuMeter, mark_window, open_fleet, padded_text
 from bench.loadgen._http import http_connect
 from bench.loadgen._stats import distribution
 from bench.loadgen._ws import WsClient
@@ -66,10 +66,16 @@ async def ingest_rest(job: dict[str, Any]) -> dict[str, Any]:
         if client.transport is not None:
             client.transport.close()
 
+    async def window() -> None:
+        await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
+        mark_window("start")
+        await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
+        mark_window("stop")
+
     cpu = CpuMeter()
     await asyncio.sleep(0)
     cpu.start()
-    await asyncio.gather(*(worker(i) for i in range(conns)))
+    await asyncio.gather(window(), *(worker(i) for i in range(conns)))
     cpu_share = cpu.stop()
     accepted = sum(v for k, v in statuses.items() if 200 <= k < 300)
     return {
@@ -125,7 +131,10 @@ async def ingest_ws(job: dict[str, Any]) -> dict[str, Any]:
     for client in fleet.clients:
         for _ in range(window):
             send_one(client)
+    await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
+    mark_window("start")
     await asyncio.sleep(t_end - time.perf_counter())
+    mark_window("stop")
     stopping = True
     cpu_share = cpu.stop()
     await asyncio.sleep(0.2)
