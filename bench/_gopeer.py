@@ -52,11 +52,12 @@ class GoPeerTarget(Target):
         raise_fd_limit()
         kafka, mongo, issuer = endpoints
         run = uuid.uuid4().hex[:8]
+        # A database of its own per start: a peer never reads another run's messages.
+        self.mongo_uri = mongo.rsplit("/", 1)[0] + f"/bench_gopeer_{run}"
         env = {
             **os.environ,
             "BENCH_KAFKA_BOOTSTRAP": kafka,
-            # A database of its own per start: a peer never reads another run's messages.
-            "BENCH_MONGO_URI": mongo.rsplit("/", 1)[0] + f"/bench_gopeer_{run}",
+            "BENCH_MONGO_URI": self.mongo_uri,
             "BENCH_OIDC_ISSUER": issuer,
             "BENCH_AUDIENCE": audience,
             "BENCH_TOPIC": f"bench.{run}.gopeer",

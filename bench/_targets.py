@@ -119,7 +119,8 @@ class ParleyTarget(Target):
             self.kafka_bootstrap = kafka
             # A database of its own: bench threads never mix with anybody's data.
             run = uuid.uuid4().hex[:8]
-            mongo = mongo.rsplit("/", 1)[0] + f"/parley_bench_{run}"
+            self.database = f"parley_bench_{run}"
+            mongo = mongo.rsplit("/", 1)[0] + f"/{self.database}"
             http_port, ws_port = find_free_ports(2)
             env = dict(os.environ)
             env.update(PARLEY_BENCH_ENV)

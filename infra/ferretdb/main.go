@@ -1,5 +1,5 @@
-// Command ferretdb-launcher runs FerretDB 1.24 embedded, with SQLite storage, for Parley's
-// local services. `go install .../cmd/ferretdb` panics at start (no version file in a module
+// Command ferretdb-launcher runs FerretDB 1.24 embedded, with SQLite storage (or, with
+// --handler postgresql, on a PostgreSQL database), for Parley's local services. `go install .../cmd/ferretdb` panics at start (no version file in a module
 // build), so Parley embeds the library behind this small main instead.
 package main
 
@@ -25,8 +25,27 @@ func main() {
 	// which is the right trade for a local development and test store. (Measured: the
 	// driver's default behaves like NORMAL, 0.4 ms per insert; FULL costs 1.4 ms.)
 	synchronous := flag.String("sqlite-synchronous", "normal", "SQLite synchronous pragma: off, normal, full")
+	handler := flag.String("handler", "sqlite", "storage: sqlite (in --data-dir) or postgresql (at --postgresql-url)")
+	postgresURL := flag.String("postgresql-url", "", "PostgreSQL URL for --handler postgresql, e.g. postgres://127.0.0.1:5432/ferretdb")
 	flag.Parse()
 
+	if *handler == "postgresql" {
+		if *postgresURL == "" {
+			fmt.Fprintln(os.Stderr, "ferretdb-launcher: --postgresql-url is required with --handler postgresql")
+			os.Exit(2)
+		}
+		run(&ferretdb.Config{
+			Listener:      ferretdb.ListenerConfig{TCP: *listen},
+			Handler:       "postgresql",
+			PostgreSQLURL: *postgresURL,
+			Logger:        newLogger(*logLevel),
+		}, *postgresURL)
+		return
+	}
+	if *handler != "sqlite" {
+		fmt.Fprintf(os.Stderr, "ferretdb-launcher: unknown --handler %q (sqlite, postgresql)\n", *handler)
+		os.Exit(2)
+	}
 	if *dataDir == "" {
 		fmt.Fprintln(os.Stderr, "ferretdb-launcher: --data-dir is required")
 		os.Exit(2)
@@ -42,12 +61,16 @@ func main() {
 		os.Exit(2)
 	}
 
-	f, err := ferretdb.New(&ferretdb.Config{
+	run(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/?_pragma=synchronous(" + *synchronous + ")",
 		Logger:    newLogger(*logLevel),
-	})
+	}, abs)
+}
+
+func run(config *ferretdb.Config, data string) {
+	f, err := ferretdb.New(config)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb-launcher: %v\n", err)
 		os.Exit(1)
@@ -56,7 +79,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	fmt.Fprintf(os.Stderr, "ferretdb-launcher: serving %s (data %s)\n", f.MongoDBURI(), abs)
+	fmt.Fprintf(os.Stderr, "ferretdb-launcher: serving %s (data %s)\n", f.MongoDBURI(), data)
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "ferretdb-launcher: %v\n", err)
 		os.Exit(1)
