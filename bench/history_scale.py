@@ -80,6 +80,12 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    if proc.returncode != 0:
+        raise BenchError(f"{Path(cmd[4 if cmd[0] == 'runuser' else 0]).name}: {proc.stderr[-500:]}")
+
+
 def _wait_ping(uri: str, limit_s: float = 60.0) -> None:
     deadline = time.monotonic() + limit_s
     while True:
@@ -94,28 +100,26 @@ def _wait_ping(uri: str, limit_s: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def ferretdb_on_postgresql(root: Path) -> Iterator[str]:
+def ferretdb_on_postgresql() -> Iterator[str]:
     """A throw-away PostgreSQL cluster and FerretDB on it; yields the MongoDB URI."""
     from infra import find_free_ports
     from infra._paths import FERRETDB_BIN
 
     pg = _pg_bin()
-    data, log = root / "pg", root / "pg.log"
-    data.mkdir(parents=True)
+    # A directory of its own, readable by the postgres user (a temporary dir is 0700).
+    root = Path(tempfile.mkdtemp(prefix="parley-history-pg-"))
     os.chmod(root, 0o755)
+    data, log = root / "pg", root / "pg.log"
+    data.mkdir()
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
         log.touch()
         shutil.chown(log, "postgres", "postgres")
     pg_port, port = find_free_ports(2)
-    subprocess.run(
-        _as_postgres([str(pg / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]),
-        check=True,
-        capture_output=True,
-    )
+    _run(_as_postgres([str(pg / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]))
     opts = f"-p {pg_port} -k {data} -c listen_addresses=127.0.0.1"
     ctl = [str(pg / "pg_ctl"), "-D", str(data), "-l", str(log)]
-    subprocess.run(_as_postgres([*ctl, "-o", opts, "-w", "start"]), check=True, capture_output=True)
+    _run(_as_postgres([*ctl, "-o", opts, "-w", "start"]))
     ferret: subprocess.Popen[bytes] | None = None
     try:
         subprocess.run(
@@ -152,6 +156,7 @@ def ferretdb_on_postgresql(root: Path) -> Iterator[str]:
             ferret.terminate()
             ferret.wait(10)
         subprocess.run(_as_postgres([*ctl, "-m", "fast", "stop"]), check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- one backend -----------------------------------------------------------------------------
@@ -284,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if backend == "sqlite":
                         mongo = ends.mongo_uri
                     elif backend == "postgresql":
-                        mongo = stack.enter_context(ferretdb_on_postgresql(Path(tmp) / "pg-root"))
+                        mongo = stack.enter_context(ferretdb_on_postgresql())
                     else:
                         raise BenchError(f"unknown backend {backend!r}")
                     results += measure_backend(
