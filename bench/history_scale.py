@@ -58,10 +58,12 @@ def quantiles(samples_s: Sequence[float]) -> dict[str, float]:
     }
 
 
-def _timed(call: Callable[[], object], queries: int, limit_s: float) -> list[float]:
+def _timed(
+    call: Callable[[], object], queries: int, limit_s: float, at_least: int = 3
+) -> list[float]:
     samples: list[float] = []
     deadline = time.monotonic() + limit_s
-    while len(samples) < queries and (len(samples) < 3 or time.monotonic() < deadline):
+    while len(samples) < queries and (len(samples) < at_least or time.monotonic() < deadline):
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
@@ -190,6 +192,8 @@ def measure_backend(
     queries: int,
     query_limit_s: float,
     load_limit_s: float,
+    min_queries: int = 3,
+    on_row: Callable[[dict[str, Any]], None] = lambda row: None,
 ) -> list[dict[str, Any]]:
     kafka, mongo, issuer = endpoints
     out: list[dict[str, Any]] = []
@@ -229,18 +233,25 @@ def measure_backend(
                     load_s += time.monotonic() - started
                     history_q = {"filter": {"thread_id": thread}, "sort": {"seq": -1}, "limit": 51}
                     last_q = {"filter": {"thread_id": thread}, "sort": {"seq": -1}, "limit": 1}
-                    rest = _timed(lambda: http.get(page).raise_for_status(), queries, query_limit_s)
+                    rest = _timed(
+                        lambda: http.get(page).raise_for_status(),
+                        queries,
+                        query_limit_s,
+                        min_queries,
+                    )
                     store_history = _timed(
                         lambda: list(
                             messages.find({"thread_id": thread}).sort("seq", -1).limit(51)
                         ),
                         queries,
                         query_limit_s,
+                        min_queries,
                     )
                     store_last = _timed(
                         lambda: messages.find_one({"thread_id": thread}, sort=[("seq", -1)]),
                         queries,
                         query_limit_s,
+                        min_queries,
                     )
                     row = {
                         "backend": name,
@@ -259,9 +270,16 @@ def measure_backend(
                         flush=True,
                     )
                     out.append(row)
+                    on_row(row)
     finally:
         target.close()
     return out
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    """After every measurement: an interrupted run keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2, default=str))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--query-limit-s", type=float, default=30.0)
     p.add_argument("--load-limit-s", type=float, default=900.0)
     p.add_argument(
+        "--min-queries", type=int, default=3, help="requests per measurement even past the limit"
+    )
+    p.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "history.json"
     )
     args = p.parse_args(argv)
@@ -279,6 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra import LocalServices, Ports
 
     results: list[dict[str, Any]] = []
+
+    def keep(row: dict[str, Any]) -> None:
+        results.append(row)
+        _write(args.out, results)
+
     with tempfile.TemporaryDirectory(prefix="parley-history-") as tmp:
         local = LocalServices(Ports.free(), Path(tmp) / "services")
         ends = local.start()
@@ -292,18 +318,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         mongo = stack.enter_context(ferretdb_on_postgresql())
                     else:
                         raise BenchError(f"unknown backend {backend!r}")
-                    results += measure_backend(
+                    measure_backend(
                         backend,
                         (ends.kafka_bootstrap, mongo, ends.oidc_issuer),
                         sizes,
                         queries=args.queries,
                         query_limit_s=args.query_limit_s,
                         load_limit_s=args.load_limit_s,
+                        min_queries=args.min_queries,
+                        on_row=keep,
                     )
         finally:
             local.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2, default=str))
+    _write(args.out, results)
     for r in results:
         rest = r["rest_history_page"]
         print(
