@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import glob
 import os
 import shutil
@@ -88,6 +89,34 @@ def _run(cmd: list[str]) -> None:
         raise BenchError(f"{Path(cmd[4 if cmd[0] == 'runuser' else 0]).name}: {proc.stderr[-500:]}")
 
 
+def gin_index(psql: list[str], database: str) -> None:
+    """FerretDB 1.24 filters `_jsonb -> 'thread_id' @> '"ID"'`, which its own btree indexes
+    (on `(_jsonb -> 'thread_id')`) cannot serve; a GIN index on the same expression can.
+    Created behind FerretDB's back, in the schema it keeps the database in."""
+    table = subprocess.run(
+        [
+            *psql,
+            "-c",
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = '{database}' AND table_name LIKE 'messages%'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not table:
+        raise BenchError(f"no messages table in schema {database}")
+    _run(
+        [
+            *psql,
+            "-c",
+            f'CREATE INDEX IF NOT EXISTS bench_thread_gin ON "{database}"."{table}" '
+            "USING gin ((_jsonb -> 'thread_id'))",
+        ]
+    )
+    _run([*psql, "-c", f'ANALYZE "{database}"."{table}"'])
+
+
 def _wait_ping(uri: str, limit_s: float = 60.0) -> None:
     deadline = time.monotonic() + limit_s
     while True:
@@ -102,8 +131,9 @@ def _wait_ping(uri: str, limit_s: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def ferretdb_on_postgresql() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster and FerretDB on it; yields the MongoDB URI."""
+def ferretdb_on_postgresql() -> Iterator[tuple[str, list[str]]]:
+    """A throw-away PostgreSQL cluster and FerretDB on it; yields the MongoDB URI and the
+    psql command line of the cluster."""
     from infra import find_free_ports
     from infra._paths import FERRETDB_BIN
 
@@ -152,7 +182,8 @@ def ferretdb_on_postgresql() -> Iterator[str]:
             )
         uri = f"mongodb://127.0.0.1:{port}/parley"
         _wait_ping(uri)
-        yield uri
+        psql = [str(pg / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres"]
+        yield uri, [*psql, "-v", "ON_ERROR_STOP=1", "-qAt", "ferretdb"]
     finally:
         if ferret is not None:
             ferret.terminate()
@@ -194,6 +225,7 @@ def measure_backend(
     load_limit_s: float,
     min_queries: int = 3,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+    after_load: Callable[[str], None] = lambda database: None,
 ) -> list[dict[str, Any]]:
     kafka, mongo, issuer = endpoints
     out: list[dict[str, Any]] = []
@@ -231,6 +263,7 @@ def measure_backend(
                         loaded += n
                         stored += n
                     load_s += time.monotonic() - started
+                    after_load(db_name)
                     history_q = {"filter": {"thread_id": thread}, "sort": {"seq": -1}, "limit": 51}
                     last_q = {"filter": {"thread_id": thread}, "sort": {"seq": -1}, "limit": 1}
                     rest = _timed(
@@ -276,6 +309,10 @@ def measure_backend(
     return out
 
 
+def _nothing(database: str) -> None:
+    return None
+
+
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
     """After every measurement: an interrupted run keeps what it measured."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,6 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--query-limit-s", type=float, default=30.0)
     p.add_argument("--load-limit-s", type=float, default=900.0)
+    p.add_argument(
+        "--pg-gin-index",
+        action="store_true",
+        help="PostgreSQL: add a GIN index on the thread_id expression FerretDB filters on",
+    )
     p.add_argument(
         "--min-queries", type=int, default=3, help="requests per measurement even past the limit"
     )
@@ -312,10 +354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for backend in args.backends.split(","):
                 print(f"history_scale: {backend} ...", file=sys.stderr, flush=True)
                 with contextlib.ExitStack() as stack:
+                    after_load: Callable[[str], None] = _nothing
                     if backend == "sqlite":
                         mongo = ends.mongo_uri
                     elif backend == "postgresql":
-                        mongo = stack.enter_context(ferretdb_on_postgresql())
+                        mongo, psql = stack.enter_context(ferretdb_on_postgresql())
+                        if args.pg_gin_index:
+                            after_load = functools.partial(gin_index, psql)
                     else:
                         raise BenchError(f"unknown backend {backend!r}")
                     measure_backend(
@@ -327,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         load_limit_s=args.load_limit_s,
                         min_queries=args.min_queries,
                         on_row=keep,
+                        after_load=after_load,
                     )
         finally:
             local.stop()
