@@ -112,6 +112,8 @@ def run_e2e(bench: Bench) -> None:
             f"{cfg.e2e_thread_size} per thread",
             runs,
         )
+        if cfg.search_steps <= 0:  # `--search-steps 0`: the fixed rate only
+            return
         found: dict[str, float] = {}
         traces: list[str] = []
         for t in (bench.parley, *peers):
