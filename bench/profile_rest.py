@@ -25,7 +25,7 @@ from bench._errors import BenchError
 from bench._procs import run_generator
 from bench._targets import ParleyTarget
 
-__all__ = ["main", "summarise_collapsed"]
+__all__ = ["main", "own_by_package", "summarise_collapsed"]
 
 # Package of a frame, from the file path py-spy prints: the first of these found in the path.
 _PACKAGES = (
@@ -67,9 +67,26 @@ def summarise_collapsed(
 ) -> tuple[int, dict[str, float], list[tuple[str, float]]]:
     """(samples, package -> inclusive share, [(function, own share)]) of py-spy's raw output:
     one `frame;frame;...;leaf COUNT` line per distinct stack."""
+    total, inclusive, own, _ = _count(lines)
+    if total == 0:
+        return 0, {}, []
+    shares = {pkg: n / total for pkg, n in inclusive.most_common()}
+    return total, shares, [(f, n / total) for f, n in own.most_common(top)]
+
+
+def own_by_package(lines: Sequence[str]) -> dict[str, float]:
+    """Package -> share of samples whose innermost frame is in it (where the CPU went)."""
+    total, _, _, leaf = _count(lines)
+    return {pkg: n / total for pkg, n in leaf.most_common()} if total else {}
+
+
+def _count(
+    lines: Sequence[str],
+) -> tuple[int, collections.Counter[str], collections.Counter[str], collections.Counter[str]]:
     total = 0
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
+    leaf: collections.Counter[str] = collections.Counter()
     for line in lines:
         stack, _, count_text = line.rstrip().rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -80,10 +97,8 @@ def summarise_collapsed(
         for pkg in {_package(f) for f in frames}:
             inclusive[pkg] += count
         own[frames[-1]] += count
-    if total == 0:
-        return 0, {}, []
-    shares = {pkg: n / total for pkg, n in inclusive.most_common()}
-    return total, shares, [(f, n / total) for f, n in own.most_common(top)]
+        leaf[_package(frames[-1])] += count
+    return total, inclusive, own, leaf
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,10 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             load.join(args.duration + 120)
         finally:
             target.close()
-        total, shares, own = summarise_collapsed(raw.read_text().splitlines())
+        lines = raw.read_text().splitlines()
+        total, shares, own = summarise_collapsed(lines)
+        leaf = own_by_package(lines)
     print(f"REST posts accepted/s during the profile: {result.get('accepted_per_s', 0):.0f}")
     print(f"{total} samples holding the GIL; share per package (inclusive):")
     for pkg, share in shares.items():
+        print(f"  {pkg:16} {share:6.1%}")
+    print("share per package (own: the innermost frame):")
+    for pkg, share in leaf.items():
         print(f"  {pkg:16} {share:6.1%}")
     print("top functions (own samples):")
     for frame, share in own:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.profile_rest import summarise_collapsed
+from bench.profile_rest import own_by_package, summarise_collapsed
 
 _SITE = "/v/lib/python3.11/site-packages"
 
@@ -25,3 +25,11 @@ def test_shares_per_package_are_inclusive_and_functions_own() -> None:
 
 def test_no_samples() -> None:
     assert summarise_collapsed([]) == (0, {}, [])
+
+
+def test_own_share_goes_to_the_innermost_frame() -> None:
+    lines = [
+        f"run (trio/_core/_run.py:1);handle ({_SITE}/hypercorn/trio/tcp_server.py:9) 3",
+        "run (trio/_core/_run.py:1) 1",
+    ]
+    assert own_by_package(lines) == pytest.approx({"hypercorn": 0.75, "trio": 0.25})
