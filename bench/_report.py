@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench._goals import evaluate
 from bench._results import Results, summarise
 
 __all__ = ["README_END", "README_START", "update_readme", "write_chart", "write_markdown"]
@@ -37,6 +38,7 @@ def write_markdown(path: Path, results: Results, meta: dict[str, Any]) -> None:
         f"- Sizes: {meta['sizes']}",
         f"- Parley ran with: {meta['parley_env']}",
         *_generator_line(results),
+        *(f"- Goal: {g.line()}" for g in evaluate(results.rows)),
         "",
         "Values are medians over the rounds (Parley and peer alternating in the same run); "
         "spread = (max - min) / median. Ratio = Parley / peer: above 1 is better where "

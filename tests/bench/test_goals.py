@@ -1,0 +1,37 @@
+"""Issue 19's goal ratios from result rows (bench/_goals.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench._goals import GOALS, evaluate
+from bench._results import Row
+
+_GO = "go peer (franz-go+mongo+gorilla)"
+
+
+def _row(scenario: str, metric: str, peer: str, mine: float, theirs: float) -> Row:
+    return Row(scenario, metric, "x", "lower", [mine], peer=peer, peer_values=[theirs])
+
+
+def test_ratios_of_the_rows_present_and_whether_each_goal_is_met() -> None:
+    rows = [
+        _row("e2e", "CPU per message, all processes summed", _GO, 3.0, 2.0),
+        _row("e2e", "max rate with p99 <= 50 ms", _GO, 100.0, 400.0),
+        _row("e2e", "max rate with p99 <= 50 ms", "uvicorn+starlette", 100.0, 100.0),
+    ]
+    got = evaluate(rows)
+    assert [(r.goal.text, r.ratio, r.met) for r in got] == [
+        ("e2e stack CPU per message, Parley / Go peer", pytest.approx(1.5), True),
+        ("e2e max rate with p99 <= 50 ms, Parley / Go peer", pytest.approx(0.25), False),
+    ]
+    assert (
+        got[1].line()
+        == "e2e max rate with p99 <= 50 ms, Parley / Go peer: 0.25 (goal >= 0.8) not met"
+    )
+
+
+def test_a_goal_without_a_peer_value_is_left_out() -> None:
+    rows = [_row("e2e", "CPU per message, all processes summed", _GO, 3.0, 0.0)]
+    assert evaluate(rows) == []
+    assert len(GOALS) == 5
