@@ -108,6 +108,21 @@ class Settings(BaseSettings):
     oidc_audience: str = Field(default="parley", description="Required `aud` of access tokens.")
     oidc_client_id: str = Field(default="parley-web", description="Browser client id.")
     oidc_algorithms: str = Field(default="RS256,ES256", description="Allowed JWT algorithms.")
+    admin_claim: str = Field(
+        default="parley_roles",
+        description="Token claim that marks an operator (a string, or a list of strings).",
+    )
+    admin_value: str = Field(
+        default="admin", description="Value of the admin claim that grants the operations API."
+    )
+
+    # --- operations ---------------------------------------------------------------------
+    heartbeat_s: float = Field(
+        default=2.0, description="How often each process announces itself in the store."
+    )
+    heartbeat_timeout_s: float = Field(
+        default=10.0, description="A process silent this long is shown as gone."
+    )
 
     # --- limits -------------------------------------------------------------------------
     max_text_bytes: int = Field(default=16_384, description="Largest message text (UTF-8).")
