@@ -11,6 +11,8 @@
                     a record that can never be processed to the DLQ, retried with
                     backoff until Kafka has it (the one dead-letter path)
     ensure_topics   create topics (AdminClient) if missing
+    ProcessBoard    the deployment's process announcements and operator commands, kept
+                    through a MongoStore (collections `processes`, `ops_commands`)
 
 Each takes its own options (`KafkaOptions`, `StoreOptions`), never the whole Settings:
 `parley._options` makes them from the operator's settings.
@@ -51,6 +53,7 @@ from ._errors import (
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
+from ._processes import ProcessBoard
 from ._producer import KafkaProducer
 from ._shared import SharedAdapters
 from ._store import MongoStore
@@ -80,6 +83,7 @@ __all__ = [
     "MongoStore",
     "OffsetTracker",
     "PoisonRecordError",
+    "ProcessBoard",
     "ProduceError",
     "ProduceRejectedError",
     "ProducerCounters",

@@ -39,6 +39,7 @@ async def start_core(
     await start_service(system, "commands-consumer", commands)
     await start_service(system, "dispatcher", core)
     metrics = status.metrics
+    status.add_partitions("commands", lambda: [f"{t}[{p}]" for t, p in commands.assignment])
     status.add_gauges(lambda: metrics.thread_actors.set(registry.live_count))
     status.add_gauges(
         lambda: metrics.consumer_lag.labels(settings.core_group).set(

@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from actors import TaskService, start_service
-from adapters import KafkaConsumer
+from adapters import KafkaConsumer, ProcessBoard
 from gateway.auth import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
@@ -86,6 +86,7 @@ async def start_gateway(
     )
     hub = FanoutHub.from_settings(settings, metrics)
     await start_service(system, "events-consumer", events)
+    status.add_partitions("events", lambda: [f"{t}[{p}]" for t, p in events.assignment])
     # Live delivery starts at the assignment: until then a subscriber could miss events.
     status.add_probe(
         "events",
@@ -125,6 +126,7 @@ async def start_gateway(
         ingest=ingest,
         threads=threads,
         ws=ws,
+        board=ProcessBoard(adapters.store),
         ws_url=ws_url,
     )
 

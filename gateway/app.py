@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 from gateway._posting import closes_connection, too_large_json
 from gateway.context import browser_config
 from gateway.openapi import openapi_blueprint
+from gateway.operations import operations_blueprint
 from gateway.ops import ops_blueprint
 from gateway.rest import rest_blueprint
 from gateway.static import static_blueprint
@@ -36,7 +37,10 @@ def create_app(ctx: GatewayContext) -> QuartTrio:
     app.config["PARLEY_CONTEXT"] = ctx
     app.config["PARLEY_WS"] = ctx.ws
     app.config["PARLEY_HTTP_HOST"] = ctx.settings.http_host
-    for blueprint in (rest_blueprint, openapi_blueprint, ws_blueprint, static_blueprint):
+    blueprints = (
+        rest_blueprint, operations_blueprint, openapi_blueprint, ws_blueprint, static_blueprint
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app
 

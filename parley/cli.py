@@ -32,6 +32,10 @@ def _build_parser() -> argparse.ArgumentParser:
     assets = sub.add_parser("assets", help="browser assets vendored from npm")
     assets.add_argument("action", choices=["build"])
 
+    from parley.ops_cli import add_ops_parser
+
+    add_ops_parser(sub)
+
     plugin = sub.add_parser("plugin", help="plugin workspace (not built yet)")
     plugin.add_argument("action", choices=["new", "test", "list"])
     return parser
@@ -69,6 +73,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from gateway.assets import assets_main
 
             return assets_main(args.action)
+        if args.command == "ops":
+            from parley.ops_cli import ops_main
+
+            return ops_main(args)
         if args.command == "plugin":
             print("parley plugin: the plugin workspace is not built yet", file=sys.stderr)
             return 2

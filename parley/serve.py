@@ -2,8 +2,8 @@
 
 Start order (the actor system stops in reverse, so the last started is the first stopped):
 
-    store → producer → readiness watch → [core]    (core.start_core)
-                                       → [gateway] (gateway.start_gateway)
+    store → producer → readiness watch → announcer → [core]    (core.start_core)
+                                                   → [gateway] (gateway.start_gateway)
     → HTTP server → drain flag
 
 On SIGTERM the drain flag goes up first (HTTP answers 503, WebSockets close 1001), the
@@ -26,6 +26,7 @@ from adapters import (
     KafkaOptions,
     KafkaProducer,
     MongoStore,
+    ProcessBoard,
     SharedAdapters,
     backoff_delays,
     ensure_topics,
@@ -41,6 +42,7 @@ from gateway import (
     create_ops_app,
     start_gateway,
 )
+from parley._announce import Announcer
 from parley._options import kafka_options, store_options
 from parley.logs import configure_logging
 from telemetry import ProcessStatus, process_id
@@ -132,6 +134,10 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     await start_service(system, "store", store)
     await start_service(system, "producer", producer)
     await start_service(system, "readiness", _ReadinessWatch(status, store, producer))
+    # Before the roles, so stopped after them: the last heartbeat says "stopped" once the
+    # process has drained; meanwhile it says "draining".
+    announcer = Announcer(system, settings, status, ProcessBoard(store))
+    await start_service(system, "announcer", announcer)
     await _ensure_topics(settings, kafka)
     shared = SharedAdapters(kafka, store, producer)
     if role in (Role.ALL, Role.CORE):

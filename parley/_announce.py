@@ -1,0 +1,181 @@
+"""The announcer: each process tells the deployment who it is, and takes operators' commands.
+
+Every `heartbeat_s` it replaces its `ProcessAnnouncement` in the store (role, version, start
+time, partitions, connections, thread actors, readiness, the supervision tree) and reads the
+commands addressed to it. Through the store rather than Kafka: the store already holds
+what a gateway answers the operator with, a document per process is read by `_id`, and a
+core-only process, which serves no operations API itself, is seen through its document.
+
+Commands run in tasks of the announcer's own nursery, so a slow restart never delays the
+heartbeat (a process that stops announcing looks gone). Each is logged with who asked.
+
+    drain     the SIGTERM path, asked for remotely: `ActorSystem.shutdown()`; the outcome is
+              written first (the drain stops this announcer), the last heartbeat says stopped
+    restart   `ActorSystem.restart(path)`, then an announcement at once so the tree shows it
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from actors import ActorError, NoSuchActor, NotRestartable
+from adapters import AdapterError
+from protocol.ops import CommandKind, Liveness, OpsCommand, ProcessAnnouncement
+
+if TYPE_CHECKING:
+    from actors import ActorSystem
+    from adapters import ProcessBoard
+    from config.settings import Settings
+    from telemetry import ProcessStatus
+
+__all__ = ["Announcer", "parley_version", "tree_of"]
+
+log = logging.getLogger("parley.ops")
+
+# The last heartbeat ("stopped") may wait this long for the store while the process drains.
+_GOODBYE_S = 3.0
+# Thread actors listed per registry in the announced tree (the counts are always complete).
+_TREE_LIMIT = 50
+
+
+def parley_version() -> str:
+    try:
+        return metadata.version("parley")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def tree_of(system: ActorSystem, *, limit: int = _TREE_LIMIT) -> list[dict[str, Any]]:
+    """The supervision tree as announced: the snapshot, with the last failure's wall time."""
+    now = time.time()
+    nodes = system.snapshot(limit_per_registry=limit)
+    for node in nodes:
+        ago = node.get("last_failure_ago")
+        node["last_failure_at"] = None if ago is None else round(now - float(ago), 3)
+    return nodes
+
+
+class Announcer:
+    """A service (run/stop): heartbeat and command loop of one process."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        settings: Settings,
+        status: ProcessStatus,
+        board: ProcessBoard,
+    ) -> None:
+        self._system = system
+        self._settings = settings
+        self._status = status
+        self._board = board
+        self._started_at = time.time()
+        self._version = parley_version()
+        self._stopped = trio.Event()
+        self._in_flight: set[str] = set()
+
+    def announcement(self, state: Liveness | None = None) -> ProcessAnnouncement:
+        status = self._status
+        status.refresh_gauges()
+        registry = status.metrics.registry
+        if state is None:
+            draining = status.readiness.draining.is_set() or self._system.draining
+            state = Liveness.DRAINING if draining else Liveness.RUNNING
+        return ProcessAnnouncement(
+            process_id=status.process_id,
+            role=status.role,
+            version=self._version,
+            started_at=self._started_at,
+            heartbeat_at=time.time(),
+            state=state,
+            http_url=self._settings.http_base_url,
+            partitions=status.partitions(),
+            connections=int(registry.get_sample_value("parley_ws_connections") or 0),
+            threads=int(registry.get_sample_value("parley_thread_actors") or 0),
+            readiness=status.readiness.report(),
+            actors=tree_of(self._system),
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+            while not self._stopped.is_set():
+                await self._beat(nursery)
+                with trio.move_on_after(self._settings.heartbeat_s):
+                    await self._stopped.wait()
+            nursery.cancel_scope.cancel()
+        with trio.move_on_after(_GOODBYE_S, shield=True):
+            await self._announce(Liveness.STOPPED)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def _beat(self, nursery: trio.Nursery) -> None:
+        await self._announce()
+        try:
+            pending = await self._board.pending(self._status.process_id)
+        except AdapterError as exc:
+            log.warning("operator commands not read", extra={"why": str(exc)})
+            return
+        for command in pending:
+            if command.command_id not in self._in_flight:
+                self._in_flight.add(command.command_id)
+                nursery.start_soon(self._execute, command)
+
+    async def _announce(self, state: Liveness | None = None) -> None:
+        try:
+            await self._board.announce(self.announcement(state))
+        except AdapterError as exc:
+            # The store is down: readiness says so; the process may look gone meanwhile.
+            log.warning("heartbeat not written", extra={"why": str(exc)})
+
+    async def _execute(self, command: OpsCommand) -> None:
+        log.info(
+            "operator command",
+            extra={
+                "command": command.kind.value,
+                "path": command.path or None,
+                "asked_by": command.asked_by,
+                "command_id": command.command_id,
+            },
+        )
+        try:
+            if command.kind is CommandKind.DRAIN:
+                await self._finish(command.finished(True, "draining", time.time()))
+                self._system.shutdown()
+                return
+            node = await self._system.restart(command.path)
+            outcome = f"restarted {node.path} (restarts: {node.restarts})"
+            await self._finish(command.finished(True, outcome, time.time()))
+            await self._announce()
+        except NoSuchActor as exc:
+            await self._finish(command.finished(False, str(exc), time.time(), "not_found"))
+        except NotRestartable as exc:
+            await self._finish(command.finished(False, str(exc), time.time(), "not_restartable"))
+        except ActorError as exc:
+            # A subtree that would not stop in time: its group failed and is handled by its
+            # own supervisor; the operator learns it here.
+            await self._finish(command.finished(False, str(exc), time.time(), "failed"))
+        finally:
+            self._in_flight.discard(command.command_id)
+
+    async def _finish(self, command: OpsCommand) -> None:
+        log.info(
+            "operator command %s",
+            command.state.value,
+            extra={
+                "command": command.kind.value,
+                "asked_by": command.asked_by,
+                "outcome": command.outcome,
+                "command_id": command.command_id,
+            },
+        )
+        try:
+            await self._board.finish(command)
+        except AdapterError as exc:
+            log.warning("operator command outcome not written", extra={"why": str(exc)})
