@@ -193,7 +193,7 @@ def test_drain_a_core_remotely_and_kill_another_it_shows_stopped_and_gone(
             # It drains and exits by itself, 0 as after a SIGTERM.
             assert cores[0].proc is not None
             assert cores[0].proc.wait(timeout=_WAIT_S) == 0, cores[0].tail()
-            _wait_for("drained core shown stopped", lambda: _state(http, admin, ids[0]) == "stopped")
+            _wait_for("drained core stopped", lambda: _state(http, admin, ids[0]) == "stopped")
             # The survivor takes every partition over.
             _wait_for(
                 "partitions moved to the other core",
