@@ -7,6 +7,7 @@ consumer then waits for the thread actors' acks and commits, and the registry st
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from actors import start_service
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from actors import ActorSystem
     from adapters import SharedAdapters
     from config.settings import Settings
-    from telemetry import ProcessStatus
+    from telemetry import Metrics, ProcessStatus
 
 __all__ = ["start_core"]
 
@@ -46,4 +47,17 @@ async def start_core(
             sum(commands.counters.lag.values())
         )
     )
+    status.add_gauges(partial(_partition_lag, metrics, settings.core_group, commands))
     return core
+
+
+def _partition_lag(metrics: Metrics, group: str, consumer: KafkaConsumer) -> None:
+    # Only the partitions this core owns now: a revoked one is another core's to report.
+    owned = {f"{topic}[{partition}]" for topic, partition in consumer.assignment}
+    gauge = metrics.partition_lag
+    for labels in [s.labels for m in gauge.collect() for s in m.samples]:
+        if labels.get("group") == group and labels.get("partition") not in owned:
+            gauge.remove(group, labels["partition"])
+    for partition, lag in consumer.counters.lag.items():
+        if partition in owned:
+            gauge.labels(group, partition).set(lag)
