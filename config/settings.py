@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     gateway_id: str = Field(default="", description="Name of this gateway (default: hostname-pid).")
     shutdown_grace_s: float = Field(default=20.0, description="Drain deadline after SIGTERM.")
     log_level: str = Field(default="INFO", description="Root log level (JSON lines on stderr).")
+    tls_cert: str = Field(
+        default="",
+        description="PEM certificate chain: HTTPS and WSS on both listeners (`parley certs dev`).",
+    )
+    tls_key: str = Field(default="", description="PEM private key of `PARLEY_TLS_CERT`.")
 
     # --- kafka --------------------------------------------------------------------------
     kafka_bootstrap: str = Field(
@@ -149,8 +154,14 @@ class Settings(BaseSettings):
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
+    def tls(self) -> bool:
+        """HTTPS and WSS on both listeners (plain HTTP is then refused)."""
+        return bool(self.tls_cert)
+
+    @property
     def http_base_url(self) -> str:
-        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+        scheme = "https" if self.tls else "http"
+        return self.public_url or f"{scheme}://{self.http_host}:{self.http_port}"
 
 
 def load_settings(**overrides: object) -> Settings:

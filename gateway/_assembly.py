@@ -25,6 +25,7 @@ from gateway.ingest import Ingest
 from gateway.limits import UserRateLimiter
 from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
+from gateway.tls import server_ssl_context
 from gateway.ws import (
     ConnectionServices,
     FanoutHub,
@@ -107,15 +108,17 @@ async def start_gateway(
     )
     ws_url = ""
     if settings.ws_port >= 0:
+        tls = await server_ssl_context(settings)
         listeners, ws_url = await open_ws_listeners(
-            settings.http_host, settings.ws_port, settings.public_url
+            settings.http_host, settings.ws_port, settings.public_url, secure=tls is not None
         )
         if ws.options.cork_fanout:
             await start_service(system, "fanout-flusher", TaskService(hub.run_flusher))
         # Not cancelled on stop: the listener returns by itself once the drain flag is up
         # and its connections were closed with 1001 (within the grace).
         listener = TaskService(
-            partial(serve_websockets, ws, listeners), on_stop=status.readiness.draining.set
+            partial(serve_websockets, ws, listeners, ssl_context=tls),
+            on_stop=status.readiness.draining.set,
         )
         await start_service(system, "websocket-listener", listener)
         log.info("websocket listener up", extra={"url": ws_url})

@@ -32,6 +32,10 @@ def _build_parser() -> argparse.ArgumentParser:
     assets = sub.add_parser("assets", help="browser assets vendored from npm")
     assets.add_argument("action", choices=["build"])
 
+    certs = sub.add_parser("certs", help="TLS certificates for local HTTPS and WSS")
+    certs.add_argument("action", choices=["dev"])
+    certs.add_argument("--out", default=None, help="folder (default: <state dir>/certs)")
+
     from parley.ops_cli import add_ops_parser
 
     add_ops_parser(sub)
@@ -73,6 +77,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from gateway.assets import assets_main
 
             return assets_main(args.action)
+        if args.command == "certs":
+            from parley.certs import certs_main
+
+            return certs_main(args.action, args.out)
         if args.command == "ops":
             from parley.ops_cli import ops_main
 
