@@ -55,6 +55,9 @@ VENDORED: tuple[VendoredFile, ...] = (
     VendoredFile("oidc-client-ts", "dist/esm/oidc-client-ts.js", "oidc-client-ts.js"),
     # oidc-client-ts's ESM build imports the bare name "jwt-decode"; the import map resolves it.
     VendoredFile("jwt-decode", "build/esm/index.js", "jwt-decode.js"),
+    # The operator page's charts (frontend/ops.html).
+    VendoredFile("uplot", "dist/uPlot.esm.js", "uPlot.esm.js"),
+    VendoredFile("uplot", "dist/uPlot.min.css", "uPlot.min.css"),
 )
 _LICENSES = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 

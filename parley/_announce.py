@@ -28,12 +28,14 @@ from adapters import AdapterError
 from protocol.ops import CommandKind, Liveness, OpsCommand, ProcessAnnouncement
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from actors import ActorSystem
     from adapters import ProcessBoard
     from config.settings import Settings
     from telemetry import ProcessStatus
 
-__all__ = ["Announcer", "parley_version", "tree_of"]
+__all__ = ["Announcer", "histogram_quantile", "parley_version", "tree_of"]
 
 log = logging.getLogger("parley.ops")
 
@@ -78,6 +80,7 @@ class Announcer:
         self._version = parley_version()
         self._stopped = trio.Event()
         self._in_flight: set[str] = set()
+        self._stats = _Stats()
 
     def announcement(self, state: Liveness | None = None) -> ProcessAnnouncement:
         status = self._status
@@ -99,6 +102,7 @@ class Announcer:
             threads=int(registry.get_sample_value("parley_thread_actors") or 0),
             readiness=status.readiness.report(),
             actors=tree_of(self._system),
+            stats=self._stats.take(registry),
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -179,3 +183,55 @@ class Announcer:
             await self._board.finish(command)
         except AdapterError as exc:
             log.warning("operator command outcome not written", extra={"why": str(exc)})
+
+
+class _Stats:
+    """The announcement's chart figures; end-to-end quantiles over the interval since the
+    previous announcement (from the histogram's bucket counts, as Prometheus would)."""
+
+    def __init__(self) -> None:
+        self._previous: dict[float, float] = {}
+
+    def take(self, registry: CollectorRegistry) -> dict[str, float]:
+        totals = {"ingested": 0.0, "persisted": 0.0, "lag": 0.0, "restarts": 0.0}
+        buckets: dict[float, float] = {}
+        for family in registry.collect():
+            for sample in family.samples:
+                name = sample.name
+                if name == "parley_messages_ingested_total":
+                    totals["ingested"] += sample.value
+                elif name == "parley_messages_persisted_total":
+                    totals["persisted"] += sample.value
+                elif name == "parley_consumer_partition_lag":
+                    totals["lag"] += sample.value
+                elif name == "parley_actor_restarts":
+                    totals["restarts"] += sample.value
+                elif name == "parley_end_to_end_seconds_bucket":
+                    buckets[float(sample.labels["le"])] = sample.value
+        recent = {le: count - self._previous.get(le, 0.0) for le, count in buckets.items()}
+        self._previous = buckets
+        for name, q in (("e2e_p50_s", 0.5), ("e2e_p99_s", 0.99)):
+            value = histogram_quantile(q, recent)
+            if value is not None:
+                totals[name] = round(value, 6)
+        return totals
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """The q-quantile from cumulative bucket counts {upper bound: count}, interpolated
+    linearly inside the bucket as Prometheus' histogram_quantile does; None without data."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound  # beyond the last finite bucket: its bound is all we know
+            width = count - lower_count
+            share = (rank - lower_count) / width if width > 0 else 1.0
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return lower_bound

@@ -7,9 +7,10 @@ ones take defaults).
 
     ProcessAnnouncement   one per process, rewritten every heartbeat (``_id`` = process id):
                           role, version, start time, partitions owned, connections, thread
-                          actors, readiness and the supervision tree as ActorSystem.snapshot()
-                          gives it. A process that stops announcing is *gone*; one that
-                          drained says *stopped* in its last announcement.
+                          actors, readiness, the supervision tree as ActorSystem.snapshot()
+                          gives it, and a few figures for charts (`stats`). A process that
+                          stops announcing is *gone*; one that drained says *stopped* in its
+                          last announcement.
     OpsCommand            an operator's request to one process (drain, restart a subtree),
                           with who asked; the target takes it at its next heartbeat and
                           writes the outcome back into the same document.
@@ -70,6 +71,9 @@ class ProcessAnnouncement:
     plugins: list[dict[str, Any]] = field(default_factory=list)
     readiness: dict[str, Any] = field(default_factory=dict)
     actors: list[dict[str, Any]] = field(default_factory=list)
+    # Figures for the operator page's charts: totals (messages ingested and persisted, actor
+    # restarts), now (consumer lag), and end-to-end p50/p99 over the last heartbeat interval.
+    stats: dict[str, float] = field(default_factory=dict)
 
     def liveness(self, now: float, timeout_s: float) -> Liveness:
         """STOPPED if it said goodbye; GONE if silent longer than `timeout_s`; else its state."""
@@ -94,6 +98,7 @@ class ProcessAnnouncement:
             "connections": self.connections,
             "threads": self.threads,
             "plugins": self.plugins,
+            "stats": self.stats,
         }
 
     def to_doc(self) -> dict[str, Any]:
@@ -122,6 +127,7 @@ class ProcessAnnouncement:
             plugins=list(doc.get("plugins", [])),
             readiness=dict(doc.get("readiness", {})),
             actors=list(doc.get("actors", [])),
+            stats={str(k): float(v) for k, v in doc.get("stats", {}).items()},
         )
 
 

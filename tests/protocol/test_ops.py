@@ -60,3 +60,9 @@ def test_command_lifecycle() -> None:
     assert failed.state is CommandState.FAILED
     assert failed.to_json()["state"] == "failed"
     assert OpsCommand.from_doc(failed.to_doc()) == failed
+
+
+def test_stats_survive_the_round_trip() -> None:
+    original = _announcement(stats={"persisted": 12.0, "e2e_p99_s": 0.004})
+    assert ProcessAnnouncement.from_doc(original.to_doc()).stats == original.stats
+    assert original.summary(now=1100.0, timeout_s=10.0)["stats"]["persisted"] == 12.0
