@@ -107,11 +107,17 @@ def test_failing_npm_names_its_last_line(
         build_assets(frontend, tmp_path / "cache")
 
 
-def test_index_html_import_map_points_at_every_vendored_file() -> None:
-    index = (Path(__file__).resolve().parents[2] / "frontend" / "index.html").read_text()
-    block = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', index, re.S)
-    assert block is not None
-    imports = json.loads(block.group(1))["imports"]
-    assert sorted(imports[i.package] for i in VENDORED) == sorted(
-        f"/vendor/{i.target}" for i in VENDORED
-    )
+def test_the_pages_point_at_every_vendored_file() -> None:
+    # index.html (the chat) and ops.html (the operator page, which adds uPlot) between them
+    # import or link every vendored file, and nothing that is not vendored.
+    frontend = Path(__file__).resolve().parents[2] / "frontend"
+    used: set[str] = set()
+    for name in ("index.html", "ops.html"):
+        page = (frontend / name).read_text()
+        block = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', page, re.S)
+        assert block is not None, name
+        used |= {
+            v for v in json.loads(block.group(1))["imports"].values() if v.startswith("/vendor/")
+        }
+        used |= set(re.findall(r'<link rel="stylesheet" href="(/vendor/[^"]+)">', page))
+    assert used == {f"/vendor/{i.target}" for i in VENDORED}
