@@ -48,6 +48,9 @@ async def start_core(
         )
     )
     status.add_gauges(partial(_partition_lag, metrics, settings.core_group, commands))
+    status.add_gauges(
+        lambda: metrics.rebalances.labels(settings.core_group).set(commands.counters.rebalances)
+    )
     return core
 
 

@@ -193,7 +193,9 @@ class _Stats:
         self._previous: dict[float, float] = {}
 
     def take(self, registry: CollectorRegistry) -> dict[str, float]:
-        totals = {"ingested": 0.0, "persisted": 0.0, "lag": 0.0, "restarts": 0.0}
+        totals = {
+            "ingested": 0.0, "persisted": 0.0, "lag": 0.0, "restarts": 0.0, "rebalances": 0.0
+        }
         buckets: dict[float, float] = {}
         for family in registry.collect():
             for sample in family.samples:
@@ -206,6 +208,8 @@ class _Stats:
                     totals["lag"] += sample.value
                 elif name == "parley_actor_restarts":
                     totals["restarts"] += sample.value
+                elif name == "parley_consumer_rebalances":
+                    totals["rebalances"] += sample.value
                 elif name == "parley_end_to_end_seconds_bucket":
                     buckets[float(sample.labels["le"])] = sample.value
         recent = {le: count - self._previous.get(le, 0.0) for le, count in buckets.items()}

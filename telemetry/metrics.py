@@ -72,6 +72,12 @@ class Metrics:
         self.consumer_lag = Gauge(
             "parley_consumer_lag", "Kafka consumer lag (records)", ["group"], registry=r
         )
+        self.rebalances = Gauge(
+            "parley_consumer_rebalances",
+            "Assignment changes (assigned, revoked, lost) this process's consumer saw",
+            ["group"],
+            registry=r,
+        )
         self.partition_lag = Gauge(
             "parley_consumer_partition_lag",
             "Kafka consumer lag per partition (records behind the high watermark)",
