@@ -81,6 +81,7 @@ class Announcer:
         self._stopped = trio.Event()
         self._in_flight: set[str] = set()
         self._stats = _Stats()
+        self._loop: trio.CancelScope | None = None
 
     def announcement(self, state: Liveness | None = None) -> ProcessAnnouncement:
         status = self._status
@@ -108,16 +109,22 @@ class Announcer:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         async with trio.open_nursery() as nursery:
-            while not self._stopped.is_set():
-                await self._beat(nursery)
-                with trio.move_on_after(self._settings.heartbeat_s):
-                    await self._stopped.wait()
+            # stop() cancels this scope: a beat waiting for a store that is down must not hold
+            # up the drain (the store waits for its schema before any call).
+            with trio.CancelScope() as self._loop:
+                while not self._stopped.is_set():
+                    with trio.move_on_after(self._settings.heartbeat_timeout_s):
+                        await self._beat(nursery)
+                    await trio.sleep(self._settings.heartbeat_s)
+            self._loop = None
             nursery.cancel_scope.cancel()
         with trio.move_on_after(_GOODBYE_S, shield=True):
             await self._announce(Liveness.STOPPED)
 
     def stop(self) -> None:
         self._stopped.set()
+        if self._loop is not None:
+            self._loop.cancel()
 
     async def _beat(self, nursery: trio.Nursery) -> None:
         await self._announce()
