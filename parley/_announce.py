@@ -101,6 +101,7 @@ class Announcer:
             partitions=status.partitions(),
             connections=int(registry.get_sample_value("parley_ws_connections") or 0),
             threads=int(registry.get_sample_value("parley_thread_actors") or 0),
+            plugins=status.plugins(),
             readiness=status.readiness.report(),
             actors=tree_of(self._system),
             stats=self._stats.take(registry),

@@ -38,6 +38,7 @@ class ProcessStatus:
     _gauges: list[Callable[[], None]] = field(default_factory=list)
     _sections: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
     _partitions: dict[str, Callable[[], list[str]]] = field(default_factory=dict)
+    _plugins: list[Callable[[], list[dict[str, Any]]]] = field(default_factory=list)
 
     def add_probe(self, name: str, probe: Probe) -> None:
         """A readiness check polled by the process's readiness watch (`poll_probes`)."""
@@ -59,6 +60,14 @@ class ProcessStatus:
 
     def partitions(self) -> dict[str, list[str]]:
         return {label: owned() for label, owned in self._partitions.items()}
+
+    def add_plugins(self, report: Callable[[], list[dict[str, Any]]]) -> None:
+        """The plugins this process runs (id, version, state...), for its announcement; the
+        plugin host adds one report."""
+        self._plugins.append(report)
+
+    def plugins(self) -> list[dict[str, Any]]:
+        return [plugin for report in self._plugins for plugin in report()]
 
     def poll_probes(self) -> None:
         for name, probe in self._probes.items():

@@ -73,6 +73,7 @@ class FakeBoard:
 def _announcer(system: ActorSystem, board: FakeBoard) -> Announcer:
     settings = load_settings(heartbeat_s=1.0, heartbeat_timeout_s=5.0)
     status = ProcessStatus(role="core", process_id="p1")
+    status.add_plugins(lambda: [{"id": "echo", "version": "1.0.0"}])
     return Announcer(system, settings, status, board)  # type: ignore[arg-type]
 
 
@@ -88,6 +89,7 @@ async def test_commands_are_taken_and_answered(autojump_clock: trio.abc.Clock) -
         assert board.commands[other.command_id].state is CommandState.PENDING
         assert board.announced[-1].state is Liveness.RUNNING
         assert board.announced[-1].actors[0]["path"] == "/parley"
+        assert board.announced[-1].plugins == [{"id": "echo", "version": "1.0.0"}]
     assert board.announced[-1].state is Liveness.STOPPED
 
 
