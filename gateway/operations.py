@@ -23,11 +23,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from quart import Blueprint, Response, current_app, request
 
+from adapters import AdapterError
 from gateway.auth import bearer_token, is_admin
 from gateway.schemas import parse_json
 from protocol.ops import CommandKind, CommandState, Liveness, OpsCommand
@@ -37,6 +40,7 @@ from protocol.refusals import (
     NotFound,
     NotRestartable,
     ProcessGone,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["OPS_ROUTES", "operations_blueprint"]
 
 log = logging.getLogger("parley.ops")
+T = TypeVar("T")
 
 operations_blueprint = Blueprint("operations", __name__)
 
@@ -62,7 +67,20 @@ OPS_ROUTES: tuple[tuple[str, str], ...] = (
 
 # How often a waiting command request looks at its document.
 _COMMAND_POLL_S = 0.2
+# How long one read or write of the announcements may take before the API answers 503.
+_STORE_TIMEOUT_S = 5.0
 _MAX_PATH_CHARS = 1_000
+
+
+async def _stored(call: Callable[[], Awaitable[T]]) -> T:
+    """A ProcessBoard call, answered 503 (retry) when the store fails or does not answer:
+    never a 500, never a request left hanging while the store is away."""
+    with trio.move_on_after(_STORE_TIMEOUT_S):
+        try:
+            return await call()
+        except AdapterError as exc:
+            raise Unavailable(f"the store is unavailable: {exc}", retry_after_s=1) from None
+    raise Unavailable(f"the store did not answer within {_STORE_TIMEOUT_S:g}s", retry_after_s=1)
 
 
 def _ctx() -> GatewayContext:
@@ -88,7 +106,7 @@ def _now() -> float:
 
 
 async def _live_process(ctx: GatewayContext, process_id: str) -> ProcessAnnouncement:
-    found = await ctx.board.process(process_id)
+    found = await _stored(partial(ctx.board.process, process_id))
     if found is None:
         raise ProcessGone(f"no process {process_id!r} ever announced itself", field="id")
     state = found.liveness(_now(), ctx.settings.heartbeat_timeout_s)
@@ -98,7 +116,7 @@ async def _live_process(ctx: GatewayContext, process_id: str) -> ProcessAnnounce
 
 
 async def _known_process(ctx: GatewayContext, process_id: str) -> ProcessAnnouncement:
-    found = await ctx.board.process(process_id)
+    found = await _stored(partial(ctx.board.process, process_id))
     if found is None:
         raise NotFound(f"no process {process_id!r} ever announced itself", field="id")
     return found
@@ -109,7 +127,7 @@ async def list_processes() -> Response:
     ctx = _ctx()
     await require_admin(ctx)
     now, timeout = _now(), ctx.settings.heartbeat_timeout_s
-    rows = [p.summary(now, timeout) for p in await ctx.board.processes()]
+    rows = [p.summary(now, timeout) for p in await _stored(ctx.board.processes)]
     return _json({"processes": rows, "heartbeat_timeout_s": timeout, "answered_by": _self(ctx)})
 
 
@@ -186,10 +204,10 @@ async def _run_command(ctx: GatewayContext, command: OpsCommand) -> dict[str, An
             "command_id": command.command_id,
         },
     )
-    await ctx.board.post(command)
+    await _stored(partial(ctx.board.post, command))
     with trio.move_on_after(ctx.settings.heartbeat_timeout_s):
         while True:
-            seen = await ctx.board.command(command.command_id)
+            seen = await _stored(partial(ctx.board.command, command.command_id))
             if seen is not None and seen.state is not CommandState.PENDING:
                 break
             await trio.sleep(_COMMAND_POLL_S)
