@@ -4,8 +4,9 @@ Admins only (a token whose `PARLEY_ADMIN_CLAIM` holds `PARLEY_ADMIN_VALUE`): 401
 token, 403 `admin_required` for everyone else, on every route here. The token is read from
 the Authorization header only, never from the URL.
 
-    GET  /api/v1/ops/processes                  every process that announced itself, with
-                                                its state (running, draining, stopped, gone)
+    GET  /api/v1/ops/processes                  every process that announced itself in the
+                                                last day, with its state (running, draining,
+                                                stopped, gone)
     GET  /api/v1/ops/processes/{id}             one of them, with its readiness checks
     GET  /api/v1/ops/processes/{id}/actors      its supervision tree (last announcement)
     POST /api/v1/ops/processes/{id}/drain       the SIGTERM path, asked for remotely
@@ -67,6 +68,9 @@ OPS_ROUTES: tuple[tuple[str, str], ...] = (
 
 # How often a waiting command request looks at its document.
 _COMMAND_POLL_S = 0.2
+# Processes silent for longer drop out of the list (their documents and trees stay readable
+# by id): a deployment restarted daily would otherwise list every process it ever ran.
+_LISTED_FOR_S = 86_400.0
 # How long one read or write of the announcements may take before the API answers 503.
 _STORE_TIMEOUT_S = 5.0
 _MAX_PATH_CHARS = 1_000
@@ -127,7 +131,11 @@ async def list_processes() -> Response:
     ctx = _ctx()
     await require_admin(ctx)
     now, timeout = _now(), ctx.settings.heartbeat_timeout_s
-    rows = [p.summary(now, timeout) for p in await _stored(ctx.board.processes)]
+    rows = [
+        p.summary(now, timeout)
+        for p in await _stored(ctx.board.processes)
+        if now - p.heartbeat_at <= _LISTED_FOR_S
+    ]
     return _json({"processes": rows, "heartbeat_timeout_s": timeout, "answered_by": _self(ctx)})
 
 

@@ -4,6 +4,7 @@ processes)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -40,7 +41,11 @@ class StubBoard:
             await trio.sleep_forever()
         if self.fail:
             raise StoreUnavailableError("store at mongodb://x unavailable: refused")
-        return [ProcessAnnouncement("p1", "core", "0.1.0", 1.0, 2.0)]
+        now = time.time()
+        return [
+            ProcessAnnouncement("p1", "core", "0.1.0", now - 100, now - 30),
+            ProcessAnnouncement("old", "core", "0.1.0", now - 90_000, now - 86_401),
+        ]
 
 
 def _app(board: StubBoard) -> QuartTrio:
@@ -71,7 +76,7 @@ async def test_admin_check_before_anything_is_read() -> None:
     assert body["error"]["code"] == "admin_required"
 
 
-async def test_an_admin_gets_the_processes() -> None:
+async def test_an_admin_gets_the_processes_seen_in_the_last_day() -> None:
     status, body = await _get(_app(StubBoard()), "admin-token")
     assert status == 200
     assert [p["id"] for p in body["processes"]] == ["p1"]
