@@ -29,7 +29,7 @@ run: install
 	@$(PARLEY) run
 
 check: $(STAMP)
-	$(VENV)/bin/ruff check actors adapters config core gateway infra parley protocol telemetry tests bench
+	$(VENV)/bin/ruff check actors adapters config core gateway infra parley plugins protocol telemetry tests bench
 	$(VENV)/bin/mypy
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 

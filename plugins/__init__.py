@@ -1,0 +1,11 @@
+"""The plugin host role: plugins from a Git workspace, run out of the chat path.
+
+Plugin authors import only `plugins.api` (the versioned, documented API). Everything else in
+this package is private to the host: `_manifest` (plugin.toml), `_loader` (one fresh module
+per version), `_runtime` (one supervised actor per plugin), `_workspace` (the Git repository),
+`_host` (consumes chat.events, posts through chat.commands), `_cli` (`parley plugin ...`).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
