@@ -34,6 +34,7 @@ from ._admin import ensure_topics
 from ._backoff import backoff_delays
 from ._consumer import KafkaConsumer
 from ._dead_letter import send_to_dead_letter
+from ._docs import DocumentCollection
 from ._documents import check_document
 from ._errors import (
     AdapterClosedError,
@@ -48,6 +49,16 @@ from ._errors import (
     StoreUnavailableError,
     UnknownOutcomeError,
 )
+from ._files import (
+    extract_tar,
+    list_dirs,
+    path_exists,
+    read_files,
+    read_text,
+    watch_changes,
+    write_files,
+)
+from ._git import GitError, git
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
@@ -72,6 +83,8 @@ __all__ = [
     "ConsumedRecord",
     "ConsumerCounters",
     "DeliveryInfo",
+    "DocumentCollection",
+    "GitError",
     "HistoryPage",
     "InvalidDocumentError",
     "KafkaConsumer",
@@ -97,6 +110,14 @@ __all__ = [
     "check_document",
     "consumer_config",
     "ensure_topics",
+    "extract_tar",
+    "git",
+    "list_dirs",
+    "path_exists",
     "producer_config",
+    "read_files",
+    "read_text",
     "send_to_dead_letter",
+    "watch_changes",
+    "write_files",
 ]
