@@ -55,10 +55,12 @@ from ._files import (
     path_exists,
     read_files,
     read_text,
+    remove_tree,
+    rename_path,
     watch_changes,
     write_files,
 )
-from ._git import GitError, git
+from ._git import GitError, git, git_bytes
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
@@ -84,6 +86,8 @@ __all__ = [
     "ConsumerCounters",
     "DeliveryInfo",
     "DocumentCollection",
+    "DocumentCollection",
+    "GitError",
     "GitError",
     "HistoryPage",
     "InvalidDocumentError",
@@ -111,13 +115,24 @@ __all__ = [
     "consumer_config",
     "ensure_topics",
     "extract_tar",
+    "extract_tar",
     "git",
+    "git",
+    "git_bytes",
     "list_dirs",
+    "list_dirs",
+    "path_exists",
     "path_exists",
     "producer_config",
     "read_files",
+    "read_files",
     "read_text",
+    "read_text",
+    "remove_tree",
+    "rename_path",
     "send_to_dead_letter",
     "watch_changes",
+    "watch_changes",
+    "write_files",
     "write_files",
 ]

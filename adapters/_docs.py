@@ -43,9 +43,7 @@ class DocumentCollection:
         """Store `doc` under `key`, replacing what was there."""
         check_document(doc)
         body = {k: v for k, v in doc.items() if k != "_id"}
-        await self._store._call(
-            lambda: self._coll().replace_one({"_id": key}, body, upsert=True)
-        )
+        await self._store._call(lambda: self._coll().replace_one({"_id": key}, body, upsert=True))
 
     async def insert(self, key: str, doc: Mapping[str, Any]) -> bool:
         """Store `doc` under `key` unless the key exists; False when it did."""

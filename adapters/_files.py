@@ -17,6 +17,8 @@ __all__ = [
     "path_exists",
     "read_files",
     "read_text",
+    "remove_tree",
+    "rename_path",
     "watch_changes",
     "write_files",
 ]
@@ -74,6 +76,22 @@ async def extract_tar(archive: bytes, into: str | os.PathLike[str]) -> None:
     """Unpack a tar archive (as `git archive` makes) into `into`, which is created."""
     await trio.Path(into).mkdir(parents=True, exist_ok=True)
     await trio.run_process(["tar", "-x", "-C", os.fspath(into)], stdin=archive)
+
+
+async def rename_path(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move `source` to `target`; if `target` appeared meanwhile (another writer), keep it."""
+    try:
+        await trio.Path(source).rename(target)
+    except OSError:
+        if not await trio.Path(target).exists():
+            raise
+        await remove_tree(source)
+
+
+async def remove_tree(path: str | os.PathLike[str]) -> None:
+    import shutil
+
+    await trio.to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
 
 
 async def watch_changes(

@@ -13,7 +13,7 @@ import trio
 
 from ._errors import AdapterError
 
-__all__ = ["GitError", "git"]
+__all__ = ["GitError", "git", "git_bytes"]
 
 _IDENTITY = ("-c", "user.name=Parley", "-c", "user.email=parley@localhost")
 
@@ -29,10 +29,16 @@ class GitError(AdapterError):
 
 async def git(repo: str | os.PathLike[str], *args: str, stdin: bytes | None = None) -> str:
     """Run `git -C repo ARGS` and return its stdout (text); raises GitError."""
+    return (await git_bytes(repo, *args, stdin=stdin)).decode(errors="replace")
+
+
+async def git_bytes(repo: str | os.PathLike[str], *args: str, stdin: bytes | None = None) -> bytes:
+    """Run `git -C repo ARGS` and return its stdout as bytes (an archive); raises GitError."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    # A hook or a pager must never wait for a terminal that is not there.
+    # The repository is the one named, whatever the caller's environment says.
     env.pop("GIT_DIR", None)
     env.pop("GIT_WORK_TREE", None)
+    env.pop("GIT_INDEX_FILE", None)
     try:
         done = await trio.run_process(
             ["git", "-C", os.fspath(repo), *_IDENTITY, "--no-pager", *args],
@@ -46,4 +52,4 @@ async def git(repo: str | os.PathLike[str], *args: str, stdin: bytes | None = No
         raise GitError(args, 127, "the git command is not installed") from None
     if done.returncode != 0:
         raise GitError(args, done.returncode, done.stderr.decode(errors="replace"))
-    return done.stdout.decode(errors="replace")
+    return done.stdout
