@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from parley.events import PostMessage, utc_now_iso
+from protocol.events import PostMessage, utc_now_iso
 
 from .api import JSONValue, Message, PluginApiError, ReplyStream, StreamPart
 

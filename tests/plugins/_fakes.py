@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from parley.events import PostMessage
 from plugins._loader import PluginSource
 from plugins._manifest import parse_manifest
 from plugins.api import JSONValue, StreamPart
+from protocol.events import PostMessage
 
 
 class FakePorts:

@@ -10,7 +10,6 @@ from pathlib import Path
 import trio
 
 from actors import ActorRef, open_actor_system
-from parley.events import MessageEvent
 from plugins._context import reply_message_id
 from plugins._loader import load_plugin
 from plugins._runtime import (
@@ -23,6 +22,7 @@ from plugins._runtime import (
     Swap,
 )
 from plugins.api import Message
+from protocol.events import MessageEvent
 from tests.plugins._fakes import FakePorts, plugin_source
 
 ECHO = """
