@@ -18,7 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (gateway, core or both)")
-    serve.add_argument("--role", choices=["all", "gateway", "core"], default=None)
+    serve.add_argument("--role", choices=["all", "gateway", "core", "plugins"], default=None)
     serve.add_argument("--port", type=int, default=None, help="gateway HTTP port")
 
     sub.add_parser("run", help="start local services and the server; Ctrl-C stops everything")

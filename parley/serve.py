@@ -139,6 +139,10 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     gateway: GatewayContext | None = None
     if role in (Role.ALL, Role.GATEWAY):
         gateway = await start_gateway(system, settings, status, shared)
+    if role is Role.PLUGINS:
+        from plugins import start_plugin_host
+
+        await start_plugin_host(system, settings, status, shared)
     # Every role answers /healthz, /readyz and /metrics; a core's chat API answers 503.
     app = create_asgi_app(gateway) if gateway is not None else create_ops_app(settings, status)
     await start_service(system, "http", HttpServer(app, settings, status.readiness.draining))
@@ -149,7 +153,7 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
 def _check_ports_free(settings: Settings) -> None:
     """A taken port is an operator's mistake: say so at once instead of a crash loop."""
     wanted = [("PARLEY_HTTP_PORT", settings.http_port)]
-    if settings.role is not Role.CORE and settings.ws_port > 0:
+    if settings.role not in (Role.CORE, Role.PLUGINS) and settings.ws_port > 0:
         wanted.append(("PARLEY_WS_PORT", settings.ws_port))
     for name, port in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

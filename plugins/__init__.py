@@ -8,4 +8,6 @@ per version), `_runtime` (one supervised actor per plugin), `_workspace` (the Gi
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._host import PluginHost, start_plugin_host
+
+__all__ = ["PluginHost", "start_plugin_host"]

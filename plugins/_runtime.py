@@ -104,6 +104,8 @@ class PluginSlot:
     loaded: LoadedPlugin | None = None
     state: PluginState = PluginState.LOADING
     last_error: str = ""
+    #: why the newest version found in the workspace was refused (the old one serves on)
+    refusal: str = ""
     hook_calls: int = 0
     failures: int = 0
     failures_in_row: int = 0
@@ -146,7 +148,7 @@ class PluginSlot:
             "version": loaded.manifest.version if loaded else "",
             "commit": loaded.source.commit if loaded else "",
             "state": self.state.value,
-            "last_error": self.last_error,
+            "last_error": self.refusal or self.last_error,
             "bot_user_id": self.bot_user_id,
             "description": loaded.manifest.description if loaded else "",
             "browser_entry": loaded.manifest.browser_entry if loaded else None,
@@ -174,9 +176,15 @@ class PluginActor(Actor[PluginMsg]):
     mailbox_policy = MailboxPolicy.REJECT
     stop_grace = 10.0
 
-    def __init__(self, slot: PluginSlot, deps: RuntimeDeps) -> None:
+    def __init__(
+        self,
+        slot: PluginSlot,
+        deps: RuntimeDeps,
+        on_swapped: Callable[[str], None] | None = None,
+    ) -> None:
         self.slot = slot
         self.deps = deps
+        self._on_swapped = on_swapped
 
     async def on_started(self) -> None:
         if self.slot.loaded is not None and self.slot.state is PluginState.RUNNING:
@@ -258,6 +266,8 @@ class PluginActor(Actor[PluginMsg]):
         slot.restarts = 0
         slot.last_error = ""
         slot.logger.info("running version %s (%s)", new.manifest.version, new.source.commit)
+        if self._on_swapped is not None:
+            self._on_swapped(slot.plugin_id)
         await self._call(new, HookCall("on_start", (), self._start_trigger(), None))
 
     async def _unload(self) -> None:
