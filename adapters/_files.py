@@ -19,6 +19,7 @@ __all__ = [
     "read_text",
     "remove_tree",
     "rename_path",
+    "run_command",
     "watch_changes",
     "write_files",
 ]
@@ -92,6 +93,16 @@ async def remove_tree(path: str | os.PathLike[str]) -> None:
     import shutil
 
     await trio.to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
+
+
+async def run_command(
+    argv: list[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> int:
+    """Run a command with this process's stdout and stderr; returns its exit code."""
+    done = await trio.run_process(
+        argv, cwd=cwd, env=dict(env) if env is not None else None, check=False
+    )
+    return done.returncode
 
 
 async def watch_changes(

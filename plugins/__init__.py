@@ -8,6 +8,7 @@ per version), `_runtime` (one supervised actor per plugin), `_workspace` (the Gi
 
 from __future__ import annotations
 
+from ._cli import plugin_main
 from ._host import PluginHost, start_plugin_host
 
-__all__ = ["PluginHost", "start_plugin_host"]
+__all__ = ["PluginHost", "plugin_main", "start_plugin_host"]
