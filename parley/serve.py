@@ -143,6 +143,12 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
         from plugins import start_plugin_host
 
         await start_plugin_host(system, settings, status, shared)
+    if role is Role.ALL:
+        from plugins import plugin_host_child
+
+        child = plugin_host_child(settings)  # None unless PARLEY_PLUGIN_HOST=child
+        if child is not None:
+            await start_service(system, "plugin-host", child)
     # Every role answers /healthz, /readyz and /metrics; a core's chat API answers 503.
     app = create_asgi_app(gateway) if gateway is not None else create_ops_app(settings, status)
     await start_service(system, "http", HttpServer(app, settings, status.readiness.draining))

@@ -8,7 +8,8 @@ per version), `_runtime` (one supervised actor per plugin), `_workspace` (the Gi
 
 from __future__ import annotations
 
+from ._child import plugin_host_child
 from ._cli import plugin_main
 from ._host import PluginHost, start_plugin_host
 
-__all__ = ["PluginHost", "plugin_main", "start_plugin_host"]
+__all__ = ["PluginHost", "plugin_host_child", "plugin_main", "start_plugin_host"]

@@ -120,7 +120,8 @@ class PluginHost:
         self._threads = DocumentCollection(store, "plugin_threads")
         self._status = DocumentCollection(store, "plugin_status")
         self.ports = HostPorts(settings, store, producer, self.members)
-        self._deps = RuntimeDeps(self.ports, settings.max_text_bytes)
+        self.journal = _StoreJournal(DocumentCollection(store, "plugin_inflight"))
+        self._deps = RuntimeDeps(self.ports, settings.max_text_bytes, journal=self.journal)
         self.slots: dict[str, PluginSlot] = {}
         self._refs: dict[str, ActorRef[PluginMsg]] = {}
         self._pending: dict[str, str] = {}
@@ -391,6 +392,7 @@ class PluginHost:
             await trio.sleep(_STATUS_EVERY_S)
 
     async def publish_status(self) -> None:
+        await self.journal.flush()
         if self.readiness is not None:
             ok = self.consumer.assigned
             self.readiness.set("plugins", ok, "listening" if ok else "joining chat.events")
@@ -404,6 +406,46 @@ class PluginHost:
                 "logs": list(slot.logs)[-100:],
             }
             await self._status.put(f"{plugin_id}@{self.host_id}", doc)
+
+
+class _StoreJournal:
+    """Hook calls in flight, one document per (plugin, thread): a thread belongs to one host
+    at a time (Kafka partitions), so the marker of a thread is only rewritten by its owner.
+
+    begin() is one store write before the call; end() is batched into the next status
+    publication: a host that dies between the two leaves a finished call marked unfinished,
+    and its redelivery is skipped, which is harmless (its replies are already posted).
+    """
+
+    def __init__(self, docs: DocumentCollection) -> None:
+        self._docs = docs
+        self._ended: dict[str, str] = {}
+
+    async def begin(self, plugin_id: str, thread_id: str, trigger: str) -> None:
+        key = f"{plugin_id}/{thread_id}"
+        self._ended.pop(key, None)
+        try:
+            await self._docs.put(key, {"plugin_id": plugin_id, "trigger": trigger, "done": False})
+        except AdapterError as exc:
+            # Without the marker a poison trigger may run once more: better than no call.
+            log.warning("in-flight journal not written", extra={"why": str(exc)})
+
+    def end(self, plugin_id: str, thread_id: str, trigger: str) -> None:
+        self._ended[f"{plugin_id}/{thread_id}"] = trigger
+
+    async def unfinished(self, plugin_id: str) -> set[str]:
+        try:
+            docs = await self._docs.find({"plugin_id": plugin_id, "done": False})
+        except AdapterError as exc:
+            log.warning("in-flight journal not read", extra={"why": str(exc)})
+            return set()
+        return {str(d["trigger"]) for d in docs}
+
+    async def flush(self) -> None:
+        ended, self._ended = self._ended, {}
+        for key, trigger in ended.items():
+            plugin_id = key.split("/", 1)[0]
+            await self._docs.put(key, {"plugin_id": plugin_id, "trigger": trigger, "done": True})
 
 
 def _with_done(call: HookCall, done: Callable[[], None]) -> HookCall:

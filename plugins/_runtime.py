@@ -26,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -162,11 +162,23 @@ class PluginSlot:
         }
 
 
+class Journal(Protocol):
+    """Where hook calls in flight are written down, so that a trigger during which the host
+    died (a busy loop killed by the parent's probe, a crash) is not run again forever."""
+
+    async def begin(self, plugin_id: str, thread_id: str, trigger: str) -> None: ...
+
+    def end(self, plugin_id: str, thread_id: str, trigger: str) -> None: ...
+
+    async def unfinished(self, plugin_id: str) -> set[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeDeps:
     ports: Ports
     max_text_bytes: int = 16_384
     config_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journal: Journal | None = None
 
 
 class PluginActor(Actor[PluginMsg]):
@@ -185,8 +197,12 @@ class PluginActor(Actor[PluginMsg]):
         self.slot = slot
         self.deps = deps
         self._on_swapped = on_swapped
+        self._poison: set[str] = set()
 
     async def on_started(self) -> None:
+        journal = self.deps.journal
+        if journal is not None:
+            self._poison = await journal.unfinished(self.slot.plugin_id)
         if self.slot.loaded is not None and self.slot.state is PluginState.RUNNING:
             await self._call(
                 self.slot.loaded, HookCall("on_start", (), self._start_trigger(), None)
@@ -223,7 +239,16 @@ class PluginActor(Actor[PluginMsg]):
             return
         if call.hook not in loaded.hooks:
             return
-        if await self._call(loaded, call):
+        if call.trigger in self._poison:
+            # It was running when a host died: run it again and the host may die again.
+            self._poison.discard(call.trigger)
+            slot.failures += 1
+            slot.failures_in_row += 1
+            slot.record_error(
+                f"{call.hook} for {call.trigger} was running when its host died "
+                "(a crash, or a busy loop killed by the probe): not run again"
+            )
+        elif await self._journaled(loaded, call):
             return
         if slot.failures_in_row < loaded.manifest.runtime.max_failures:
             return
@@ -236,6 +261,16 @@ class PluginActor(Actor[PluginMsg]):
                 slot.failures_in_row,
                 slot.restarts,
             )
+
+    async def _journaled(self, loaded: LoadedPlugin, call: HookCall) -> bool:
+        journal = self.deps.journal
+        if journal is None or call.thread_id is None:
+            return await self._call(loaded, call)
+        await journal.begin(self.slot.plugin_id, call.thread_id, call.trigger)
+        try:
+            return await self._call(loaded, call)
+        finally:
+            journal.end(self.slot.plugin_id, call.thread_id, call.trigger)
 
     async def _restart(self, loaded: LoadedPlugin) -> None:
         slot = self.slot

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,13 @@ class PluginSettings(BaseSettings):
         default=None, description="Materialised commits (default: <state>/plugin-cache)."
     )
     group: str = Field(default="plugins", description="Consumer group of the plugin hosts.")
+    host: Literal["off", "child"] = Field(
+        default="off",
+        description="child: `--role all` also runs the plugin host as a child process.",
+    )
+    unresponsive_s: float = Field(
+        default=10.0, description="A child host not answering /healthz this long is killed."
+    )
     poll_s: float = Field(default=0.5, description="How often commit mode asks git for HEAD.")
 
     def workspace_path(self, state_dir: Path) -> Path:
