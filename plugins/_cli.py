@@ -20,6 +20,7 @@ from adapters import (
     AdapterError,
     DocumentCollection,
     MongoStore,
+    StoreOptions,
     path_exists,
     run_command,
     write_files,
@@ -91,7 +92,13 @@ async def _new(workspace: Workspace, name: str, template: str) -> int:
 
 
 async def _status_docs(settings: Settings) -> list[dict[str, Any]] | None:
-    store = MongoStore(settings, server_timeout_ms=2_000)
+    store = MongoStore(
+        StoreOptions(
+            uri=settings.mongo_uri,
+            write_majority=settings.mongo_write_majority,
+            server_timeout_ms=2_000,
+        )
+    )
     try:
         await store.start()
         return await DocumentCollection(store, "plugin_status").find({})

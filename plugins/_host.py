@@ -27,12 +27,11 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from actors import MailboxFull, Restart, ServiceActor
+from actors import MailboxFull, Restart, start_service
 from adapters import (
     AdapterError,
     ConsumedRecord,
@@ -62,9 +61,9 @@ from .api import MemberChange, Message, Thread
 
 if TYPE_CHECKING:
     from actors import ActorRef, ActorSystem, Supervisor
-    from adapters import KafkaProducer, MongoStore
+    from adapters import KafkaOptions, KafkaProducer, MongoStore
     from config.settings import Settings
-    from telemetry.readiness import Readiness
+    from telemetry import ProcessStatus
 
 __all__ = ["PluginHost", "start_plugin_host"]
 
@@ -80,21 +79,23 @@ _LATEST: dict[str, Any] = {"auto.offset.reset": "latest"}
 async def start_plugin_host(
     system: ActorSystem,
     settings: Settings,
+    status: ProcessStatus,
+    kafka: KafkaOptions,
     store: MongoStore,
     producer: KafkaProducer,
     plugin_settings: PluginSettings | None = None,
-    *,
-    readiness: Readiness | None = None,
 ) -> PluginHost:
     """Assemble and start the plugin host inside `system` (after store and producer).
 
-    With `readiness`, /readyz waits for the host's events consumer to be assigned: a bot
-    only answers what arrives after that (a new group starts at the end of chat.events).
+    /readyz waits for the host's events consumer to be assigned: a bot only answers what
+    arrives after that (a new consumer group starts at the end of chat.events).
     """
-    host = PluginHost(settings, plugin_settings or load_plugin_settings(), store, producer)
-    host.readiness = readiness
-    if readiness is not None:
-        readiness.register("plugins")
+    host = PluginHost(settings, plugin_settings or load_plugin_settings(), kafka, store, producer)
+    consumer = host.consumer
+    status.add_probe(
+        "plugins",
+        lambda: (True, "listening") if consumer.assigned else (False, "joining chat.events"),
+    )
     await host.start(system)
     return host
 
@@ -104,6 +105,7 @@ class PluginHost:
         self,
         settings: Settings,
         plugin_settings: PluginSettings,
+        kafka: KafkaOptions,
         store: MongoStore,
         producer: KafkaProducer,
     ) -> None:
@@ -130,9 +132,8 @@ class PluginHost:
         self._fingerprint: tuple[str, ...] = ()
         self._changed = trio.Event()
         self.reconciled = 0
-        self.readiness: Readiness | None = None
         self.consumer = KafkaConsumer(
-            settings,
+            kafka,
             [settings.events_topic],
             plugin_settings.group,
             # A new plugin group starts at the end: bots answer what is said from now on,
@@ -154,14 +155,14 @@ class PluginHost:
             ("plugin-scheduler", _Task(self._schedule)),
             ("plugin-status", _Task(self._publish_status)),
         ):
-            await system.start(partial(ServiceActor, service), name=name, restart=Restart.TRANSIENT)
+            await start_service(system, name, service)
 
     # --- membership -----------------------------------------------------------------------
     async def members(self, thread_id: str) -> tuple[str, ...]:
         cached = self._members.get(thread_id)
         if cached is None:
-            doc = await self._store.get_thread(thread_id)
-            cached = tuple(doc.get("members", ())) if doc else ()
+            thread = await self._store.get_thread(thread_id)
+            cached = thread.members if thread is not None else ()
             if len(self._members) > _MEMBER_CACHE:
                 self._members.clear()
             self._members[thread_id] = cached
@@ -393,9 +394,6 @@ class PluginHost:
 
     async def publish_status(self) -> None:
         await self.journal.flush()
-        if self.readiness is not None:
-            ok = self.consumer.assigned
-            self.readiness.set("plugins", ok, "listening" if ok else "joining chat.events")
         for plugin_id, slot in list(self.slots.items()):
             doc: dict[str, Any] = {
                 **slot.status(),

@@ -54,7 +54,7 @@ class HostPorts:
 
     async def history(self, thread_id: str, limit: int) -> list[dict[str, Any]]:
         page = await self._store.history(thread_id, limit=limit)
-        return list(page.messages)
+        return [asdict(event) for event in page.messages]
 
     async def state_get(self, plugin_id: str, key: str) -> tuple[bool, JSONValue]:
         doc = await self._state.get(f"{plugin_id}/{key}")
