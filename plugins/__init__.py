@@ -11,5 +11,12 @@ from __future__ import annotations
 from ._child import plugin_host_child
 from ._cli import plugin_main
 from ._host import PluginHost, start_plugin_host
+from ._http import plugins_blueprint
 
-__all__ = ["PluginHost", "plugin_host_child", "plugin_main", "start_plugin_host"]
+__all__ = [
+    "PluginHost",
+    "plugin_host_child",
+    "plugin_main",
+    "plugins_blueprint",
+    "start_plugin_host",
+]

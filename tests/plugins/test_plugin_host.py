@@ -123,6 +123,15 @@ async def test_a_bot_replies_and_a_saved_edit_changes_the_next_reply(
             assert status["last_error"] == (
                 "echo: server.py: SyntaxError: invalid syntax (server.py, line 1)"
             )
+            listed = await http.get("/api/plugins", headers=_auth(token))
+            assert listed.status_code == 200, listed.text
+            assert listed.headers["cache-control"] == "no-store"
+            [echo] = [p for p in listed.json()["plugins"] if p["id"] == "echo"]
+            assert echo["state"] == "running"
+            assert echo["bot_user_id"] == "plugin:echo"
+            assert echo["last_error"] == status["last_error"]
+            assert echo["commit"].endswith("+dirty")
+            assert (await http.get("/api/plugins")).status_code == 401
             assert await _say(http, token, thread, "still there") == "v2: still there"
             # One reply per message: nothing was answered twice.
             replies = await _replies(http, token, thread, 0)
