@@ -37,6 +37,7 @@ from adapters import (
     ConsumedRecord,
     DocumentCollection,
     KafkaConsumer,
+    backoff_delays,
     watch_changes,
 )
 from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
@@ -177,16 +178,20 @@ class PluginHost:
                 log.warning("undecodable event skipped", extra={"why": str(exc)})
                 self.consumer.ack(record)
                 continue
-            calls: list[tuple[str, HookCall]] = []
-            try:
-                if isinstance(event, MessageEvent):
-                    calls = await self._on_message(event)
-                elif isinstance(event, MembershipEvent):
-                    calls = await self._on_membership(event)
-            except AdapterError as exc:
-                # The store is out: the record is not acked, so it comes back after a restart.
-                log.warning("event not handled; retrying", extra={"why": str(exc)})
-                raise
+            delays = backoff_delays(first=0.2)
+            while True:
+                try:
+                    calls: list[tuple[str, HookCall]] = []
+                    if isinstance(event, MessageEvent):
+                        calls = await self._on_message(event)
+                    elif isinstance(event, MembershipEvent):
+                        calls = await self._on_membership(event)
+                    break
+                except AdapterError as exc:
+                    # The store is out (membership lookups): retry this record, in order,
+                    # rather than crash a part of the process over an outage.
+                    log.warning("event not handled yet; retrying", extra={"why": str(exc)})
+                    await trio.sleep(next(delays))
             await self._hand_out(record, calls)
 
     async def _hand_out(self, record: ConsumedRecord, calls: list[tuple[str, HookCall]]) -> None:

@@ -47,6 +47,8 @@ from ._settings import Mode
 
 __all__ = ["ScanResult", "Workspace"]
 
+_FIRST_COMMIT = "Parley plugin workspace with the bundled examples"
+
 
 @dataclass(slots=True)
 class ScanResult:
@@ -83,7 +85,12 @@ class Workspace:
         await write_files(self.path, files)
         await self.git("init", "-q", "-b", "main")
         await self.git("add", "-A")
-        await self.git("commit", "-q", "-m", "Parley plugin workspace with the bundled examples")
+        try:
+            await self.git("commit", "-q", "-m", _FIRST_COMMIT)
+        except WorkspaceError:
+            # Another host created it at the same moment and committed first.
+            await self.head()
+            return False
         return True
 
     async def commit_all(self, message: str, *paths: str) -> str:
@@ -165,7 +172,7 @@ class Workspace:
             try:
                 manifests.append((folder, parse_manifest(await read_text(toml), _rel(folder))))
             except ManifestError as exc:
-                result.errors[_id_hint(exc, folder)] = str(exc)
+                result.errors[folder] = str(exc)
             except (OSError, UnicodeDecodeError) as exc:
                 result.errors[folder] = f"{_rel(folder)}: cannot be read: {exc}"
         commit = result.head[:12]
@@ -196,7 +203,7 @@ class Workspace:
             try:
                 manifests.append((folder, parse_manifest(await read_text(toml), _rel(folder))))
             except ManifestError as exc:
-                result.errors[_id_hint(exc, folder)] = str(exc)
+                result.errors[folder] = str(exc)
         for folder, manifest in self._unique(manifests, result):
             try:
                 result.sources[manifest.id] = await self._source(
@@ -294,12 +301,6 @@ class Workspace:
 
 def _rel(folder: str) -> str:
     return f"{folder}/plugin.toml"
-
-
-def _id_hint(exc: ManifestError, folder: str) -> str:
-    # A bad manifest of a plugin that loaded before is that plugin's error (the host maps
-    # folders to ids); otherwise it is shown under its folder.
-    return folder
 
 
 def _make_source(
