@@ -1,7 +1,7 @@
 """The Context a hook call gets: replies with ids derived from the trigger, state, history.
 
-The I/O goes through `Ports` (Kafka and the store in the host, fakes in unit tests), so this
-module is plain logic: which message id a reply gets, what is checked before it is posted.
+The I/O goes through `PluginServices` (Kafka and the store in the host, fakes in unit tests),
+so this module is plain logic: which message id a reply gets, what is checked before it is posted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from protocol.events import PostMessage, utc_now_iso
 
 from .api import JSONValue, Message, PluginApiError, ReplyStream, StreamPart
 
-__all__ = ["HookContext", "Ports", "reply_message_id"]
+__all__ = ["HookContext", "PluginServices", "reply_message_id"]
 
 # Fixed forever: every reply id ever handed out depends on it.
 _NAMESPACE = uuid.UUID("6f9d3c1e-2b7a-5e4f-9c1d-7a3b5e8f0c2d")
@@ -35,7 +35,7 @@ def reply_message_id(plugin_id: str, trigger: str, index: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{plugin_id}\x00{trigger}\x00{index}"))
 
 
-class Ports(Protocol):
+class PluginServices(Protocol):
     """What a context needs from the outside world."""
 
     async def post(self, post: PostMessage) -> None:
@@ -61,14 +61,14 @@ class Ports(Protocol):
 
 
 class _State:
-    __slots__ = ("_plugin_id", "_ports")
+    __slots__ = ("_plugin_id", "_services")
 
-    def __init__(self, plugin_id: str, ports: Ports) -> None:
+    def __init__(self, plugin_id: str, services: PluginServices) -> None:
         self._plugin_id = plugin_id
-        self._ports = ports
+        self._services = services
 
     async def get(self, key: str, default: JSONValue = None) -> JSONValue:
-        found, value = await self._ports.state_get(self._plugin_id, _key(key))
+        found, value = await self._services.state_get(self._plugin_id, _key(key))
         return value if found else default
 
     async def set(self, key: str, value: JSONValue) -> None:
@@ -78,13 +78,13 @@ class _State:
             raise PluginApiError(f"state value of {key!r} is not JSON: {exc}") from None
         if size > _MAX_STATE_BYTES:
             raise PluginApiError(f"state value of {key!r} is over {_MAX_STATE_BYTES} bytes")
-        await self._ports.state_set(self._plugin_id, _key(key), value)
+        await self._services.state_set(self._plugin_id, _key(key), value)
 
     async def delete(self, key: str) -> None:
-        await self._ports.state_delete(self._plugin_id, _key(key))
+        await self._services.state_delete(self._plugin_id, _key(key))
 
     async def keys(self, prefix: str = "") -> list[str]:
-        return await self._ports.state_keys(self._plugin_id, prefix)
+        return await self._services.state_keys(self._plugin_id, prefix)
 
 
 def _key(key: str) -> str:
@@ -128,7 +128,7 @@ class _Stream:
 
     def _part(self, kind: Any, index: int, text: str) -> None:
         part = StreamPart(kind, self.message_id, self._thread_id, index, text)
-        self._ctx._ports.stream_part(part)
+        self._ctx._services.stream_part(part)
 
 
 class HookContext:
@@ -143,7 +143,7 @@ class HookContext:
         commit: str,
         config: Mapping[str, Any],
         log: logging.Logger,
-        ports: Ports,
+        services: PluginServices,
         counts: Counter[str],
         trigger: str,
         thread_id: str | None,
@@ -155,10 +155,10 @@ class HookContext:
         self.commit = commit
         self.config = config
         self.log = log
-        self.state = _State(plugin_id, ports)
+        self.state = _State(plugin_id, services)
         self.counters = _Counters(counts)
         self.thread_id = thread_id
-        self._ports = ports
+        self._services = services
         self._trigger = trigger
         self._max_text_bytes = max_text_bytes
         self._replies = 0
@@ -189,7 +189,7 @@ class HookContext:
         )
 
     async def _check_member(self, thread_id: str) -> None:
-        if thread_id != self.thread_id and not await self._ports.is_member(
+        if thread_id != self.thread_id and not await self._services.is_member(
             thread_id, self.bot_user_id
         ):
             raise PluginApiError(f"{self.bot_user_id} is not a member of thread {thread_id}")
@@ -201,7 +201,7 @@ class HookContext:
         message_id = self._next_id()
         post = self._make_post(thread_id, text, message_id)
         await self._check_member(thread_id)
-        await self._ports.post(post)
+        await self._services.post(post)
         return message_id
 
     async def post_later(self, delay_s: float, text: str, thread_id: str | None = None) -> str:
@@ -213,7 +213,7 @@ class HookContext:
         message_id = self._next_id()
         post = self._make_post(target, text, message_id)
         await self._check_member(target)
-        await self._ports.schedule(self.plugin_id, float(delay_s), post)
+        await self._services.schedule(self.plugin_id, float(delay_s), post)
         return message_id
 
     @asynccontextmanager
@@ -231,13 +231,13 @@ class HookContext:
             return
         out._open = False
         post = self._make_post(target, out.text, out.message_id)
-        await self._ports.post(post)
+        await self._services.post(post)
         out._part("finish", len(out._parts), out.text)
 
     async def history(self, thread_id: str | None = None, *, limit: int = 50) -> list[Message]:
         target = self._thread(thread_id)
         await self._check_member(target)
-        rows = await self._ports.history(target, max(1, min(limit, _MAX_HISTORY)))
+        rows = await self._services.history(target, max(1, min(limit, _MAX_HISTORY)))
         return [
             Message(
                 thread_id=str(r["thread_id"]),

@@ -32,7 +32,7 @@ __all__ = ["PluginUnderTest", "plugin"]
 
 
 class _Thread:
-    """Ports of one in-memory thread: what the bot posts lands in its history."""
+    """PluginServices of one in-memory thread: what the bot posts lands in its history."""
 
     def __init__(self, thread_id: str, members: set[str]) -> None:
         self.thread_id = thread_id
@@ -105,7 +105,7 @@ class PluginUnderTest:
             commit=self.loaded.source.commit,
             config=self.config,
             log=logging.getLogger(f"parley.plugin.{manifest.id}"),
-            ports=self.thread,
+            services=self.thread,
             counts=self.counts,
             trigger=trigger or uuid.uuid4().hex,
             thread_id=self.thread.thread_id,

@@ -45,7 +45,6 @@ from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, dec
 from ._errors import PluginError, PluginLoadError
 from ._loader import load_plugin
 from ._manifest import bot_user_id
-from ._ports import HostPorts
 from ._runtime import (
     HookCall,
     PluginActor,
@@ -56,6 +55,7 @@ from ._runtime import (
     Swap,
     Unload,
 )
+from ._services import HostServices
 from ._settings import Mode, PluginSettings, load_plugin_settings
 from ._workspace import ScanResult, Workspace
 from .api import MemberChange, Message, Thread
@@ -122,9 +122,9 @@ class PluginHost:
         self._members: dict[str, tuple[str, ...]] = {}
         self._threads = DocumentCollection(store, "plugin_threads")
         self._status = DocumentCollection(store, "plugin_status")
-        self.ports = HostPorts(settings, store, producer, self.members)
+        self.services = HostServices(settings, store, producer, self.members)
         self.journal = _StoreJournal(DocumentCollection(store, "plugin_inflight"))
-        self._deps = RuntimeDeps(self.ports, settings.max_text_bytes, journal=self.journal)
+        self._deps = RuntimeDeps(self.services, settings.max_text_bytes, journal=self.journal)
         self.slots: dict[str, PluginSlot] = {}
         self._refs: dict[str, ActorRef[PluginMsg]] = {}
         self._pending: dict[str, str] = {}
@@ -385,7 +385,7 @@ class PluginHost:
         while True:
             await trio.sleep(_SCHEDULE_EVERY_S)
             try:
-                await self.ports.post_due()
+                await self.services.post_due()
             except AdapterError as exc:
                 log.warning("scheduled posts not sent yet", extra={"why": str(exc)})
 

@@ -45,9 +45,7 @@ def plugins_blueprint(
     async def list_plugins() -> Response:
         await authenticate(request.headers.get("Authorization"))
         now = time.time()
-        docs = [
-            d for d in await status.find({}) if now - float(d.get("updated_at", 0)) < _STALE_S
-        ]
+        docs = [d for d in await status.find({}) if now - float(d.get("updated_at", 0)) < _STALE_S]
         plugins: list[dict[str, Any]] = [
             {k: d.get(k) for k in _FIELDS}
             for d in sorted(docs, key=lambda d: (str(d.get("id")), str(d.get("host"))))

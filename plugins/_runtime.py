@@ -32,7 +32,7 @@ import trio
 
 from actors import Actor, MailboxPolicy
 
-from ._context import HookContext, Ports
+from ._context import HookContext, PluginServices
 from ._errors import PluginLoadError
 from ._loader import LoadedPlugin, load_plugin, unload
 from ._manifest import bot_user_id
@@ -175,7 +175,7 @@ class Journal(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RuntimeDeps:
-    ports: Ports
+    services: PluginServices
     max_text_bytes: int = 16_384
     config_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     journal: Journal | None = None
@@ -329,7 +329,7 @@ class PluginActor(Actor[PluginMsg]):
             commit=loaded.source.commit,
             config=self._config(loaded),
             log=slot.logger,
-            ports=self.deps.ports,
+            services=self.deps.services,
             counts=slot.counts,
             trigger=call.trigger,
             thread_id=call.thread_id,

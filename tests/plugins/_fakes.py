@@ -1,4 +1,4 @@
-"""In-memory Ports for unit tests of pure plugin logic (integration tests use the real ones)."""
+"""In-memory PluginServices for unit tests of pure logic (integration tests use the real ones)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from plugins.api import JSONValue, StreamPart
 from protocol.events import PostMessage
 
 
-class FakePorts:
+class FakeServices:
     def __init__(self, members: dict[str, set[str]] | None = None) -> None:
         self.posts: list[PostMessage] = []
         self.scheduled: list[tuple[float, PostMessage]] = []

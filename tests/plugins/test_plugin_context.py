@@ -9,10 +9,12 @@ import pytest
 
 from plugins._context import HookContext, reply_message_id
 from plugins.api import PluginApiError
-from tests.plugins._fakes import FakePorts
+from tests.plugins._fakes import FakeServices
 
 
-def _ctx(ports: FakePorts, *, thread_id: str | None = "t1", trigger: str = "m1") -> HookContext:
+def _ctx(
+    services: FakeServices, *, thread_id: str | None = "t1", trigger: str = "m1"
+) -> HookContext:
     return HookContext(
         plugin_id="echo",
         bot_user_id="plugin:echo",
@@ -20,7 +22,7 @@ def _ctx(ports: FakePorts, *, thread_id: str | None = "t1", trigger: str = "m1")
         commit="c0ffee",
         config={},
         log=logging.getLogger("parley.plugin.echo"),
-        ports=ports,
+        services=services,
         counts=Counter(),
         trigger=trigger,
         thread_id=thread_id,
@@ -35,26 +37,26 @@ def test_reply_ids_are_stable_and_distinct() -> None:
 
 
 async def test_replies_are_numbered_per_trigger() -> None:
-    ports = FakePorts()
-    ctx = _ctx(ports)
+    services = FakeServices()
+    ctx = _ctx(services)
     first = await ctx.reply("one")
     second = await ctx.reply("two")
     assert [first, second] == [reply_message_id("echo", "m1", i) for i in (0, 1)]
-    again = await _ctx(ports).reply("one")
+    again = await _ctx(services).reply("one")
     assert again == first
 
 
 async def test_a_stream_posts_once_at_the_end_and_reports_its_parts() -> None:
-    ports = FakePorts()
-    async with _ctx(ports).stream() as out:
+    services = FakeServices()
+    async with _ctx(services).stream() as out:
         await out.write("ab")
         await out.write("cd")
         assert out.text == "abcd"
-        assert ports.posts == []
-    assert [(p.thread_id, p.text, p.message_id) for p in ports.posts] == [
+        assert services.posts == []
+    assert [(p.thread_id, p.text, p.message_id) for p in services.posts] == [
         ("t1", "abcd", reply_message_id("echo", "m1", 0))
     ]
-    assert [(p.kind, p.index, p.text) for p in ports.parts] == [
+    assert [(p.kind, p.index, p.text) for p in services.parts] == [
         ("start", 0, ""),
         ("delta", 0, "ab"),
         ("delta", 1, "cd"),
@@ -63,26 +65,27 @@ async def test_a_stream_posts_once_at_the_end_and_reports_its_parts() -> None:
 
 
 async def test_a_failing_stream_block_aborts_and_posts_nothing() -> None:
-    ports = FakePorts()
+    services = FakeServices()
     with pytest.raises(RuntimeError, match=r"^model gone$"):
-        async with _ctx(ports).stream() as out:
+        async with _ctx(services).stream() as out:
             await out.write("ab")
             raise RuntimeError("model gone")
-    assert ports.posts == []
-    assert [p.kind for p in ports.parts] == ["start", "delta", "abort"]
+    assert services.posts == []
+    assert [p.kind for p in services.parts] == ["start", "delta", "abort"]
     with pytest.raises(PluginApiError, match=r"^the stream has ended$"):
         await out.write("x")
 
 
 async def test_post_later_is_scheduled_with_its_id() -> None:
-    ports = FakePorts()
-    message_id = await _ctx(ports).post_later(600, "tea")
-    assert [(d, p.text, p.message_id) for d, p in ports.scheduled] == [(600.0, "tea", message_id)]
+    services = FakeServices()
+    message_id = await _ctx(services).post_later(600, "tea")
+    scheduled = [(d, p.text, p.message_id) for d, p in services.scheduled]
+    assert scheduled == [(600.0, "tea", message_id)]
 
 
 async def test_state_round_trip_and_refusals() -> None:
-    ports = FakePorts()
-    state = _ctx(ports).state
+    services = FakeServices()
+    state = _ctx(services).state
     assert await state.get("k", "none") == "none"
     await state.set("k", {"n": [1, 2]})
     assert await state.get("k") == {"n": [1, 2]}
@@ -96,8 +99,8 @@ async def test_state_round_trip_and_refusals() -> None:
 
 
 async def test_posting_elsewhere_needs_membership_and_limits_hold() -> None:
-    ports = FakePorts(members={"t2": {"plugin:echo"}})
-    ctx = _ctx(ports)
+    services = FakeServices(members={"t2": {"plugin:echo"}})
+    ctx = _ctx(services)
     await ctx.post("t2", "hi")
     with pytest.raises(PluginApiError, match=r"^plugin:echo is not a member of thread t3$"):
         await ctx.post("t3", "hi")
@@ -107,5 +110,5 @@ async def test_posting_elsewhere_needs_membership_and_limits_hold() -> None:
         await ctx.reply("  ")
     no_thread = r"^no thread: this hook has no trigger thread, name one$"
     with pytest.raises(PluginApiError, match=no_thread):
-        await _ctx(ports, thread_id=None).reply("hi")
-    assert [p.thread_id for p in ports.posts] == ["t2"]
+        await _ctx(services, thread_id=None).reply("hi")
+    assert [p.thread_id for p in services.posts] == ["t2"]

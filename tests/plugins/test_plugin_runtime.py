@@ -23,7 +23,7 @@ from plugins._runtime import (
 )
 from plugins.api import Message
 from protocol.events import MessageEvent
-from tests.plugins._fakes import FakePorts, plugin_source
+from tests.plugins._fakes import FakeServices, plugin_source
 
 ECHO = """
 async def on_message(ctx, message):
@@ -54,29 +54,29 @@ async def _call(ref: ActorRef[PluginMsg], text: str, seq: int = 1) -> None:
 
 
 async def test_a_message_gets_a_reply_with_an_id_derived_from_the_trigger(tmp_path: Path) -> None:
-    ports = FakePorts()
+    services = FakeServices()
     slot = PluginSlot("echo", loaded=load_plugin(plugin_source(tmp_path, ECHO)), state=PluginState.RUNNING)
     async with open_actor_system() as system:
-        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(ports)), name="echo")
+        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(services)), name="echo")
         await _call(ref, "hi")
         await _call(ref, "hi")  # the same trigger again (a redelivery)
-    assert [p.text for p in ports.posts] == ["v1: hi", "v1: hi"]
-    assert {p.message_id for p in ports.posts} == {reply_message_id("echo", "m1", 0)}
-    assert ports.posts[0].sender_id == "plugin:echo"
-    assert ports.posts[0].thread_id == "t1"
+    assert [p.text for p in services.posts] == ["v1: hi", "v1: hi"]
+    assert {p.message_id for p in services.posts} == {reply_message_id("echo", "m1", 0)}
+    assert services.posts[0].sender_id == "plugin:echo"
+    assert services.posts[0].thread_id == "t1"
     assert slot.counts["seen"] == 2
     assert slot.hook_calls == 2
 
 
 async def test_a_plugin_that_keeps_raising_is_restarted_then_failed(tmp_path: Path) -> None:
-    ports = FakePorts()
+    services = FakeServices()
     source = plugin_source(tmp_path, FLAKY, runtime="[runtime]\nmax_failures = 2\nrestarts = 1\n")
     first = load_plugin(source)
     first_module = weakref.ref(first.module)
     slot = PluginSlot("echo", loaded=first, state=PluginState.RUNNING)
     del first
     async with open_actor_system() as system:
-        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(ports)), name="echo")
+        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(services)), name="echo")
         await _call(ref, "raise", 1)
         assert slot.state is PluginState.RUNNING
         await _call(ref, "ok", 2)  # a success resets the run of failures
@@ -93,28 +93,28 @@ async def test_a_plugin_that_keeps_raising_is_restarted_then_failed(tmp_path: Pa
     assert slot.failures == 5
     assert slot.skipped == 1
     assert slot.last_error == "on_message raised RuntimeError: boom"
-    assert [p.text for p in ports.posts] == ["ok"]
+    assert [p.text for p in services.posts] == ["ok"]
 
 
 async def test_a_hanging_hook_is_cut_at_its_deadline(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
-    ports = FakePorts()
+    services = FakeServices()
     source = plugin_source(tmp_path, FLAKY, runtime="[runtime]\nhook_timeout_s = 2\nmax_failures = 1\nrestarts = 0\n")
     slot = PluginSlot("echo", loaded=load_plugin(source), state=PluginState.RUNNING)
     async with open_actor_system() as system:
-        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(ports)), name="echo")
+        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(services)), name="echo")
         await _call(ref, "hang")
     assert slot.state is PluginState.FAILED
     assert slot.last_error == "on_message did not finish within 2 s"
 
 
 async def test_a_swap_serves_the_new_version_and_frees_the_old(tmp_path: Path) -> None:
-    ports = FakePorts()
+    services = FakeServices()
     old = load_plugin(plugin_source(tmp_path / "v1", ECHO, digest="a1"))
     old_ref = weakref.ref(old.module)
     slot = PluginSlot("echo", loaded=old, state=PluginState.RUNNING)
     del old
     async with open_actor_system() as system:
-        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(ports)), name="echo")
+        ref = await system.start(lambda: PluginActor(slot, RuntimeDeps(services)), name="echo")
         await _call(ref, "a", 1)
         new = load_plugin(plugin_source(tmp_path / "v2", ECHO.replace("v1: ", "v2: "), digest="a2"))
         ref.tell(Swap(new))
@@ -122,4 +122,4 @@ async def test_a_swap_serves_the_new_version_and_frees_the_old(tmp_path: Path) -
         await _call(ref, "b", 2)
         gc.collect()
         assert old_ref() is None
-    assert [p.text for p in ports.posts] == ["v1: a", "v2: b"]
+    assert [p.text for p in services.posts] == ["v1: a", "v2: b"]

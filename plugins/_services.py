@@ -1,4 +1,4 @@
-"""The real Ports of a hook context: Kafka for replies, the store for the rest.
+"""The real PluginServices of a hook context: Kafka for replies, the store for the rest.
 
 post        chat.commands (key thread_id), like a gateway's post: Kafka first, the
             core's ThreadActor stores it once per message id and announces it
@@ -24,12 +24,12 @@ if TYPE_CHECKING:
     from adapters import KafkaProducer, MongoStore
     from config.settings import Settings
 
-__all__ = ["HostPorts"]
+__all__ = ["HostServices"]
 
 log = logging.getLogger(__name__)
 
 
-class HostPorts:
+class HostServices:
     def __init__(
         self,
         settings: Settings,
