@@ -62,7 +62,7 @@ from .api import MemberChange, Message, Thread
 
 if TYPE_CHECKING:
     from actors import ActorRef, ActorSystem, Supervisor
-    from adapters import KafkaOptions, KafkaProducer, MongoStore
+    from adapters import KafkaOptions, KafkaProducer, MongoStore, SharedAdapters
     from config.settings import Settings
     from telemetry import ProcessStatus
 
@@ -81,9 +81,7 @@ async def start_plugin_host(
     system: ActorSystem,
     settings: Settings,
     status: ProcessStatus,
-    kafka: KafkaOptions,
-    store: MongoStore,
-    producer: KafkaProducer,
+    shared: SharedAdapters,
     plugin_settings: PluginSettings | None = None,
 ) -> PluginHost:
     """Assemble and start the plugin host inside `system` (after store and producer).
@@ -91,7 +89,8 @@ async def start_plugin_host(
     /readyz waits for the host's events consumer to be assigned: a bot only answers what
     arrives after that (a new consumer group starts at the end of chat.events).
     """
-    host = PluginHost(settings, plugin_settings or load_plugin_settings(), kafka, store, producer)
+    ps = plugin_settings or load_plugin_settings()
+    host = PluginHost(settings, ps, shared.kafka, shared.store, shared.producer)
     consumer = host.consumer
     status.add_probe(
         "plugins",
