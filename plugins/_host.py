@@ -27,6 +27,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -38,12 +39,13 @@ from adapters import (
     DocumentCollection,
     KafkaConsumer,
     backoff_delays,
+    read_files,
     watch_changes,
 )
 from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
 
 from ._errors import PluginError, PluginLoadError
-from ._loader import load_plugin
+from ._loader import LoadedPlugin, load_plugin, ui_version
 from ._manifest import bot_user_id
 from ._runtime import (
     HookCall,
@@ -74,6 +76,14 @@ _STATUS_EVERY_S = 1.0
 _SCHEDULE_EVERY_S = 0.5
 _DEV_POLL_S = 2.0
 _MEMBER_CACHE = 50_000
+_ASSET_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".html": "text/html",
+}
 _LATEST: dict[str, Any] = {"auto.offset.reset": "latest"}
 
 
@@ -121,6 +131,7 @@ class PluginHost:
         self._members: dict[str, tuple[str, ...]] = {}
         self._threads = DocumentCollection(store, "plugin_threads")
         self._status = DocumentCollection(store, "plugin_status")
+        self._assets = DocumentCollection(store, "plugin_assets")
         self.services = HostServices(settings, store, producer, self.members)
         self.journal = _StoreJournal(DocumentCollection(store, "plugin_inflight"))
         self._deps = RuntimeDeps(self.services, settings.max_text_bytes, journal=self.journal)
@@ -288,6 +299,7 @@ class PluginHost:
             except PluginLoadError as exc:
                 self._refuse(plugin_id, str(exc))
                 continue
+            await self._publish_assets(loaded)
             if slot is None or plugin_id not in self._refs:
                 slot = slot or PluginSlot(plugin_id)
                 slot.loaded, slot.state, slot.refusal = loaded, PluginState.RUNNING, ""
@@ -315,6 +327,22 @@ class PluginHost:
             if ref is not None and ref.alive:
                 ref.tell(Unload())
             del self.slots[plugin_id]
+
+    async def _publish_assets(self, loaded: LoadedPlugin) -> None:
+        """Put a version's browser files in the store, under an immutable versioned path
+        (`/plugins/<id>/<ui version>/<file>`), for whichever gateway serves the browser."""
+        manifest = loaded.manifest
+        if manifest.browser_entry is None:
+            return
+        try:
+            files = await read_files(loaded.source.root)
+            for rel, content in files.items():
+                kind = _ASSET_TYPES.get(PurePosixPath(rel).suffix)
+                if kind is not None:
+                    key = f"{manifest.id}/{ui_version(loaded)}/{rel}"
+                    await self._assets.put(key, {"content": content, "content_type": kind})
+        except (AdapterError, OSError) as exc:
+            log.warning("browser files not published", extra={"why": str(exc)})
 
     def _refuse(self, plugin_id: str, error: str) -> None:
         slot = self.slots.get(plugin_id)

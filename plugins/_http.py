@@ -8,7 +8,9 @@ the API: `authenticate` is the gateway's, passed in as a callable.
 
     GET /api/plugins -> {"plugins": [{"id", "version", "commit", "state", "last_error",
                           "bot_user_id", "description", "hook_calls", "failures",
-                          "restarts", "p50_ms", "p99_ms", "host", "browser_entry"}]}
+                          "restarts", "p50_ms", "p99_ms", "host", "browser_entry",
+                          "ui_url"}]}
+    GET /plugins/<id>/<ui version>/<file> -> a version's browser file, cached immutably
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = ["plugins_blueprint"]
 _STALE_S = 10.0
 _FIELDS = (
     "id", "version", "commit", "state", "last_error", "bot_user_id", "description",
-    "hook_calls", "failures", "restarts", "p50_ms", "p99_ms", "host", "browser_entry",
+    "hook_calls", "failures", "restarts", "p50_ms", "p99_ms", "host", "browser_entry", "ui_url",
 )  # fmt: skip
 
 
@@ -40,6 +42,7 @@ def plugins_blueprint(
     """The plugin routes; `authenticate(Authorization header)` raises a refusal (401)."""
     blueprint = Blueprint("plugins", __name__)
     status = DocumentCollection(store, "plugin_status")
+    assets = DocumentCollection(store, "plugin_assets")
 
     @blueprint.get("/api/plugins")
     async def list_plugins() -> Response:
@@ -55,6 +58,19 @@ def plugins_blueprint(
             content_type="application/json",
             # The list is never cached: a new version must show at once (Grafana #41367).
             headers={"Cache-Control": "no-store"},
+        )
+
+    @blueprint.get("/plugins/<plugin_id>/<version>/<path:path>")
+    async def ui_file(plugin_id: str, version: str, path: str) -> Response:
+        # Public like the shell's own files (a module is fetched by import(), which sends no
+        # token); immutable: a new version is a new URL, so it is cached for a year.
+        doc = await assets.get(f"{plugin_id}/{version}/{path}")
+        if doc is None:
+            return Response("not found", status=404, content_type="text/plain")
+        return Response(
+            bytes(doc["content"]),
+            content_type=str(doc["content_type"]),
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
         )
 
     return blueprint

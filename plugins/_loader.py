@@ -35,7 +35,14 @@ from ._errors import PluginLoadError
 from ._manifest import Manifest
 from .api import HOOK_NAMES
 
-__all__ = ["LoadedPlugin", "PluginSource", "load_plugin", "module_prefix", "unload"]
+__all__ = [
+    "LoadedPlugin",
+    "PluginSource",
+    "load_plugin",
+    "module_prefix",
+    "ui_version",
+    "unload",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,11 @@ class LoadedPlugin:
     def key(self) -> str:
         """What tells two versions apart (content and where it came from)."""
         return f"{self.source.commit}/{self.source.digest}"
+
+
+def ui_version(loaded: LoadedPlugin) -> str:
+    """The path part that makes a version's browser files immutable: its content digest."""
+    return loaded.source.digest[:12]
 
 
 def module_prefix(plugin_id: str) -> str:

@@ -34,7 +34,7 @@ from actors import Actor, MailboxPolicy
 
 from ._context import HookContext, PluginServices
 from ._errors import PluginLoadError
-from ._loader import LoadedPlugin, load_plugin, unload
+from ._loader import LoadedPlugin, load_plugin, ui_version, unload
 from ._manifest import bot_user_id
 
 __all__ = [
@@ -152,6 +152,11 @@ class PluginSlot:
             "bot_user_id": self.bot_user_id,
             "description": loaded.manifest.description if loaded else "",
             "browser_entry": loaded.manifest.browser_entry if loaded else None,
+            "ui_url": (
+                f"/plugins/{self.plugin_id}/{ui_version(loaded)}/{loaded.manifest.browser_entry}"
+                if loaded and loaded.manifest.browser_entry
+                else None
+            ),
             "hook_calls": self.hook_calls,
             "failures": self.failures,
             "restarts": self.restarts,

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from adapters import DocumentCollection
 from protocol.events import PostMessage, encode
 
@@ -60,12 +62,15 @@ class HostServices:
         doc = await self._state.get(f"{plugin_id}/{key}")
         if doc is None:
             return False, None
-        value: JSONValue = doc.get("value")
+        value: JSONValue = orjson.loads(doc["json"])
         return True, value
 
     async def state_set(self, plugin_id: str, key: str, value: JSONValue) -> None:
         await self._state.put(
-            f"{plugin_id}/{key}", {"plugin_id": plugin_id, "key": key, "value": value}
+            # As JSON text: a plugin's keys may hold `.` or `$`, and its lists may nest, both
+            # of which FerretDB refuses in a document.
+            f"{plugin_id}/{key}",
+            {"plugin_id": plugin_id, "key": key, "json": orjson.dumps(value).decode()},
         )
 
     async def state_delete(self, plugin_id: str, key: str) -> None:

@@ -8,6 +8,7 @@ keeps replying, and the error is in the status the CLI reads.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,23 @@ version = "0.1.0"
 api_version = 1
 [server]
 entry = "server.py"
+[browser]
+entry = "ui.js"
 """
 
 SERVER = """\
 from plugins.api import Context, Message
 
 async def on_message(ctx: Context, message: Message) -> None:
+    # State in the real store, with a key and a value FerretDB would refuse as a document.
+    seen = await ctx.state.get("seen.$count", 0)
+    await ctx.state.set("seen.$count", seen + 1)
+    await ctx.state.set("nested", {{"a.b": [[1, 2]]}})
+    assert await ctx.state.get("nested") == {{"a.b": [[1, 2]]}}
     await ctx.reply("{tag}: " + message.text)
 """
+
+UI = "export function mount(element) { element.textContent = 'echo'; }\n"
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -84,6 +94,7 @@ async def test_a_bot_replies_and_a_saved_edit_changes_the_next_reply(
     (workspace.path / "echo" / "plugin.toml").write_text(MANIFEST)
     server = workspace.path / "echo" / "server.py"
     server.write_text(SERVER.format(tag="v1"))
+    (workspace.path / "echo" / "ui.js").write_text(UI)
     await workspace.commit_all("add echo")
 
     host = PluginHostProcess(chat_settings, log_dir=tmp_path, workspace=workspace.path)
@@ -100,6 +111,19 @@ async def test_a_bot_replies_and_a_saved_edit_changes_the_next_reply(
             thread = created.json()["thread_id"]
 
             assert await _say(http, token, thread, "hello") == "v1: hello"
+
+            # The browser module, from an immutable versioned URL the plugin list names.
+            listed = await http.get("/api/plugins", headers=_auth(token))
+            [echo] = [p for p in listed.json()["plugins"] if p["id"] == "echo"]
+            assert re.fullmatch(r"/plugins/echo/[0-9a-f]{12}/ui\.js", echo["ui_url"])
+            module = await http.get(echo["ui_url"])
+            assert module.status_code == 200
+            assert module.text == UI
+            assert module.headers["content-type"].startswith("text/javascript")
+            assert module.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert (await http.get("/plugins/echo/000000000000/ui.js")).status_code == 404
+            # The shell's own demo module is still served beside them.
+            assert (await http.get("/plugins/demo-panel.js")).status_code == 200
 
             server.write_text(SERVER.format(tag="v2"))
             started = trio.current_time()
