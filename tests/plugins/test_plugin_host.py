@@ -156,6 +156,9 @@ async def test_a_bot_replies_and_a_saved_edit_changes_the_next_reply(
             assert echo["last_error"] == status["last_error"]
             assert echo["commit"].endswith("+dirty")
             assert (await http.get("/api/plugins")).status_code == 401
+            # Not asserted (timings vary with the machine): hook time, trigger to reply acked.
+            print(f"echo: {echo['hook_calls']} hook calls, p50 {echo['p50_ms']} ms, "
+                  f"p99 {echo['p99_ms']} ms")  # fmt: skip
             assert await _say(http, token, thread, "still there") == "v2: still there"
             # One reply per message: nothing was answered twice.
             replies = await _replies(http, token, thread, 0)
