@@ -34,8 +34,10 @@ from __future__ import annotations
 
 from ._admin import ensure_topics
 from ._backoff import backoff_delays
+from ._child import ChildExited, SupervisedChild, free_port
 from ._consumer import KafkaConsumer
 from ._dead_letter import send_to_dead_letter
+from ._docs import DocumentCollection
 from ._documents import check_document
 from ._errors import (
     AdapterClosedError,
@@ -50,6 +52,19 @@ from ._errors import (
     StoreUnavailableError,
     UnknownOutcomeError,
 )
+from ._files import (
+    extract_tar,
+    list_dirs,
+    path_exists,
+    read_files,
+    read_text,
+    remove_tree,
+    rename_path,
+    run_command,
+    watch_changes,
+    write_files,
+)
+from ._git import GitError, git, git_bytes
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
@@ -72,9 +87,12 @@ __all__ = [
     "AdapterClosedError",
     "AdapterError",
     "AdapterUnavailableError",
+    "ChildExited",
     "ConsumedRecord",
     "ConsumerCounters",
     "DeliveryInfo",
+    "DocumentCollection",
+    "GitError",
     "HistoryPage",
     "InvalidDocumentError",
     "KafkaConsumer",
@@ -95,12 +113,26 @@ __all__ = [
     "StoreOptions",
     "StoreUnavailableError",
     "StoredMessage",
+    "SupervisedChild",
     "TopicPartitionKey",
     "UnknownOutcomeError",
     "backoff_delays",
     "check_document",
     "consumer_config",
     "ensure_topics",
+    "extract_tar",
+    "free_port",
+    "git",
+    "git_bytes",
+    "list_dirs",
+    "path_exists",
     "producer_config",
+    "read_files",
+    "read_text",
+    "remove_tree",
+    "rename_path",
+    "run_command",
     "send_to_dead_letter",
+    "watch_changes",
+    "write_files",
 ]

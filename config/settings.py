@@ -23,6 +23,7 @@ class Role(StrEnum):
     ALL = "all"
     GATEWAY = "gateway"
     CORE = "core"
+    PLUGINS = "plugins"
 
 
 class Settings(BaseSettings):

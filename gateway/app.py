@@ -7,10 +7,11 @@ feature quietly switched off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from quart import Response
+from quart import Blueprint, Response
 from quart_trio import QuartTrio
 
 from gateway._posting import closes_connection, too_large_json
@@ -31,14 +32,22 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "create_ops_app"]
 
 
-def create_app(ctx: GatewayContext) -> QuartTrio:
-    """The gateway's app: everything a browser, a REST client or an operator asks for."""
+def create_app(ctx: GatewayContext, extra: Sequence[Blueprint] = ()) -> QuartTrio:
+    """The gateway's app: everything a browser, a REST client or an operator asks for.
+
+    `extra`: blueprints of other roles (the plugin list), handed in by `parley serve`.
+    """
     app = _base_app(ctx.settings, ctx.status, browser=ctx.browser_config())
     app.config["PARLEY_CONTEXT"] = ctx
     app.config["PARLEY_WS"] = ctx.ws
     app.config["PARLEY_HTTP_HOST"] = ctx.settings.http_host
     blueprints = (
-        rest_blueprint, operations_blueprint, openapi_blueprint, ws_blueprint, static_blueprint
+        rest_blueprint,
+        operations_blueprint,
+        openapi_blueprint,
+        ws_blueprint,
+        static_blueprint,
+        *extra,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
