@@ -34,6 +34,10 @@ def run_main() -> int:
         PARLEY_MONGO_URI=endpoints.mongo_uri,
         PARLEY_OIDC_ISSUER=endpoints.oidc_issuer,
     )
+    # A person trying Parley gets the bundled bots: the plugin host runs as a watched child
+    # of the server (off by default for `parley serve`, so tests and the bench pay for it only
+    # where they ask; an operator runs `--role plugins` processes of their own).
+    env.setdefault("PARLEY_PLUGIN_HOST", "child")
     url = settings.http_base_url
     _say(f"open {url} and log in as alice, bob or carol (any name works, no password)")
     _say(f"for scripts: TOKEN=$(.venv/bin/parley token alice); curl {url}/api/threads ...")
