@@ -32,6 +32,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check actors adapters config core gateway infra parley protocol telemetry tests bench
 	$(VENV)/bin/mypy
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
+	$(PARLEY) protocol generate --check
 
 test: install
 	@$(MAKE) --no-print-directory check

@@ -1,14 +1,23 @@
-"""`GET /openapi.json`: the REST API described from the same models that validate it."""
+"""`GET /openapi.json` and `GET /asyncapi.json`: the APIs described from the models themselves.
+
+The REST bodies come from the pydantic models that validate them (gateway.schemas); the
+message objects history answers with, and the whole WebSocket protocol (AsyncAPI 3), come
+from protocol.catalog, the one list of payloads the browser module is generated from too.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from quart import Blueprint, Response
 
 from gateway.schemas import AddMember, CreateThread, PostMessageBody, PostThreadMessageBody
+from protocol.asyncapi import asyncapi_document
+from protocol.catalog import PAYLOADS, schema_of
+from protocol.events import MessageEvent
 
-__all__ = ["openapi_blueprint", "openapi_document"]
+__all__ = ["asyncapi_json", "openapi_blueprint", "openapi_document"]
 
 openapi_blueprint = Blueprint("openapi", __name__)
 
@@ -41,6 +50,14 @@ def _answers(ok: str, description: str, *errors: int) -> dict[str, Any]:
     return out
 
 
+def _history_answers() -> dict[str, Any]:
+    answers = _answers("200", "a page of messages", 403, 404)
+    answers["200"]["content"] = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/History"}}
+    }
+    return answers
+
+
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         model.__name__: model.model_json_schema()
@@ -62,6 +79,16 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     schemas["Accepted"] = _ACCEPTED
+    schemas["Message"] = schema_of(next(p for p in PAYLOADS if p.model is MessageEvent))
+    schemas["History"] = {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+            "next_before_seq": {"type": "integer"},
+            "next_after_seq": {"type": "integer"},
+        },
+    }
     thread_id = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string"}}
     post_message = {
         "summary": "Post a message; 202 once Kafka acknowledged it",
@@ -115,7 +142,7 @@ def openapi_document() -> dict[str, Any]:
                             for n in ("after_seq", "before_seq", "limit")
                         ),
                     ],
-                    "responses": _answers("200", "a page of messages", 403, 404),
+                    "responses": _history_answers(),
                 },
             },
         },
@@ -124,6 +151,9 @@ def openapi_document() -> dict[str, Any]:
 
 @openapi_blueprint.get("/openapi.json")
 async def openapi_json() -> Response:
-    import json
-
     return Response(json.dumps(openapi_document()), content_type="application/json")
+
+
+@openapi_blueprint.get("/asyncapi.json")
+async def asyncapi_json() -> Response:
+    return Response(json.dumps(asyncapi_document()), content_type="application/json")

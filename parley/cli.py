@@ -32,6 +32,12 @@ def _build_parser() -> argparse.ArgumentParser:
     assets = sub.add_parser("assets", help="browser assets vendored from npm")
     assets.add_argument("action", choices=["build"])
 
+    protocol = sub.add_parser("protocol", help="generated protocol files (browser module)")
+    protocol.add_argument("action", choices=["generate"])
+    protocol.add_argument(
+        "--check", action="store_true", help="fail if a generated file is stale; write nothing"
+    )
+
     plugin = sub.add_parser("plugin", help="plugin workspace (not built yet)")
     plugin.add_argument("action", choices=["new", "test", "list"])
     return parser
@@ -69,6 +75,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from gateway.assets import assets_main
 
             return assets_main(args.action)
+        if args.command == "protocol":
+            from parley.protocol_cli import protocol_main
+
+            return protocol_main(args.action, check=args.check)
         if args.command == "plugin":
             print("parley plugin: the plugin workspace is not built yet", file=sys.stderr)
             return 2

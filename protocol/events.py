@@ -7,16 +7,21 @@
                                         | MembershipEvent  (members changed: gateways re-check)
 
 Values are compact JSON objects with a ``type`` tag; unknown tags are ignored by readers so
-that a newer producer never breaks an older gateway during a rolling deploy.
+that a newer producer never breaks an older gateway during a rolling deploy. Each record's JSON
+Schema and version come from ``protocol.catalog`` (the ``Annotated`` constraints below are
+what the schemas say; the decoders here enforce the same by hand, because they are on the hot
+path). A record may carry its schema version as ``"v"``; one this reader does not know is
+skipped like an unknown tag (an event) or refused (a command).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
+from pydantic import Field
 
 __all__ = [
     "Event",
@@ -38,6 +43,14 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Every record here is at version 1 (protocol.catalog.Payload.version says so per payload).
+SCHEMA_VERSION = 1
+
+# Constraints the JSON Schemas carry (protocol.catalog); decoding below enforces the same.
+NonEmpty = Annotated[str, Field(min_length=1)]
+PositiveSeq = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class EventDecodeError(ValueError):
     """Raised when a Kafka record is not a valid Parley record; the reason names the field."""
 
@@ -46,11 +59,11 @@ class EventDecodeError(ValueError):
 class PostMessage:
     """A message the gateway accepted: Kafka has it, no store has it yet."""
 
-    message_id: str
-    thread_id: str
-    sender_id: str
+    message_id: NonEmpty
+    thread_id: NonEmpty
+    sender_id: NonEmpty
     text: str
-    created_at: str
+    created_at: NonEmpty
     client_msg_id: str | None = None
     type: Literal["post"] = "post"
 
@@ -59,12 +72,12 @@ class PostMessage:
 class MessageEvent:
     """A stored message with its per-thread sequence number; what clients receive."""
 
-    thread_id: str
-    seq: int
-    message_id: str
-    sender_id: str
+    thread_id: NonEmpty
+    seq: PositiveSeq
+    message_id: NonEmpty
+    sender_id: NonEmpty
     text: str
-    created_at: str
+    created_at: NonEmpty
     client_msg_id: str | None = None
     type: Literal["message"] = "message"
 
@@ -77,8 +90,10 @@ class MessageEvent:
 
 @dataclass(frozen=True, slots=True)
 class TypingEvent:
-    thread_id: str
-    user_id: str
+    """Someone is typing in a thread (ephemeral, never stored)."""
+
+    thread_id: NonEmpty
+    user_id: NonEmpty
     type: Literal["typing"] = "typing"
 
 
@@ -86,8 +101,8 @@ class TypingEvent:
 class PresenceEvent:
     """A user's first connection to a thread opened (online) or its last one closed."""
 
-    thread_id: str
-    user_id: str
+    thread_id: NonEmpty
+    user_id: NonEmpty
     status: Literal["online", "offline"]
     type: Literal["presence"] = "presence"
 
@@ -96,7 +111,7 @@ class PresenceEvent:
 class MembershipEvent:
     """Members of a thread changed; gateways drop subscriptions of removed users."""
 
-    thread_id: str
+    thread_id: NonEmpty
     members: tuple[str, ...]
     type: Literal["membership"] = "membership"
 
@@ -129,6 +144,10 @@ def _load(raw: bytes) -> dict[str, Any]:
 
 def decode_command(raw: bytes) -> PostMessage:
     obj = _load(raw)
+    if obj.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise EventDecodeError(
+            f"field 'v': schema version {str(obj.get('v'))[:20]} is not supported"
+        )
     if obj.get("type") != "post":
         raise EventDecodeError(f"unknown command type {obj.get('type')!r}")
     return PostMessage(
@@ -151,6 +170,8 @@ def _text(obj: dict[str, Any]) -> str:
 def decode_event(raw: bytes) -> Event | None:
     """Decode a chat.events value; None for a tag this version does not know."""
     obj = _load(raw)
+    if obj.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+        return None  # a newer writer's record: skipped like an unknown tag
     kind = obj.get("type")
     if kind == "message":
         seq = obj.get("seq")

@@ -34,6 +34,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     typing: {}, // thread_id -> {user_id: expiresAt}
     presence: {}, // user_id -> "online" | "offline"
     banner: "", // a problem that is not about one message
+    invalidFrames: 0, // server frames refused by the protocol schemas (reported, not rendered)
     loadingOlder: false,
     threadsError: "",
   });
@@ -324,6 +325,13 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     getToken: () => auth.token(),
     onFrame,
     onOpen,
+    // A frame that does not match the protocol (a bug or a mismatched server): say so, show
+    // nothing of it.
+    onInvalidFrame: (f, verdict) => {
+      const where = verdict.field ? ` (field ${verdict.field})` : "";
+      state.invalidFrames += 1;
+      state.banner = `Ignored an invalid "${String(f.type).slice(0, 40)}" frame from the server${where}: ${verdict.message}`;
+    },
     onState: (s, detail) => {
       state.connection = s;
       state.retryInMs = detail.retryInMs || 0;

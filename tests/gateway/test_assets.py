@@ -62,7 +62,8 @@ def test_build_copies_each_browser_build_with_a_manifest(
     vendor = frontend / "vendor"
     for item in VENDORED:
         assert (vendor / item.target).read_text() == f"export const name = {item.package!r};\n"
-        assert (vendor / "licenses" / f"{item.package}.txt").read_text() == "MIT"
+        licence = item.package.replace("/", "-").lstrip("@")  # @scope/name → scope-name
+        assert (vendor / "licenses" / f"{licence}.txt").read_text() == "MIT"
     manifest = json.loads((vendor / "manifest.json").read_text())
     assert manifest["files"]["vue.esm-browser.prod.js"]["version"] == "1.2.3"
 
@@ -112,6 +113,9 @@ def test_index_html_import_map_points_at_every_vendored_file() -> None:
     block = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', index, re.S)
     assert block is not None
     imports = json.loads(block.group(1))["imports"]
-    assert sorted(imports[i.package] for i in VENDORED) == sorted(
-        f"/vendor/{i.target}" for i in VENDORED
-    )
+    # A package vendored as several files (they import each other relatively) is mapped to
+    # its entry module, one of them.
+    for package in {i.package for i in VENDORED}:
+        files = {f"/vendor/{i.target}" for i in VENDORED if i.package == package}
+        assert imports[package] in files, package
+    assert set(imports) - {"parley/"} == {i.package for i in VENDORED}
