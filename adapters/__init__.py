@@ -62,6 +62,7 @@ from ._types import (
     ProducerCounters,
     Readiness,
     StoreCounters,
+    StoredChange,
     StoredMessage,
 )
 
@@ -90,6 +91,7 @@ __all__ = [
     "StoreError",
     "StoreOptions",
     "StoreUnavailableError",
+    "StoredChange",
     "StoredMessage",
     "TopicPartitionKey",
     "UnknownOutcomeError",

@@ -29,10 +29,16 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
+from protocol.events import MessageDeleted, MessageEdited
+
 from ._backoff import backoff_delays
 from ._codec import (
+    change_document,
+    change_from_document,
+    is_change,
     message_document,
     message_from_document,
+    row_from_document,
     thread_document,
     thread_from_document,
 )
@@ -44,13 +50,13 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._group_insert import GroupInsert
-from ._types import HistoryPage, Readiness, StoreCounters, StoredMessage
+from ._types import HistoryPage, Readiness, StoreCounters, StoredChange, StoredMessage
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
     from pymongo.database import Database
 
-    from protocol.events import MessageEvent
+    from protocol.events import MessageChange, MessageEvent
     from protocol.records import ThreadRecord
 
     from ._options import StoreOptions
@@ -234,13 +240,30 @@ class MongoStore:
                 del self._seq_locks[thread_id]
 
     async def find_message(self, message_id: str) -> MessageEvent | None:
-        """The stored message with this id, or None."""
+        """The stored message with this id, or None (a change's id is not a message's)."""
 
         def run() -> MessageEvent | None:
             doc = self._messages().find_one({"message_id": message_id}, {"_id": 0})
-            return None if doc is None else message_from_document(doc)
+            return None if doc is None or is_change(doc) else message_from_document(doc)
 
         return await self._call(run)
+
+    async def apply_change(self, change: MessageChange) -> StoredChange:
+        """Store an edit or a delete once per change_id with its seq, then apply it to its message.
+
+        Two single-document writes, each idempotent, so a crash between them is repaired by
+        the redelivery: (1) insert the change (unique change_id as message_id; a clash of
+        seq raises SeqConflictError); (2) an edit sets the message's text and edited_at unless
+        a later change (change_seq) got there first or it is deleted; a delete blanks the
+        message's text (a tombstone keeps the seq) and the text of every edit of it, so the
+        deleted text is nowhere in the store.
+        """
+        doc = change_document(change)
+        check_document(doc)
+        result = await self._call(lambda: self._insert_change(doc))
+        stored = result.change
+        await self._call(lambda: self._apply_to_message(stored))
+        return result
 
     async def last_seq(self, thread_id: str) -> int:
         """Highest seq stored for the thread (0 when it has no messages)."""
@@ -381,6 +404,56 @@ class MongoStore:
             f"no free seq for thread {doc['thread_id']} after {_SEQ_RETRIES} tries"
         )
 
+    def _insert_change(self, doc: Doc) -> StoredChange:
+        attempt = dict(doc)
+        try:
+            self._messages().insert_one(attempt)
+        except DuplicateKeyError:
+            stored = self._messages().find_one({"message_id": doc["message_id"]}, {"_id": 0})
+            if stored is not None and is_change(stored):
+                return StoredChange(change_from_document(stored), duplicate=True)
+            self.counters.seq_conflicts += 1
+            raise SeqConflictError(
+                f"seq {doc['seq']} of thread {doc['thread_id']} is taken"
+            ) from None
+        return StoredChange(change_from_document(doc), duplicate=False)
+
+    def _apply_to_message(self, change: MessageChange) -> None:
+        target = {
+            "message_id": change.message_id,
+            "thread_id": change.thread_id,
+            "kind": {"$exists": False},
+        }
+        not_later = {
+            "$or": [{"change_seq": {"$exists": False}}, {"change_seq": {"$lt": change.seq}}]
+        }
+        if isinstance(change, MessageEdited):
+            self._messages().update_one(
+                {**target, "deleted_at": {"$exists": False}, **not_later},
+                {
+                    "$set": {
+                        "text": change.text,
+                        "edited_at": change.edited_at,
+                        "change_seq": change.seq,
+                    }
+                },
+            )
+            return
+        self._messages().update_one(
+            target,
+            {
+                "$set": {
+                    "text": "",
+                    "deleted_at": change.deleted_at,
+                    "deleted_by": change.deleted_by,
+                    "change_seq": change.seq,
+                }
+            },
+        )
+        self._messages().update_many(
+            {"target_id": change.message_id, "kind": "edit"}, {"$set": {"text": ""}}
+        )
+
     def _insert_leading(self, docs: list[Doc]) -> int:
         # In slices: FerretDB (1.24, SQLite) inserts in chunks of 100 and, ordered or not,
         # goes on with the next chunk after a clash, counting those in nInserted (measured:
@@ -418,8 +491,10 @@ class MongoStore:
             )
             more = len(rows) > limit
             rows = rows[:limit]
+            messages, changes = _split(rows)
             return HistoryPage(
-                tuple(message_from_document(row) for row in rows),
+                messages,
+                changes=changes,
                 next_before_seq=rows[0]["seq"] if rows and after_seq > 0 else None,
                 next_after_seq=rows[-1]["seq"] if rows and more else None,
             )
@@ -430,8 +505,10 @@ class MongoStore:
         )
         more = len(rows) > limit
         rows = rows[:limit][::-1]
+        messages, changes = _split(rows)
         return HistoryPage(
-            tuple(message_from_document(row) for row in rows),
+            messages,
+            changes=changes,
             next_before_seq=rows[0]["seq"] if rows and more else None,
             next_after_seq=rows[-1]["seq"] if rows and before_seq is not None else None,
         )
@@ -469,6 +546,18 @@ class MongoStore:
         if not matched:
             matched = threads.update_one({"thread_id": thread_id}, update).matched_count
         return _thread_or_none(self._find_thread(thread_id)) if matched else None
+
+
+def _split(rows: list[Doc]) -> tuple[tuple[MessageEvent, ...], tuple[MessageChange, ...]]:
+    messages: list[MessageEvent] = []
+    changes: list[MessageChange] = []
+    for row in rows:
+        item = row_from_document(row)
+        if isinstance(item, MessageEdited | MessageDeleted):
+            changes.append(item)
+        else:
+            messages.append(item)
+    return tuple(messages), tuple(changes)
 
 
 def _thread_or_none(doc: Doc | None) -> ThreadRecord | None:

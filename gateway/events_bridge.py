@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
+from protocol.events import (
+    EventDecodeError,
+    MembershipEvent,
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    decode_event,
+)
 
 if TYPE_CHECKING:
     from adapters import KafkaConsumer
@@ -48,7 +55,7 @@ async def pump_events(
             consumer.ack(record)
             continue
         if event is not None:
-            if isinstance(event, MessageEvent):
+            if isinstance(event, MessageEvent | MessageEdited | MessageDeleted):
                 threads.observe(event)
             elif isinstance(event, MembershipEvent):
                 threads.forget(event.thread_id)

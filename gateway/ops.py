@@ -35,9 +35,7 @@ async def healthz() -> Response:
 async def readyz() -> Response:
     readiness = _status().readiness
     status = 200 if readiness.ready else 503
-    return Response(
-        json.dumps(readiness.report()), status=status, content_type="application/json"
-    )
+    return Response(json.dumps(readiness.report()), status=status, content_type="application/json")
 
 
 @ops_blueprint.get("/metrics")

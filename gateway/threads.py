@@ -23,14 +23,22 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
 from adapters import AdapterError
 from gateway.schemas import _ID_PATTERN
-from protocol.events import MembershipEvent, MessageEvent, encode, utc_now_iso
+from protocol.events import (
+    MembershipEvent,
+    MessageChange,
+    MessageEvent,
+    ThreadEvent,
+    encode,
+    utc_now_iso,
+)
 from protocol.records import ThreadRecord
 from protocol.refusals import Forbidden, NotFound, ValidationFailed
 
@@ -289,23 +297,24 @@ class ThreadDirectory:
     async def find_message(self, message_id: str) -> MessageEvent | None:
         return await self._store.find_message(message_id)
 
-    def observe(self, event: MessageEvent) -> None:
-        """A message event this gateway consumed from chat.events."""
+    def observe(self, event: ThreadEvent) -> None:
+        """A message, edit or delete this gateway consumed from chat.events."""
         if self._recent is not None:
             self._recent.observe(event)
 
-    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
-        """Messages after `after_seq` for a replay: from memory when it can tell, else the store."""
+    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[ThreadEvent]:
+        """Messages, edits and deletes after `after_seq` in seq order, for a replay: from
+        memory when it can tell, else the store."""
         recent = self._recent
         if recent is None:
             page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-            return list(page.messages)
+            return _in_seq_order(page.messages, page.changes)
         known = recent.page(thread_id, after_seq, limit)
         if known is not None:
             return known
         generation = recent.generation()
         page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-        events = list(page.messages)
+        events = _in_seq_order(page.messages, page.changes)
         recent.learn_page(
             thread_id,
             after_seq,
@@ -329,8 +338,21 @@ class ThreadDirectory:
             thread_id, after_seq=after_seq, before_seq=before_seq, limit=limit
         )
         out: dict[str, Any] = {"messages": [m.client_frame() for m in page.messages]}
+        if page.changes:
+            # Additive: the edits and deletes in this seq range (their effect is already in
+            # the messages), so a client that tracks seqs sees no hole where they are.
+            out["changes"] = [asdict(change) for change in page.changes]
         if page.next_before_seq is not None:
             out["next_before_seq"] = page.next_before_seq
         if page.next_after_seq is not None:
             out["next_after_seq"] = page.next_after_seq
         return out
+
+
+def _in_seq_order(
+    messages: Sequence[MessageEvent], changes: Sequence[MessageChange]
+) -> list[ThreadEvent]:
+    events: list[ThreadEvent] = [*messages, *changes]
+    if changes:
+        events.sort(key=lambda event: event.seq)
+    return events

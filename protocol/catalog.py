@@ -25,10 +25,22 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from protocol.events import MembershipEvent, MessageEvent, PostMessage, PresenceEvent, TypingEvent
+from protocol.events import (
+    DeleteMessage,
+    EditMessage,
+    MembershipEvent,
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    PostMessage,
+    PresenceEvent,
+    TypingEvent,
+)
 from protocol.frames import (
     AckFrame,
     Auth,
+    Delete,
+    Edit,
     ErrorFrame,
     Ping,
     PongFrame,
@@ -74,7 +86,11 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("send", Send, ("ws.client",)),
     Payload("typing", Typing, ("ws.client",)),
     Payload("ping", Ping, ("ws.client",)),
+    Payload("edit", Edit, ("ws.client",)),
+    Payload("delete", Delete, ("ws.client",)),
     Payload("message", MessageEvent, ("ws.server", "chat.events")),
+    Payload("message_edited", MessageEdited, ("ws.server", "chat.events")),
+    Payload("message_deleted", MessageDeleted, ("ws.server", "chat.events")),
     Payload("ack", AckFrame, ("ws.server",)),
     Payload("subscribed", SubscribedFrame, ("ws.server",)),
     Payload("thread", ThreadFrame, ("ws.server",)),
@@ -83,6 +99,8 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("pong", PongFrame, ("ws.server",)),
     Payload("error", ErrorFrame, ("ws.server",)),
     Payload("post", PostMessage, ("chat.commands",)),
+    Payload("edit", EditMessage, ("chat.commands",)),
+    Payload("delete", DeleteMessage, ("chat.commands",)),
     Payload("membership", MembershipEvent, ("chat.events",)),
 )
 

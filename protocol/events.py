@@ -1,7 +1,11 @@
 """The records that cross Kafka, in one place: what a gateway produces and a core consumes.
 
     chat.commands  key=thread_id  value=PostMessage      (accepted, not yet stored)
+                                        | EditMessage      (an edit by the sender, accepted)
+                                        | DeleteMessage    (a delete, accepted)
     chat.events    key=thread_id  value=MessageEvent     (stored, with its per-thread seq)
+                                        | MessageEdited    (stored, with a seq of its own)
+                                        | MessageDeleted   (stored, with a seq of its own)
                                         | TypingEvent      (ephemeral, never stored)
                                         | PresenceEvent    (ephemeral, never stored)
                                         | MembershipEvent  (members changed: gateways re-check)
@@ -16,7 +20,7 @@ skipped like an unknown tag (an event) or refused (a command).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -24,15 +28,24 @@ import orjson
 from pydantic import Field
 
 __all__ = [
+    "ChangeCommand",
+    "DeleteMessage",
+    "EditMessage",
     "Event",
     "EventDecodeError",
     "MembershipEvent",
+    "MessageChange",
+    "MessageDeleted",
+    "MessageEdited",
     "MessageEvent",
     "PostMessage",
     "PresenceEvent",
+    "ThreadCommand",
+    "ThreadEvent",
     "TypingEvent",
     "decode_command",
     "decode_event",
+    "decode_thread_command",
     "encode",
     "utc_now_iso",
 ]
@@ -79,13 +92,86 @@ class MessageEvent:
     text: str
     created_at: NonEmpty
     client_msg_id: str | None = None
+    # Set only when read back from the store after a change (history, replay): the current
+    # text was edited at edited_at, or the message was deleted (text "" then; seq stays).
+    edited_at: str | None = None
+    deleted_at: str | None = None
     type: Literal["message"] = "message"
 
     def client_frame(self) -> dict[str, Any]:
-        frame = asdict(self)
-        if frame["client_msg_id"] is None:
-            del frame["client_msg_id"]
+        # Built field by field (not dataclasses.asdict, which copies recursively): this runs
+        # once per event on the fan-out path. Optional fields are left out when unset.
+        frame: dict[str, Any] = {
+            "thread_id": self.thread_id,
+            "seq": self.seq,
+            "message_id": self.message_id,
+            "sender_id": self.sender_id,
+            "text": self.text,
+            "created_at": self.created_at,
+        }
+        if self.client_msg_id is not None:
+            frame["client_msg_id"] = self.client_msg_id
+        if self.edited_at is not None:
+            frame["edited_at"] = self.edited_at
+        if self.deleted_at is not None:
+            frame["deleted_at"] = self.deleted_at
+        frame["type"] = "message"
         return frame
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """An edit the gateway accepted (the sender changes the text): Kafka has it, no store yet.
+
+    ``change_id`` (UUIDv7, from the gateway) makes storing it idempotent, like a message_id.
+    """
+
+    change_id: NonEmpty
+    thread_id: NonEmpty
+    message_id: NonEmpty
+    editor_id: NonEmpty
+    text: str
+    edited_at: NonEmpty
+    type: Literal["edit"] = "edit"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    """A delete the gateway accepted (by the sender or the thread's creator)."""
+
+    change_id: NonEmpty
+    thread_id: NonEmpty
+    message_id: NonEmpty
+    deleted_by: NonEmpty
+    deleted_at: NonEmpty
+    type: Literal["delete"] = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """A stored edit, with a seq of its own in the thread: replayed after ``since_seq``."""
+
+    thread_id: NonEmpty
+    seq: PositiveSeq
+    change_id: NonEmpty
+    message_id: NonEmpty
+    editor_id: NonEmpty
+    text: str
+    edited_at: NonEmpty
+    type: Literal["message_edited"] = "message_edited"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """A stored delete, with a seq of its own; the message's text is gone from the store."""
+
+    thread_id: NonEmpty
+    seq: PositiveSeq
+    change_id: NonEmpty
+    message_id: NonEmpty
+    deleted_by: NonEmpty
+    deleted_at: NonEmpty
+    type: Literal["message_deleted"] = "message_deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +202,15 @@ class MembershipEvent:
     type: Literal["membership"] = "membership"
 
 
-Event = MessageEvent | TypingEvent | PresenceEvent | MembershipEvent
+ChangeCommand = EditMessage | DeleteMessage
+ThreadCommand = PostMessage | ChangeCommand
+MessageChange = MessageEdited | MessageDeleted
+# What a thread's log holds, each with its own seq: a replay sends these in seq order.
+ThreadEvent = MessageEvent | MessageChange
+Event = MessageEvent | TypingEvent | PresenceEvent | MembershipEvent | MessageChange
 
 
-def encode(record: PostMessage | Event) -> bytes:
+def encode(record: ThreadCommand | Event) -> bytes:
     return orjson.dumps(record)
 
 
@@ -160,6 +251,43 @@ def decode_command(raw: bytes) -> PostMessage:
     )
 
 
+def decode_thread_command(raw: bytes) -> ThreadCommand:
+    """Decode any chat.commands value: a post, an edit or a delete."""
+    obj = _load(raw)
+    kind = obj.get("type")
+    if kind == "post":
+        return decode_command(raw)
+    if obj.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise EventDecodeError(
+            f"field 'v': schema version {str(obj.get('v'))[:20]} is not supported"
+        )
+    if kind == "edit":
+        return EditMessage(
+            change_id=_str(obj, "change_id"),
+            thread_id=_str(obj, "thread_id"),
+            message_id=_str(obj, "message_id"),
+            editor_id=_str(obj, "editor_id"),
+            text=_text(obj),
+            edited_at=_str(obj, "edited_at"),
+        )
+    if kind == "delete":
+        return DeleteMessage(
+            change_id=_str(obj, "change_id"),
+            thread_id=_str(obj, "thread_id"),
+            message_id=_str(obj, "message_id"),
+            deleted_by=_str(obj, "deleted_by"),
+            deleted_at=_str(obj, "deleted_at"),
+        )
+    raise EventDecodeError(f"unknown command type {str(kind)[:40]!r}")
+
+
+def _seq_of(obj: dict[str, Any]) -> int:
+    seq = obj.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise EventDecodeError("field 'seq' must be a positive integer")
+    return seq
+
+
 def _text(obj: dict[str, Any]) -> str:
     text = obj.get("text")
     if not isinstance(text, str):
@@ -194,6 +322,25 @@ def decode_event(raw: bytes) -> Event | None:
             raise EventDecodeError("field 'status' must be 'online' or 'offline'")
         return PresenceEvent(
             thread_id=_str(obj, "thread_id"), user_id=_str(obj, "user_id"), status=status
+        )
+    if kind == "message_edited":
+        return MessageEdited(
+            thread_id=_str(obj, "thread_id"),
+            seq=_seq_of(obj),
+            change_id=_str(obj, "change_id"),
+            message_id=_str(obj, "message_id"),
+            editor_id=_str(obj, "editor_id"),
+            text=_text(obj),
+            edited_at=_str(obj, "edited_at"),
+        )
+    if kind == "message_deleted":
+        return MessageDeleted(
+            thread_id=_str(obj, "thread_id"),
+            seq=_seq_of(obj),
+            change_id=_str(obj, "change_id"),
+            message_id=_str(obj, "message_id"),
+            deleted_by=_str(obj, "deleted_by"),
+            deleted_at=_str(obj, "deleted_at"),
         )
     if kind == "membership":
         members = obj.get("members")

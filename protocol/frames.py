@@ -26,6 +26,8 @@ __all__ = [
     "MAX_TOKEN_CHARS",
     "AckFrame",
     "Auth",
+    "Delete",
+    "Edit",
     "ErrorFrame",
     "Id",
     "Ping",
@@ -88,6 +90,29 @@ class Send:
     client_msg_id: Id
     text: str
     type: Literal["send"] = "send"
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Change the text of your own message; ``ack`` (its message_id) once Kafka has it, then
+    ``message_edited`` with a seq of its own."""
+
+    thread_id: Id
+    message_id: Id
+    client_msg_id: Id
+    text: str
+    type: Literal["edit"] = "edit"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete a message (yours, or any in a thread you created); ``ack``, then
+    ``message_deleted``."""
+
+    thread_id: Id
+    message_id: Id
+    client_msg_id: Id
+    type: Literal["delete"] = "delete"
 
 
 @dataclass(frozen=True, slots=True)

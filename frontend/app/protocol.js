@@ -31,6 +31,78 @@ export const schemas = {
       "type": "object",
       "x-parley-version": 1
     },
+    "delete": {
+      "additionalProperties": false,
+      "description": "Delete a message (yours, or any in a thread you created); ``ack``, then ``message_deleted``.",
+      "properties": {
+        "client_msg_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "message_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "thread_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "type": {
+          "const": "delete"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "message_id",
+        "client_msg_id"
+      ],
+      "title": "Delete",
+      "type": "object",
+      "x-parley-version": 1
+    },
+    "edit": {
+      "additionalProperties": false,
+      "description": "Change the text of your own message; ``ack`` (its message_id) once Kafka has it, then ``message_edited`` with a seq of its own.",
+      "properties": {
+        "client_msg_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "message_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "text": {
+          "type": "string"
+        },
+        "thread_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "type": {
+          "const": "edit"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "message_id",
+        "client_msg_id",
+        "text"
+      ],
+      "title": "Edit",
+      "type": "object",
+      "x-parley-version": 1
+    },
     "ping": {
       "additionalProperties": false,
       "description": "Liveness; answered by ``pong``.",
@@ -283,6 +355,28 @@ export const schemas = {
           "minLength": 1,
           "type": "string"
         },
+        "deleted_at": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "edited_at": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
         "message_id": {
           "minLength": 1,
           "type": "string"
@@ -321,6 +415,108 @@ export const schemas = {
         "created_at"
       ],
       "title": "MessageEvent",
+      "type": "object",
+      "x-parley-version": 1
+    },
+    "message_deleted": {
+      "description": "A stored delete, with a seq of its own; the message's text is gone from the store.",
+      "properties": {
+        "change_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "deleted_at": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "deleted_by": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "message_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "seq": {
+          "maximum": 9223372036854775807,
+          "minimum": 1,
+          "type": "integer"
+        },
+        "thread_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "type": {
+          "const": "message_deleted"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "seq",
+        "change_id",
+        "message_id",
+        "deleted_by",
+        "deleted_at"
+      ],
+      "title": "MessageDeleted",
+      "type": "object",
+      "x-parley-version": 1
+    },
+    "message_edited": {
+      "description": "A stored edit, with a seq of its own in the thread: replayed after ``since_seq``.",
+      "properties": {
+        "change_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "edited_at": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "editor_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "message_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "seq": {
+          "maximum": 9223372036854775807,
+          "minimum": 1,
+          "type": "integer"
+        },
+        "text": {
+          "type": "string"
+        },
+        "thread_id": {
+          "minLength": 1,
+          "type": "string"
+        },
+        "type": {
+          "const": "message_edited"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "seq",
+        "change_id",
+        "message_id",
+        "editor_id",
+        "text",
+        "edited_at"
+      ],
+      "title": "MessageEdited",
       "type": "object",
       "x-parley-version": 1
     },
@@ -482,11 +678,13 @@ export const schemas = {
   }
 };
 
-export const clientTypes = ["auth", "ping", "send", "subscribe", "typing", "unsubscribe"];
-export const serverTypes = ["ack", "error", "message", "pong", "presence", "subscribed", "thread", "typing"];
+export const clientTypes = ["auth", "delete", "edit", "ping", "send", "subscribe", "typing", "unsubscribe"];
+export const serverTypes = ["ack", "error", "message", "message_deleted", "message_edited", "pong", "presence", "subscribed", "thread", "typing"];
 export const versions = {
   "client": {
     "auth": 1,
+    "delete": 1,
+    "edit": 1,
     "ping": 1,
     "send": 1,
     "subscribe": 1,
@@ -497,6 +695,8 @@ export const versions = {
     "ack": 1,
     "error": 1,
     "message": 1,
+    "message_deleted": 1,
+    "message_edited": 1,
     "pong": 1,
     "presence": 1,
     "subscribed": 1,
@@ -506,22 +706,26 @@ export const versions = {
 };
 
 /** @typedef {{token: string, type: "auth", v?: 1}} AuthCommand The first frame (unless the bearer subprotocol carried the token); later, a refresh. */
+/** @typedef {{thread_id: string, message_id: string, client_msg_id: string, type: "delete", v?: 1}} DeleteCommand Delete a message (yours, or any in a thread you created); ``ack``, then ``message_deleted``. */
+/** @typedef {{thread_id: string, message_id: string, client_msg_id: string, text: string, type: "edit", v?: 1}} EditCommand Change the text of your own message; ``ack`` (its message_id) once Kafka has it, then ``message_edited`` with a seq of its own. */
 /** @typedef {{type: "ping", v?: 1}} PingCommand Liveness; answered by ``pong``. */
 /** @typedef {{thread_id: string, client_msg_id: string, text: string, type: "send", v?: 1}} SendCommand Post a message; answered by ``ack`` once Kafka has it. */
 /** @typedef {{thread_id: string, since_seq: number, type: "subscribe", v?: 1}} SubscribeCommand Follow a thread; ``since_seq`` N >= 0 means "I have everything up to N". */
 /** @typedef {{thread_id: string, type: "typing", v?: 1}} TypingCommand The user is typing in a thread (ephemeral). */
 /** @typedef {{thread_id: string, type: "unsubscribe", v?: 1}} UnsubscribeCommand Stop following a thread. */
-/** @typedef {AuthCommand | PingCommand | SendCommand | SubscribeCommand | TypingCommand | UnsubscribeCommand} ClientCommand */
+/** @typedef {AuthCommand | DeleteCommand | EditCommand | PingCommand | SendCommand | SubscribeCommand | TypingCommand | UnsubscribeCommand} ClientCommand */
 
 /** @typedef {{client_msg_id: string, message_id: string, thread_id: string, type: "ack", v?: 1}} AckFrame A ``send`` was accepted: Kafka acknowledged it; ``message`` with its seq follows. */
 /** @typedef {{code: string, message: string, field?: string|null, thread_id?: string|null, client_msg_id?: string|null, retry_after_s?: number|null, type: "error", v?: 1}} ErrorFrame A command was refused; ``field`` names what to fix; the connection stays open. */
-/** @typedef {{thread_id: string, seq: number, message_id: string, sender_id: string, text: string, created_at: string, client_msg_id?: string|null, type: "message", v?: 1}} MessageFrame A stored message with its per-thread sequence number; what clients receive. */
+/** @typedef {{thread_id: string, seq: number, message_id: string, sender_id: string, text: string, created_at: string, client_msg_id?: string|null, edited_at?: string|null, deleted_at?: string|null, type: "message", v?: 1}} MessageFrame A stored message with its per-thread sequence number; what clients receive. */
+/** @typedef {{thread_id: string, seq: number, change_id: string, message_id: string, deleted_by: string, deleted_at: string, type: "message_deleted", v?: 1}} MessageDeletedFrame A stored delete, with a seq of its own; the message's text is gone from the store. */
+/** @typedef {{thread_id: string, seq: number, change_id: string, message_id: string, editor_id: string, text: string, edited_at: string, type: "message_edited", v?: 1}} MessageEditedFrame A stored edit, with a seq of its own in the thread: replayed after ``since_seq``. */
 /** @typedef {{type: "pong", v?: 1}} PongFrame The answer to ``ping``. */
 /** @typedef {{thread_id: string, user_id: string, status: "online"|"offline", type: "presence", v?: 1}} PresenceFrame A user's first connection to a thread opened (online) or its last one closed. */
 /** @typedef {{thread_id: string, last_seq: number, online?: Array<string>|null, type: "subscribed", v?: 1}} SubscribedFrame Replay done; live from ``last_seq`` + 1; ``online``: others subscribed here now. */
 /** @typedef {{thread_id: string, members: Array<string>, type: "thread", v?: 1}} ThreadFrame You are a member of a thread you do not follow yet (created or added): list it. */
 /** @typedef {{thread_id: string, user_id: string, type: "typing", v?: 1}} TypingFrame Someone is typing in a thread (ephemeral, never stored). */
-/** @typedef {AckFrame | ErrorFrame | MessageFrame | PongFrame | PresenceFrame | SubscribedFrame | ThreadFrame | TypingFrame} ServerFrame */
+/** @typedef {AckFrame | ErrorFrame | MessageFrame | MessageDeletedFrame | MessageEditedFrame | PongFrame | PresenceFrame | SubscribedFrame | ThreadFrame | TypingFrame} ServerFrame */
 
 const compile = (schema) => new Validator(schema, "2020-12", false);
 const clientValidators = new Map(Object.entries(schemas.client).map(([t, s]) => [t, compile(s)]));

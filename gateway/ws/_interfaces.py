@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from gateway.auth import Principal
-    from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+    from protocol.events import PresenceEvent, ThreadEvent, TypingEvent
     from protocol.refusals import Refusal
 
 __all__ = ["AcceptedMessage", "ConnectionServices", "Intake", "ThreadAccess", "Verifier"]
@@ -58,7 +58,7 @@ class ThreadAccess(Protocol):
         """Raises ``protocol.refusals.Forbidden`` or ``NotFound``."""
         ...
 
-    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
+    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[ThreadEvent]:
         """Stored messages with seq > after_seq, ascending, at most ``limit``."""
         ...
 

@@ -9,10 +9,16 @@ Client → server (JSON text frames)::
     {"type":"send","thread_id":ID,"client_msg_id":C,"text":S}
     {"type":"typing","thread_id":ID}
     {"type":"ping"}
+    {"type":"edit","thread_id":ID,"message_id":M,"client_msg_id":C,"text":S}   sender only
+    {"type":"delete","thread_id":ID,"message_id":M,"client_msg_id":C}  sender or creator
 
 Server → client (a frame holds one object, or on the HTTP-port route a JSON array of them)::
 
     {"type":"message","thread_id","seq","message_id","sender_id","text","created_at"}
+    {"type":"message_edited","thread_id","seq","change_id","message_id","editor_id","text",
+     "edited_at"}                                    an edit, with a seq of its own
+    {"type":"message_deleted","thread_id","seq","change_id","message_id","deleted_by",
+     "deleted_at"}                                   a delete, with a seq of its own
     {"type":"ack","client_msg_id","message_id","thread_id"}
     {"type":"subscribed","thread_id","last_seq","online"}  replay done; live from last_seq + 1;
                                                       online: others subscribed here now
@@ -55,13 +61,21 @@ import orjson
 
 from gateway.ws._errors import CommandInvalid, FrameRejected
 from protocol.catalog import field_names, payloads_on
-from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.events import (
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    PresenceEvent,
+    TypingEvent,
+)
 from protocol.frames import (
     ID_PATTERN,
     MAX_SEQ,
     MAX_TOKEN_CHARS,
     AckFrame,
     Auth,
+    Delete,
+    Edit,
     ErrorFrame,
     Ping,
     PongFrame,
@@ -78,6 +92,8 @@ __all__ = [
     "Auth",
     "CloseCode",
     "Command",
+    "Delete",
+    "Edit",
     "Ping",
     "Send",
     "Subscribe",
@@ -117,7 +133,7 @@ _ALLOWED = {p.tag: field_names(p.model) for p in payloads_on("ws.client")}
 _VERSIONS = {p.tag: p.version for p in payloads_on("ws.client")}
 
 
-Command = Auth | Subscribe | Unsubscribe | Send | Typing | Ping
+Command = Auth | Subscribe | Unsubscribe | Send | Typing | Ping | Edit | Delete
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -152,6 +168,22 @@ def parse_command(text: str) -> Command:
         )
     if kind == "typing":
         return Typing(thread_id=_id(obj, "thread_id"))
+    if kind == "edit":
+        edited = obj.get("text")
+        if not isinstance(edited, str):
+            raise CommandInvalid("field 'text' must be a string", field="text")
+        return Edit(
+            thread_id=_id(obj, "thread_id"),
+            message_id=_id(obj, "message_id"),
+            client_msg_id=_id(obj, "client_msg_id"),
+            text=edited,
+        )
+    if kind == "delete":
+        return Delete(
+            thread_id=_id(obj, "thread_id"),
+            message_id=_id(obj, "message_id"),
+            client_msg_id=_id(obj, "client_msg_id"),
+        )
     if kind == "ping":
         return Ping()
     if kind == "unsubscribe":
@@ -234,8 +266,11 @@ def _short(text: str) -> str:
 PONG = orjson.dumps(PongFrame())
 
 
-def encode_event(event: MessageEvent | TypingEvent | PresenceEvent) -> bytes:
-    """The JSON payload of one event frame (``message``, ``typing`` or ``presence``)."""
+def encode_event(
+    event: MessageEvent | TypingEvent | PresenceEvent | MessageEdited | MessageDeleted,
+) -> bytes:
+    """The JSON payload of one event frame (``message``, ``typing``, ``presence``, or a
+    ``message_edited`` / ``message_deleted`` change)."""
     if isinstance(event, MessageEvent):
         return orjson.dumps(event.client_frame())
     return orjson.dumps(event)
