@@ -8,10 +8,9 @@ tests/adapters.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
-
-from dataclasses import replace
 
 from adapters import PoisonRecordError, SeqConflictError, StoredChange, StoredMessage
 from core import ThreadSequencer
@@ -56,7 +55,6 @@ class UniqueIndexStore:
             self.by_id[message.message_id] = message
             self.by_seq[key] = message.message_id
         return len(messages)
-
 
     async def find_message(self, message_id: str) -> MessageEvent | None:
         return self.by_id.get(message_id)
