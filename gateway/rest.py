@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 from quart import Blueprint, Response, current_app, request
 
 from gateway._posting import accept_post, accepted_json, parse_post, principal_of
-from gateway.schemas import AddMember, CreateThread, HistoryQuery, parse_body, parse_json
+from gateway.schemas import (
+    AddMember,
+    CreateThread,
+    EditMessageBody,
+    HistoryQuery,
+    parse_body,
+    parse_json,
+)
 from protocol.refusals import ValidationFailed
 
 if TYPE_CHECKING:
@@ -98,6 +105,25 @@ async def remove_member(thread_id: str, user_id: str) -> Response:
     principal = await _principal()
     thread = await _ctx().threads.remove_member(principal.user_id, thread_id, user_id)
     return _json(thread)
+
+
+@rest_blueprint.patch("/api/threads/<thread_id>/messages/<message_id>")
+async def edit_message(thread_id: str, message_id: str) -> Response:
+    principal = await _principal()
+    body = parse_body(EditMessageBody, await _body())
+    accepted = await _ctx().ingest.accept_change(
+        principal, thread_id, message_id, body.text, body.client_msg_id, via="rest"
+    )
+    return _json(accepted.body(), 202)
+
+
+@rest_blueprint.delete("/api/threads/<thread_id>/messages/<message_id>")
+async def delete_message(thread_id: str, message_id: str) -> Response:
+    principal = await _principal()
+    accepted = await _ctx().ingest.accept_change(
+        principal, thread_id, message_id, None, None, via="rest"
+    )
+    return _json(accepted.body(), 202)
 
 
 @rest_blueprint.get("/api/threads/<thread_id>/messages")

@@ -17,6 +17,7 @@ from protocol.refusals import PayloadTooLarge, ValidationFailed
 __all__ = [
     "AddMember",
     "CreateThread",
+    "EditMessageBody",
     "HistoryQuery",
     "PostMessageBody",
     "PostThreadMessageBody",
@@ -44,6 +45,13 @@ class PostMessageBody(_Strict):
 
 
 class PostThreadMessageBody(_Strict):
+    text: str
+    client_msg_id: str | None = Field(default=None, pattern=_ID_PATTERN)
+
+
+class EditMessageBody(_Strict):
+    """``PATCH /api/threads/{id}/messages/{message_id}``: the new text (sender only)."""
+
     text: str
     client_msg_id: str | None = Field(default=None, pattern=_ID_PATTERN)
 

@@ -297,6 +297,28 @@ class ThreadDirectory:
     async def find_message(self, message_id: str) -> MessageEvent | None:
         return await self._store.find_message(message_id)
 
+    async def require_may_change(
+        self, user_id: str, thread_id: str, message_id: str, *, delete: bool
+    ) -> MessageEvent:
+        """The message `user_id` may edit (only its sender) or delete (its sender or the
+        thread's creator); refusals name the field to fix."""
+        await self.require_member(user_id, thread_id)
+        message = await self._store.find_message(message_id)
+        if message is None or message.thread_id != thread_id:
+            raise NotFound(f"message {message_id!r} is not in this thread", field="message_id")
+        if message.deleted_at is not None:
+            raise NotFound(f"message {message_id!r} was deleted", field="message_id")
+        if message.sender_id == user_id:
+            return message
+        if not delete:
+            raise Forbidden("only the sender may edit a message", field="message_id")
+        if (await self._thread(thread_id)).created_by != user_id:
+            raise Forbidden(
+                "only the sender or the thread's creator may delete a message",
+                field="message_id",
+            )
+        return message
+
     def observe(self, event: ThreadEvent) -> None:
         """A message, edit or delete this gateway consumed from chat.events."""
         if self._recent is not None:

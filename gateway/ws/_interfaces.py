@@ -50,6 +50,19 @@ class Intake(Protocol):
         """
         ...
 
+    async def accept_change(
+        self,
+        principal: Principal,
+        thread_id: str,
+        message_id: str,
+        text: str | None,
+        client_msg_id: str | None,
+        via: str,
+    ) -> AcceptedMessage:
+        """An edit (``text``) or a delete (``text`` None); returns once Kafka has it, or
+        raises the refusal (not a member, not the sender or the creator, no such message)."""
+        ...
+
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...
 
 
