@@ -2,7 +2,7 @@
 // It owns the WebSocket client and turns its frames into state; REST fills history and gaps.
 import { reactive } from "vue";
 import { ChatSocket } from "parley/ws.js";
-import { createTimeline, hasGap, insertMessages, startAt, unreadCount } from "parley/timeline.js";
+import { applyChanges, createTimeline, hasGap, insertMessages, startAt, unreadCount } from "parley/timeline.js";
 
 const PAGE = 50;
 const ACK_TIMEOUT_MS = 15000;
@@ -82,6 +82,13 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     return added;
   }
 
+  // A REST history page: its messages, and the edits and deletes in the same seq range.
+  function addPage(id, page) {
+    const added = addMessages(id, (page && page.messages) || []);
+    applyChanges(timeline(id), (page && page.changes) || []);
+    return added;
+  }
+
   // ---- REST: history and gap recovery ------------------------------------------------------
 
   async function openThread(id) {
@@ -89,10 +96,10 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     const t = timeline(id);
     if (!t.loaded) {
       const page = await api.history(id, { limit: PAGE });
-      const msgs = (page && page.messages) || [];
-      if (msgs.length) startAt(t, Math.min(...msgs.map((m) => m.seq)) - 1);
+      const rows = [...((page && page.messages) || []), ...((page && page.changes) || [])];
+      if (rows.length) startAt(t, Math.min(...rows.map((m) => m.seq)) - 1);
       else startAt(t, 0);
-      addMessages(id, msgs);
+      addPage(id, page);
       t.loaded = true;
       t.hasOlder = t.low !== null && t.low > 1;
       await recover(id);
@@ -106,7 +113,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     state.loadingOlder = true;
     try {
       const page = await api.history(id, { beforeSeq: t.low, limit: PAGE });
-      const added = addMessages(id, (page && page.messages) || []);
+      const added = addPage(id, page);
       if (!added.length || (t.low !== null && t.low <= 1)) t.hasOlder = false;
       return added.length;
     } finally {
@@ -122,7 +129,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       for (let rounds = 0; rounds < 200 && hasGap(t, state.lastSeq[id] || 0); rounds += 1) {
         const before = t.high;
         const page = await api.history(id, { afterSeq: t.high, limit: 100 });
-        addMessages(id, (page && page.messages) || []);
+        addPage(id, page);
         if (t.high === before) break; // the server has nothing more for now
       }
     })().catch((err) => { state.banner = `Could not load missed messages: ${err.message}`; })
@@ -208,6 +215,13 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         // Who is already here (presence frames only report changes), if the server says.
         if (Array.isArray(f.online)) for (const u of f.online) state.presence[u] = "online";
         if (hasGap(timeline(f.thread_id), f.last_seq || 0)) recoverIfOpen(f.thread_id);
+        return;
+      }
+      case "message_edited":
+      case "message_deleted": {
+        if (f.seq > (state.lastSeq[f.thread_id] || 0)) state.lastSeq[f.thread_id] = f.seq;
+        applyChanges(timeline(f.thread_id), [f]);
+        if (hasGap(timeline(f.thread_id))) recoverIfOpen(f.thread_id);
         return;
       }
       case "ack": return onAck(f);
@@ -308,6 +322,16 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     state.pending[p.threadId] = (state.pending[p.threadId] || []).filter((x) => x !== p);
   }
 
+  // Edits and deletes go over the WebSocket; their ack and then message_edited /
+  // message_deleted come back like a message's (an error frame says why one was refused).
+  function editMessage(id, messageId, text) {
+    return socket.send({ type: "edit", thread_id: id, message_id: messageId, client_msg_id: newClientMsgId(), text });
+  }
+
+  function deleteMessage(id, messageId) {
+    return socket.send({ type: "delete", thread_id: id, message_id: messageId, client_msg_id: newClientMsgId() });
+  }
+
   function typing(id) {
     const now = Date.now();
     if (now - lastTypingSent < TYPING_SEND_EVERY_MS) return;
@@ -381,5 +405,6 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
   return {
     state, start, stop, openThread, loadOlder, createThread, refreshThreads, send, retry,
     discard, typing, typingUsers, unread, timeline, reconnectNow: () => socket.reconnectNow(),
+    editMessage, deleteMessage,
   };
 }
