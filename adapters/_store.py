@@ -29,6 +29,7 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
+from protocol.domain import DomainEvent, decode_domain_event, domain_document
 from protocol.events import MessageDeleted, MessageEdited
 
 from ._backoff import backoff_delays
@@ -69,6 +70,9 @@ _ORDERED_SLICE = 100
 T = TypeVar("T")
 Doc = dict[str, Any]
 _SEQ_RETRIES = 5
+# A thread document's pending domain events and the flag the relay finds them by.
+_OUTBOX = "outbox"
+_PENDING = "outbox_pending"
 _MAX_PAGE = 500
 
 
@@ -286,11 +290,52 @@ class MongoStore:
         return await self._call(lambda: self._history(thread_id, after_seq, before_seq, limit))
 
     # --- threads --------------------------------------------------------------------------
-    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
-        """Store a thread; a retry (same thread_id) returns the one stored first."""
+    async def create_thread(
+        self, thread: ThreadRecord, outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord:
+        """Store a thread; a retry (same thread_id) returns the one stored first.
+
+        ``outbox``: domain events written in the same document (one insert), pending until
+        the outbox relay publishes them (``pending_outbox`` / ``mark_published``).
+        """
         doc = thread_document(thread)
+        if outbox:
+            doc[_OUTBOX] = [domain_document(event) for event in outbox]
+            doc[_PENDING] = True
         check_document(doc)
         return await self._call(lambda: self._create_thread(doc, thread))
+
+    # --- the outbox (domain events written with the state they describe) --------------------
+    async def pending_outbox(self, limit: int = 100) -> list[DomainEvent]:
+        """Domain events written but not yet marked published, oldest thread first."""
+
+        def run() -> list[DomainEvent]:
+            cur = self._threads().find({_PENDING: True}, {"_id": 0, _OUTBOX: 1}).limit(limit)
+            events: list[DomainEvent] = []
+            for doc in cur:
+                for entry in doc.get(_OUTBOX, ()):
+                    event = decode_domain_event(entry)
+                    if event is not None:
+                        events.append(event)
+            return events
+
+        return await self._call(run)
+
+    async def mark_published(self, thread_id: str, events: Sequence[DomainEvent]) -> None:
+        """Take published events out of a thread's outbox (each a single-document update)."""
+        # $pullAll of the exact entries: FerretDB 1.24 ignores a $pull with a condition
+        # ({"event_id": {"$in": ...}}) without an error (measured); exact values it removes.
+        entries = [domain_document(event) for event in events]
+
+        def run() -> None:
+            threads = self._threads()
+            key = self._thread_key(thread_id)
+            threads.update_one(key, {"$pullAll": {_OUTBOX: entries}})
+            # Another change may have added an event meanwhile: only an empty outbox clears
+            # the flag, in a second single-document write.
+            threads.update_one({**key, _OUTBOX: {"$size": 0}}, {"$unset": {_PENDING: ""}})
+
+        await self._call(run)
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return await self._call(lambda: _thread_or_none(self._find_thread(thread_id)))
@@ -305,11 +350,19 @@ class MongoStore:
 
         return await self._call(run)
 
-    async def set_members(self, thread_id: str, members: Sequence[str]) -> ThreadRecord | None:
-        """Replace the member list; returns the updated thread, None if it does not exist."""
-        update = {"members": list(members)}
-        check_document(update)
-        return await self._call(lambda: self._update_thread(thread_id, {"$set": update}))
+    async def set_members(
+        self, thread_id: str, members: Sequence[str], outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord | None:
+        """Replace the member list; returns the updated thread, None if it does not exist.
+
+        ``outbox``: domain events pushed in the same update (one document write).
+        """
+        update: Doc = {"$set": {"members": list(members)}}
+        if outbox:
+            update["$set"][_PENDING] = True
+            update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
+        check_document({"members": list(members)})
+        return await self._call(lambda: self._update_thread(thread_id, update))
 
     async def add_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""

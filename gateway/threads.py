@@ -28,9 +28,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
+import uuid6
 
 from adapters import AdapterError
 from gateway.schemas import _ID_PATTERN
+from protocol.domain import DomainEvent, MemberAdded, MemberRemoved, ThreadCreated
 from protocol.events import (
     MembershipEvent,
     MessageChange,
@@ -61,10 +63,14 @@ _MAX_MEMBERS = 1000
 
 
 class ThreadStore(Protocol):
-    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord: ...
+    async def create_thread(
+        self, thread: ThreadRecord, outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord: ...
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
     async def list_threads(self, member: str, limit: int = ...) -> list[ThreadRecord]: ...
-    async def set_members(self, thread_id: str, members: list[str]) -> ThreadRecord | None: ...
+    async def set_members(
+        self, thread_id: str, members: list[str], outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord | None: ...
     async def find_message(self, message_id: str) -> MessageEvent | None: ...
     async def history(
         self,
@@ -233,7 +239,16 @@ class ThreadDirectory:
         )
         generation = self._recent.generation() if self._recent is not None else 0
         fetched_at = trio.current_time()
-        stored = await self._store.create_thread(thread)
+        created = ThreadCreated(
+            event_id=_event_id(),
+            thread_id=thread_id,
+            actor_id=creator,
+            occurred_at=thread.created_at or utc_now_iso(),
+            title=title,
+            members=list(unique),
+        )
+        # The thread and its domain event in one document write (the outbox relay publishes).
+        stored = await self._store.create_thread(thread, [created])
         # Its members subscribe and post next: spare them the lookup of what was just stored.
         self._remember(stored.thread_id, _Cached(stored, fetched_at))
         if self._recent is not None and stored.thread_id == thread_id:
@@ -265,14 +280,16 @@ class ThreadDirectory:
     async def add_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
         thread = await self._require_creator(actor, thread_id)
         members = list(dict.fromkeys([*thread.members, user_id]))
-        return await self._set_members(thread_id, members)
+        event = MemberAdded(_event_id(), thread_id, actor, utc_now_iso(), user_id, members)
+        return await self._set_members(thread_id, members, event)
 
     async def remove_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
         thread = await self._require_creator(actor, thread_id)
         if user_id == thread.created_by:
             raise ValidationFailed("the creator cannot be removed", field="user_id")
         members = [m for m in thread.members if m != user_id]
-        return await self._set_members(thread_id, members)
+        event = MemberRemoved(_event_id(), thread_id, actor, utc_now_iso(), user_id, members)
+        return await self._set_members(thread_id, members, event)
 
     async def _require_creator(self, actor: str, thread_id: str) -> ThreadRecord:
         self.forget(thread_id)
@@ -283,14 +300,18 @@ class ThreadDirectory:
             raise Forbidden("only the thread's creator changes its members", field="thread_id")
         return thread
 
-    async def _set_members(self, thread_id: str, members: list[str]) -> dict[str, Any]:
-        updated = await self._store.set_members(thread_id, members)
+    async def _set_members(
+        self, thread_id: str, members: list[str], event: MemberAdded | MemberRemoved
+    ) -> dict[str, Any]:
+        updated = await self._store.set_members(thread_id, members, [event])
         self.forget(thread_id)
         if updated is None:
             raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
         if self._producer is not None:
-            event = MembershipEvent(thread_id=thread_id, members=tuple(members))
-            await self._producer.produce(self._settings.events_topic, encode(event), key=thread_id)
+            changed = MembershipEvent(thread_id=thread_id, members=tuple(members))
+            await self._producer.produce(
+                self._settings.events_topic, encode(changed), key=thread_id
+            )
         return public_thread(updated)
 
     # --- messages ---------------------------------------------------------------------
@@ -369,6 +390,11 @@ class ThreadDirectory:
         if page.next_after_seq is not None:
             out["next_after_seq"] = page.next_after_seq
         return out
+
+
+def _event_id() -> str:
+    # Chosen once, at write time: the relay publishes it as is, consumers dedupe by it.
+    return str(uuid6.uuid7())
 
 
 def _in_seq_order(

@@ -19,6 +19,7 @@ _CHANNELS: dict[str, tuple[str, str, tuple[Channel, ...]]] = {
     "ws": ("/ws", "gateway", ("ws.client", "ws.server")),
     "chatCommands": ("chat.commands", "kafka", ("chat.commands",)),
     "chatEvents": ("chat.events", "kafka", ("chat.events",)),
+    "domainChanges": ("parley.domain-changes", "kafka", ("domain-changes",)),
 }
 _OPERATIONS: dict[str, tuple[str, str, Channel, str]] = {
     # operation id: (action, channel id, payload channel, summary)
@@ -26,6 +27,12 @@ _OPERATIONS: dict[str, tuple[str, str, Channel, str]] = {
     "sendFrame": ("send", "ws", "ws.server", "A server frame (an object, or an array of them)"),
     "consumeChatCommand": ("receive", "chatCommands", "chat.commands", "Accepted, not stored"),
     "produceChatEvent": ("send", "chatEvents", "chat.events", "Stored or ephemeral events"),
+    "publishDomainChange": (
+        "send",
+        "domainChanges",
+        "domain-changes",
+        "Thread changes, from the outbox (dedupe by event_id)",
+    ),
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from protocol.domain import MemberAdded, MemberRemoved, ThreadCreated
 from protocol.events import (
     DeleteMessage,
     EditMessage,
@@ -62,7 +63,7 @@ __all__ = [
     "ws_schemas",
 ]
 
-Channel = Literal["ws.client", "ws.server", "chat.commands", "chat.events"]
+Channel = Literal["ws.client", "ws.server", "chat.commands", "chat.events", "domain-changes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,9 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("edit", EditMessage, ("chat.commands",)),
     Payload("delete", DeleteMessage, ("chat.commands",)),
     Payload("membership", MembershipEvent, ("chat.events",)),
+    Payload("thread.created", ThreadCreated, ("domain-changes",)),
+    Payload("member.added", MemberAdded, ("domain-changes",)),
+    Payload("member.removed", MemberRemoved, ("domain-changes",)),
 )
 
 
