@@ -364,6 +364,17 @@ class MongoStore:
         check_document({"members": list(members)})
         return await self._call(lambda: self._update_thread(thread_id, update))
 
+    async def set_title(
+        self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord | None:
+        """Rename; the domain events go in the same update (one document write)."""
+        update: Doc = {"$set": {"title": title}}
+        if outbox:
+            update["$set"][_PENDING] = True
+            update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
+        check_document({"title": title})
+        return await self._call(lambda: self._update_thread(thread_id, update))
+
     async def add_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""
         return await self._call(

@@ -12,7 +12,14 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from gateway.schemas import AddMember, CreateThread, PostMessageBody, PostThreadMessageBody
+from gateway.schemas import (
+    AddMember,
+    CreateThread,
+    EditMessageBody,
+    PostMessageBody,
+    PostThreadMessageBody,
+    RenameThread,
+)
 from protocol.asyncapi import asyncapi_document
 from protocol.catalog import PAYLOADS, schema_of
 from protocol.events import MessageEvent
@@ -61,7 +68,14 @@ def _history_answers() -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         model.__name__: model.model_json_schema()
-        for model in (PostMessageBody, PostThreadMessageBody, CreateThread, AddMember)
+        for model in (
+            PostMessageBody,
+            PostThreadMessageBody,
+            CreateThread,
+            AddMember,
+            EditMessageBody,
+            RenameThread,
+        )
     }
     schemas["Error"] = {
         "type": "object",
@@ -90,6 +104,12 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     thread_id = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    message_id = {
+        "name": "message_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
     post_message = {
         "summary": "Post a message; 202 once Kafka acknowledged it",
         "requestBody": _body("PostMessageBody"),
@@ -118,7 +138,26 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             "/api/threads/{thread_id}": {
-                "get": {"parameters": [thread_id], "responses": _answers("200", "thread", 403)}
+                "get": {"parameters": [thread_id], "responses": _answers("200", "thread", 403)},
+                "patch": {
+                    "summary": "Rename (the creator only); a thread.renamed domain event",
+                    "parameters": [thread_id],
+                    "requestBody": _body("RenameThread"),
+                    "responses": _answers("200", "thread", 403, 404),
+                },
+            },
+            "/api/threads/{thread_id}/messages/{message_id}": {
+                "patch": {
+                    "summary": "Edit (the sender only): a message_edited with a seq of its own",
+                    "parameters": [thread_id, message_id],
+                    "requestBody": _body("EditMessageBody"),
+                    "responses": _answers("202", "accepted", 403, 404, 413, 429, 503),
+                },
+                "delete": {
+                    "summary": "Delete (the sender or the thread's creator): a tombstone",
+                    "parameters": [thread_id, message_id],
+                    "responses": _answers("202", "accepted", 403, 404, 429, 503),
+                },
             },
             "/api/threads/{thread_id}/members": {
                 "post": {

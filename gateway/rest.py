@@ -13,6 +13,7 @@ from gateway.schemas import (
     CreateThread,
     EditMessageBody,
     HistoryQuery,
+    RenameThread,
     parse_body,
     parse_json,
 )
@@ -90,6 +91,13 @@ async def list_threads() -> Response:
 async def get_thread(thread_id: str) -> Response:
     principal = await _principal()
     return _json(await _ctx().threads.get_for(principal.user_id, thread_id))
+
+
+@rest_blueprint.patch("/api/threads/<thread_id>")
+async def rename_thread(thread_id: str) -> Response:
+    principal = await _principal()
+    body = parse_body(RenameThread, await _body())
+    return _json(await _ctx().threads.rename(principal.user_id, thread_id, body.title))
 
 
 @rest_blueprint.post("/api/threads/<thread_id>/members")

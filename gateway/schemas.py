@@ -21,6 +21,7 @@ __all__ = [
     "HistoryQuery",
     "PostMessageBody",
     "PostThreadMessageBody",
+    "RenameThread",
     "check_text",
     "parse_body",
     "parse_json",
@@ -59,6 +60,12 @@ class EditMessageBody(_Strict):
 class CreateThread(_Strict):
     title: str = Field(min_length=1, max_length=200)
     members: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class RenameThread(_Strict):
+    """``PATCH /api/threads/{id}``: a new title (the creator only)."""
+
+    title: str = Field(min_length=1, max_length=200)
 
 
 class AddMember(_Strict):

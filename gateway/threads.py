@@ -32,7 +32,13 @@ import uuid6
 
 from adapters import AdapterError
 from gateway.schemas import _ID_PATTERN
-from protocol.domain import DomainEvent, MemberAdded, MemberRemoved, ThreadCreated
+from protocol.domain import (
+    DomainEvent,
+    MemberAdded,
+    MemberRemoved,
+    ThreadCreated,
+    ThreadRenamed,
+)
 from protocol.events import (
     MembershipEvent,
     MessageChange,
@@ -70,6 +76,9 @@ class ThreadStore(Protocol):
     async def list_threads(self, member: str, limit: int = ...) -> list[ThreadRecord]: ...
     async def set_members(
         self, thread_id: str, members: list[str], outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord | None: ...
+    async def set_title(
+        self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ...
     ) -> ThreadRecord | None: ...
     async def find_message(self, message_id: str) -> MessageEvent | None: ...
     async def history(
@@ -290,6 +299,27 @@ class ThreadDirectory:
         members = [m for m in thread.members if m != user_id]
         event = MemberRemoved(_event_id(), thread_id, actor, utc_now_iso(), user_id, members)
         return await self._set_members(thread_id, members, event)
+
+    async def rename(self, actor: str, thread_id: str, title: str) -> dict[str, Any]:
+        """The creator renames the thread: the title and its domain event in one write, then
+        every member's connection on every gateway is told (a `thread` frame with the title)."""
+        self.forget(thread_id)
+        thread = await self._thread(thread_id)
+        if actor not in thread.members:
+            raise Forbidden("you are not a member of this thread", field="thread_id")
+        if thread.created_by != actor:
+            raise Forbidden("only the thread's creator renames it", field="thread_id")
+        event = ThreadRenamed(_event_id(), thread_id, actor, utc_now_iso(), title)
+        updated = await self._store.set_title(thread_id, title, [event])
+        self.forget(thread_id)
+        if updated is None:
+            raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
+        if self._producer is not None:
+            changed = MembershipEvent(thread_id=thread_id, members=updated.members, title=title)
+            await self._producer.produce(
+                self._settings.events_topic, encode(changed), key=thread_id
+            )
+        return public_thread(updated)
 
     async def _require_creator(self, actor: str, thread_id: str) -> ThreadRecord:
         self.forget(thread_id)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from protocol.domain import MemberAdded, MemberRemoved, ThreadCreated
+from protocol.domain import MemberAdded, MemberRemoved, ThreadCreated, ThreadRenamed
 from protocol.events import (
     DeleteMessage,
     EditMessage,
@@ -104,6 +104,7 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("delete", DeleteMessage, ("chat.commands",)),
     Payload("membership", MembershipEvent, ("chat.events",)),
     Payload("thread.created", ThreadCreated, ("domain-changes",)),
+    Payload("thread.renamed", ThreadRenamed, ("domain-changes",)),
     Payload("member.added", MemberAdded, ("domain-changes",)),
     Payload("member.removed", MemberRemoved, ("domain-changes",)),
 )

@@ -1,6 +1,7 @@
 """Domain events: what changed in a thread, told to the rest of a deployment.
 
-    parley.domain-changes  key=thread_id  value=ThreadCreated | MemberAdded | MemberRemoved
+    parley.domain-changes  key=thread_id  value=ThreadCreated | ThreadRenamed
+                                                | MemberAdded | MemberRemoved
 
 Each event is written in the SAME document write as the change it describes (the thread
 document's ``outbox``; the store has no multi-document transactions), then published by the
@@ -27,6 +28,7 @@ __all__ = [
     "MemberAdded",
     "MemberRemoved",
     "ThreadCreated",
+    "ThreadRenamed",
     "decode_domain_event",
     "domain_document",
     "encode_domain_event",
@@ -47,6 +49,19 @@ class ThreadCreated:
     members: list[str]
     v: int = DOMAIN_VERSION
     type: Literal["thread.created"] = "thread.created"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRenamed:
+    """The thread's creator gave it a new title."""
+
+    event_id: NonEmpty
+    thread_id: NonEmpty
+    actor_id: NonEmpty
+    occurred_at: NonEmpty
+    title: str
+    v: int = DOMAIN_VERSION
+    type: Literal["thread.renamed"] = "thread.renamed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +92,10 @@ class MemberRemoved:
     type: Literal["member.removed"] = "member.removed"
 
 
-DomainEvent = ThreadCreated | MemberAdded | MemberRemoved
+DomainEvent = ThreadCreated | ThreadRenamed | MemberAdded | MemberRemoved
 _BY_TYPE: dict[str, type[DomainEvent]] = {
     "thread.created": ThreadCreated,
+    "thread.renamed": ThreadRenamed,
     "member.added": MemberAdded,
     "member.removed": MemberRemoved,
 }

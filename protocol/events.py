@@ -195,10 +195,12 @@ class PresenceEvent:
 
 @dataclass(frozen=True, slots=True)
 class MembershipEvent:
-    """Members of a thread changed; gateways drop subscriptions of removed users."""
+    """Members of a thread changed (gateways drop subscriptions of removed users), or its
+    title did (``title`` set: every member's connection is told)."""
 
     thread_id: NonEmpty
     members: tuple[str, ...]
+    title: str | None = None
     type: Literal["membership"] = "membership"
 
 
@@ -346,5 +348,10 @@ def decode_event(raw: bytes) -> Event | None:
         members = obj.get("members")
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise EventDecodeError("field 'members' must be a list of strings")
-        return MembershipEvent(thread_id=_str(obj, "thread_id"), members=tuple(members))
+        title = obj.get("title")
+        return MembershipEvent(
+            thread_id=_str(obj, "thread_id"),
+            members=tuple(members),
+            title=title if isinstance(title, str) else None,
+        )
     return None

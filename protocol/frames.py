@@ -155,10 +155,12 @@ class SubscribedFrame:
 
 @dataclass(frozen=True, slots=True)
 class ThreadFrame:
-    """You are a member of a thread you do not follow yet (created or added): list it."""
+    """You are a member of a thread you do not follow yet (created or added): list it; or a
+    thread of yours was renamed (``title`` set)."""
 
     thread_id: Id
     members: list[str]
+    title: str | None = None
     type: Literal["thread"] = "thread"
 
 

@@ -238,10 +238,14 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         state.presence[who] = online ? "online" : "offline";
         return;
       }
-      case "thread":
-        // A thread we belong to but do not follow yet (just created, or we were added).
-        if (!state.threads.some((t) => t.thread_id === f.thread_id)) refreshThreads();
+      case "thread": {
+        // A thread we belong to but do not follow yet (just created, or we were added), or,
+        // with a title, one of ours was renamed.
+        const known = state.threads.find((t) => t.thread_id === f.thread_id);
+        if (!known) refreshThreads();
+        else if (typeof f.title === "string") known.title = f.title;
         return;
+      }
       case "error": return onError(f);
       default:
     }

@@ -618,7 +618,7 @@ export const schemas = {
       "x-parley-version": 1
     },
     "thread": {
-      "description": "You are a member of a thread you do not follow yet (created or added): list it.",
+      "description": "You are a member of a thread you do not follow yet (created or added): list it; or a thread of yours was renamed (``title`` set).",
       "properties": {
         "members": {
           "items": {
@@ -629,6 +629,17 @@ export const schemas = {
         "thread_id": {
           "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
           "type": "string"
+        },
+        "title": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
         },
         "type": {
           "const": "thread"
@@ -723,7 +734,7 @@ export const versions = {
 /** @typedef {{type: "pong", v?: 1}} PongFrame The answer to ``ping``. */
 /** @typedef {{thread_id: string, user_id: string, status: "online"|"offline", type: "presence", v?: 1}} PresenceFrame A user's first connection to a thread opened (online) or its last one closed. */
 /** @typedef {{thread_id: string, last_seq: number, online?: Array<string>|null, type: "subscribed", v?: 1}} SubscribedFrame Replay done; live from ``last_seq`` + 1; ``online``: others subscribed here now. */
-/** @typedef {{thread_id: string, members: Array<string>, type: "thread", v?: 1}} ThreadFrame You are a member of a thread you do not follow yet (created or added): list it. */
+/** @typedef {{thread_id: string, members: Array<string>, title?: string|null, type: "thread", v?: 1}} ThreadFrame You are a member of a thread you do not follow yet (created or added): list it; or a thread of yours was renamed (``title`` set). */
 /** @typedef {{thread_id: string, user_id: string, type: "typing", v?: 1}} TypingFrame Someone is typing in a thread (ephemeral, never stored). */
 /** @typedef {AckFrame | ErrorFrame | MessageFrame | MessageDeletedFrame | MessageEditedFrame | PongFrame | PresenceFrame | SubscribedFrame | ThreadFrame | TypingFrame} ServerFrame */
 

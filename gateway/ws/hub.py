@@ -389,9 +389,10 @@ class FanoutHub:
         """A `thread` frame to each member's connection not yet subscribed to the thread:
         it was created with them in it, or they were added, and the client lists it now
         instead of on its next poll of GET /api/threads."""
-        payload = thread_frame(event.thread_id, list(event.members))
+        payload = thread_frame(event.thread_id, list(event.members), event.title)
         frame = OutFrame(payload, wire_text_frame(payload))
+        renamed = event.title is not None  # a rename is news to every member's connection
         for user in event.members:
             for peer in self._by_user.get(user, ()):
-                if peer not in topic and not peer.outbox.push(frame):
+                if (renamed or peer not in topic) and not peer.outbox.push(frame):
                     self._slow(peer.outbox)

@@ -22,8 +22,9 @@ Server → client (a frame holds one object, or on the HTTP-port route a JSON ar
     {"type":"ack","client_msg_id","message_id","thread_id"}
     {"type":"subscribed","thread_id","last_seq","online"}  replay done; live from last_seq + 1;
                                                       online: others subscribed here now
-    {"type":"thread","thread_id","members"}           you are a member of a thread you do not
-                                                      follow yet (created or added): list it
+    {"type":"thread","thread_id","members","title"?}  you are a member of a thread you do not
+                                                      follow yet (created or added): list it;
+                                                      with title: a thread of yours was renamed
     {"type":"typing","thread_id","user_id"}
     {"type":"presence","thread_id","user_id","status":"online"|"offline"}
     {"type":"pong"}
@@ -280,15 +281,15 @@ def ack_frame(client_msg_id: str, message_id: str, thread_id: str) -> bytes:
     return orjson.dumps(AckFrame(client_msg_id, message_id, thread_id))
 
 
-def thread_frame(thread_id: str, members: list[str]) -> bytes:
-    return orjson.dumps(ThreadFrame(thread_id, members))
+def thread_frame(thread_id: str, members: list[str], title: str | None = None) -> bytes:
+    return _without_none(ThreadFrame(thread_id, members, title))
 
 
 def subscribed_frame(thread_id: str, last_seq: int, online: list[str] | None = None) -> bytes:
     return _without_none(SubscribedFrame(thread_id, last_seq, online))
 
 
-def _without_none(frame: SubscribedFrame | ErrorFrame) -> bytes:
+def _without_none(frame: SubscribedFrame | ErrorFrame | ThreadFrame) -> bytes:
     # Optional fields are left out rather than sent as null (what clients have always seen).
     return orjson.dumps(
         {f.name: v for f in fields(frame) if (v := getattr(frame, f.name)) is not None}

@@ -22,6 +22,7 @@ from pymongo import MongoClient
 from config.settings import Settings
 from tests.adapters._helpers import eventually, read_topic_sync
 from tests.support.server import ParleyProcess, isolated_settings
+from tests.support.ws import chat_socket
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +89,54 @@ async def test_sigkill_between_the_write_and_the_publish_loses_nothing(
     assert values[0]["members"] == ["alice", "bob"]
     assert values[1]["user_id"] == "carol"
     assert all(v["v"] == 1 for v in values)
+
+
+async def test_a_rename_reaches_members_live_and_the_domain_topic_once(
+    settings: Settings, tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    topic = f"d{uuid.uuid4().hex[:10]}.domain-changes"
+    server_settings = isolated_settings(settings, domain_changes_topic=topic)
+    server = ParleyProcess(server_settings, "all", log_dir=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+            created = await http.post(
+                "/api/threads",
+                json={"title": "before", "members": ["bob"]},
+                headers=_auth(tokens["alice"]),
+            )
+            thread_id = created.json()["thread_id"]
+            async with chat_socket(server.ws_url, tokens["bob"]) as bob:
+                await bob.subscribe(thread_id)
+                refused = await http.patch(
+                    f"/api/threads/{thread_id}",
+                    json={"title": "mine"},
+                    headers=_auth(tokens["bob"]),
+                )
+                assert refused.status_code == 403
+                assert refused.json()["error"]["field"] == "thread_id"
+                empty = await http.patch(
+                    f"/api/threads/{thread_id}", json={"title": ""}, headers=_auth(tokens["alice"])
+                )
+                assert (empty.status_code, empty.json()["error"]["field"]) == (422, "title")
+                renamed = await http.patch(
+                    f"/api/threads/{thread_id}",
+                    json={"title": "after"},
+                    headers=_auth(tokens["alice"]),
+                )
+                assert renamed.status_code == 200, renamed.text
+                told = await bob.next_of("thread", within=20)
+                assert (told["thread_id"], told["title"]) == (thread_id, "after")
+            listed = await http.get("/api/threads", headers=_auth(tokens["bob"]))
+            assert [t["title"] for t in listed.json()["threads"]] == ["after"]
+
+        async def published() -> bool:
+            doc = await trio.to_thread.run_sync(_thread_doc, server_settings.mongo_uri, thread_id)
+            return "outbox_pending" not in doc
+
+        await eventually(published, 60, "the relay did not publish the rename")
+        records = await trio.to_thread.run_sync(read_topic_sync, server_settings, topic, 2)
+    finally:
+        assert server.terminate() == 0
+    kinds = [json.loads(r.value())["type"] for r in records]
+    assert kinds == ["thread.created", "thread.renamed"]
+    assert json.loads(records[1].value())["title"] == "after"
