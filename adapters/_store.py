@@ -273,6 +273,29 @@ class MongoStore:
         """Highest seq stored for the thread (0 when it has no messages)."""
         return await self._call(lambda: self._last_seq(thread_id))
 
+    async def last_seqs(self, thread_ids: Sequence[str]) -> dict[str, int]:
+        """Highest seq of each thread (messages, edits and deletes), in ONE aggregation: on
+        FerretDB every query on messages scans the collection, so one per thread would not do.
+        Threads without any are left out."""
+        ids = list(thread_ids)
+        if not ids:
+            return {}
+
+        def run() -> dict[str, int]:
+            rows = self._messages().aggregate(
+                [
+                    {"$match": {"thread_id": {"$in": ids}}},
+                    # FerretDB 1.24 implements neither $max nor $first in $group (measured:
+                    # NotImplemented), but $sum. A thread's seqs are 1..n without a hole
+                    # (each is last + 1, under the unique (thread_id, seq) index, and no row
+                    # is ever removed: a delete leaves a tombstone), so the count IS the last.
+                    {"$group": {"_id": "$thread_id", "last_seq": {"$sum": 1}}},
+                ]
+            )
+            return {str(row["_id"]): int(row["last_seq"]) for row in rows}
+
+        return await self._call(run)
+
     async def count_messages(self, thread_id: str | None = None) -> int:
         query = {} if thread_id is None else {"thread_id": thread_id}
         return await self._call(lambda: self._messages().count_documents(query))

@@ -17,6 +17,7 @@ from gateway.schemas import (
     parse_body,
     parse_json,
 )
+from protocol.events import utc_now_iso
 from protocol.refusals import ValidationFailed
 
 if TYPE_CHECKING:
@@ -134,20 +135,61 @@ async def delete_message(thread_id: str, message_id: str) -> Response:
     return _json(accepted.body(), 202)
 
 
+@rest_blueprint.get("/api/v1/server")
+async def boot_snapshot() -> Response:
+    """Everything the browser needs to boot, for the signed-in user, in one answer."""
+    principal = await _principal()
+    ctx = _ctx()
+    user = principal.user_id
+    threads = await ctx.threads.boot_threads(user)
+    hub = ctx.hub
+    online: dict[str, None] = {}
+    for thread in threads:
+        thread["online"] = hub.online(thread["thread_id"], besides=user)
+        online.update(dict.fromkeys(thread["online"]))
+    claims = principal.claims
+    profile = {"user_id": user}
+    for claim in ("name", "preferred_username", "email"):
+        if isinstance(claims.get(claim), str):
+            profile[claim] = claims[claim]
+    return _json(
+        {
+            "profile": profile,
+            "threads": threads,
+            "online": sorted(online),
+            "generated_at": utc_now_iso(),
+        }
+    )
+
+
+@rest_blueprint.get("/api/messages")
+async def list_messages() -> Response:
+    """The original chat system's listing path: history of ``thread_id`` (a query parameter)."""
+    principal = await _principal()
+    args = request.args.to_dict()
+    thread_id = args.pop("thread_id", None)
+    if not thread_id:
+        raise ValidationFailed("thread_id is required", field="thread_id")
+    return _json(await _history(principal.user_id, thread_id, args))
+
+
 @rest_blueprint.get("/api/threads/<thread_id>/messages")
 async def history(thread_id: str) -> Response:
     principal = await _principal()
-    query = _history_query(request.args.to_dict())
+    return _json(await _history(principal.user_id, thread_id, request.args.to_dict()))
+
+
+async def _history(user_id: str, thread_id: str, args: dict[str, str]) -> dict[str, Any]:
+    query = _history_query(args)
     if query.after_seq is not None and query.before_seq is not None:
         raise ValidationFailed("give after_seq or before_seq, not both", field="before_seq")
-    page = await _ctx().threads.history_page(
-        principal.user_id,
+    return await _ctx().threads.history_page(
+        user_id,
         thread_id,
         after_seq=query.after_seq,
         before_seq=query.before_seq,
         limit=query.limit,
     )
-    return _json(page)
 
 
 def _history_query(args: dict[str, str]) -> HistoryQuery:

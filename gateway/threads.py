@@ -80,6 +80,7 @@ class ThreadStore(Protocol):
     async def set_title(
         self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ...
     ) -> ThreadRecord | None: ...
+    async def last_seqs(self, thread_ids: Sequence[str]) -> dict[str, int]: ...
     async def find_message(self, message_id: str) -> MessageEvent | None: ...
     async def history(
         self,
@@ -281,6 +282,12 @@ class ThreadDirectory:
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
         return [public_thread(t) for t in await self._store.list_threads(user_id)]
+
+    async def boot_threads(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's threads with each one's last seq (one store aggregation for all)."""
+        threads = await self._store.list_threads(user_id)
+        last = await self._store.last_seqs([t.thread_id for t in threads])
+        return [{**public_thread(t), "last_seq": last.get(t.thread_id, 0)} for t in threads]
 
     async def get_for(self, user_id: str, thread_id: str) -> dict[str, Any]:
         await self.require_member(user_id, thread_id)
