@@ -33,7 +33,8 @@ def _build_parser() -> argparse.ArgumentParser:
     assets.add_argument("action", choices=["build"])
 
     protocol = sub.add_parser("protocol", help="generated protocol files (browser module)")
-    protocol.add_argument("action", choices=["generate"])
+    protocol.add_argument("action", choices=["generate", "new-event"])
+    protocol.add_argument("--type", dest="event_type", help="new-event: its type, e.g. a.b")
     protocol.add_argument(
         "--check", action="store_true", help="fail if a generated file is stale; write nothing"
     )
@@ -78,7 +79,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "protocol":
             from parley.protocol_cli import protocol_main
 
-            return protocol_main(args.action, check=args.check)
+            return protocol_main(args.action, check=args.check, event_type=args.event_type)
         if args.command == "plugin":
             print("parley plugin: the plugin workspace is not built yet", file=sys.stderr)
             return 2

@@ -6,6 +6,8 @@ Only the browser module is a file (the browser cannot ask Python); ``/asyncapi.j
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,9 +22,20 @@ def generated_files(root: Path = REPO_ROOT) -> dict[Path, str]:
     return {root / BROWSER_MODULE_PATH: browser_module()}
 
 
-def protocol_main(action: str, *, check: bool = False, root: Path = REPO_ROOT) -> int:
+def protocol_main(
+    action: str, *, check: bool = False, event_type: str | None = None, root: Path = REPO_ROOT
+) -> int:
+    if action == "new-event":
+        from parley._scaffold import new_event
+
+        if not event_type:
+            raise ParleyError("new-event needs --type, e.g. --type thread.archived")
+        for path in new_event(event_type, root):
+            print(f"parley protocol: wrote {path.relative_to(root)}")
+        # This process imported the catalog before it changed: regenerate in a fresh one.
+        return _generate_in_subprocess(root)
     if action != "generate":
-        raise ParleyError(f"unknown protocol action {action!r} (expected: generate)")
+        raise ParleyError(f"unknown protocol action {action!r} (expected: generate, new-event)")
     stale = []
     for path, text in generated_files(root).items():
         current = path.read_text(encoding="utf-8") if path.is_file() else None
@@ -44,3 +57,15 @@ def protocol_main(action: str, *, check: bool = False, root: Path = REPO_ROOT) -
     if check:
         print("parley protocol: generated files are current")
     return 0
+
+
+def _generate_in_subprocess(root: Path) -> int:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    code = (
+        "import sys; from pathlib import Path; from parley.protocol_cli import protocol_main; "
+        f"sys.exit(protocol_main('generate', root=Path({str(root)!r})))"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode
