@@ -52,6 +52,7 @@ from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
 from ._producer import KafkaProducer
+from ._replay import read_whole_topic
 from ._shared import SharedAdapters
 from ._store import MongoStore
 from ._types import (
@@ -100,5 +101,6 @@ __all__ = [
     "consumer_config",
     "ensure_topics",
     "producer_config",
+    "read_whole_topic",
     "send_to_dead_letter",
 ]

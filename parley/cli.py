@@ -39,6 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="fail if a generated file is stale; write nothing"
     )
 
+    snapshots = sub.add_parser("snapshots", help="read models rebuilt from the domain events")
+    snapshots.add_argument("action", choices=["rebuild"])
+
     plugin = sub.add_parser("plugin", help="plugin workspace (not built yet)")
     plugin.add_argument("action", choices=["new", "test", "list"])
     return parser
@@ -80,6 +83,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from parley.protocol_cli import protocol_main
 
             return protocol_main(args.action, check=args.check, event_type=args.event_type)
+        if args.command == "snapshots":
+            from parley.snapshots_cli import snapshots_main
+
+            return snapshots_main(args.action)
         if args.command == "plugin":
             print("parley plugin: the plugin workspace is not built yet", file=sys.stderr)
             return 2

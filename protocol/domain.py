@@ -29,9 +29,11 @@ __all__ = [
     "MemberRemoved",
     "ThreadCreated",
     "ThreadRenamed",
+    "ThreadState",
     "decode_domain_event",
     "domain_document",
     "encode_domain_event",
+    "fold_threads",
 ]
 
 DOMAIN_VERSION = 1
@@ -119,3 +121,31 @@ def decode_domain_event(doc: dict[str, Any]) -> DomainEvent | None:
         return None
     fields = {k: v for k, v in doc.items() if k != "type"}
     return kind(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """A thread as its domain events say it is (the read model `snapshots rebuild` checks)."""
+
+    title: str
+    members: tuple[str, ...]
+
+
+def fold_threads(events: list[DomainEvent]) -> dict[str, ThreadState]:
+    """Replay domain events (deduped by event_id, in the order given) into thread states."""
+    seen: set[str] = set()
+    states: dict[str, ThreadState] = {}
+    for event in events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        current = states.get(event.thread_id)
+        if isinstance(event, ThreadCreated):
+            states[event.thread_id] = ThreadState(event.title, tuple(event.members))
+        elif current is None:
+            continue  # its creation is not in the log (older than the topic's retention)
+        elif isinstance(event, ThreadRenamed):
+            states[event.thread_id] = ThreadState(event.title, current.members)
+        elif isinstance(event, MemberAdded | MemberRemoved):
+            states[event.thread_id] = ThreadState(current.title, tuple(event.members))
+    return states
