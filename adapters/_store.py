@@ -95,6 +95,7 @@ class MongoStore:
         self._closed = False
         self._ready = False
         self._message = "store not started"
+        self._outbox_event = trio.Event()
         self.counters = StoreCounters()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -326,9 +327,22 @@ class MongoStore:
             doc[_OUTBOX] = [domain_document(event) for event in outbox]
             doc[_PENDING] = True
         check_document(doc)
-        return await self._call(lambda: self._create_thread(doc, thread))
+        try:
+            return await self._call(lambda: self._create_thread(doc, thread))
+        finally:
+            if outbox:
+                self._outbox_written()
 
     # --- the outbox (domain events written with the state they describe) --------------------
+    def outbox_written(self) -> trio.Event:
+        """Set when this process next writes an outbox entry: the relay wakes at once for
+        changes made here, and polls slowly for those other processes make."""
+        return self._outbox_event
+
+    def _outbox_written(self) -> None:
+        self._outbox_event.set()
+        self._outbox_event = trio.Event()
+
     async def pending_outbox(self, limit: int = 100) -> list[DomainEvent]:
         """Domain events written but not yet marked published, oldest thread first."""
 
@@ -385,7 +399,11 @@ class MongoStore:
             update["$set"][_PENDING] = True
             update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
         check_document({"members": list(members)})
-        return await self._call(lambda: self._update_thread(thread_id, update))
+        try:
+            return await self._call(lambda: self._update_thread(thread_id, update))
+        finally:
+            if outbox:
+                self._outbox_written()
 
     async def set_title(
         self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ()
@@ -396,7 +414,11 @@ class MongoStore:
             update["$set"][_PENDING] = True
             update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
         check_document({"title": title})
-        return await self._call(lambda: self._update_thread(thread_id, update))
+        try:
+            return await self._call(lambda: self._update_thread(thread_id, update))
+        finally:
+            if outbox:
+                self._outbox_written()
 
     async def add_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""

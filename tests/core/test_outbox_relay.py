@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
 from adapters import UnknownOutcomeError
 from core._outbox_relay import OutboxRelay
@@ -22,6 +24,10 @@ class FakeOutbox:
     def __init__(self, events: list[DomainEvent]) -> None:
         self.events = list(events)
         self.marks: list[tuple[str, list[str]]] = []
+        self.written = trio.Event()
+
+    def outbox_written(self) -> trio.Event:
+        return self.written
 
     async def pending_outbox(self, limit: int = 100) -> list[DomainEvent]:
         return self.events[:limit]
@@ -61,3 +67,18 @@ async def test_a_failed_publish_marks_nothing() -> None:
     producer.fail = False
     assert await relay.relay_once() == 1
     assert store.marks == [("th1", ["ev1"])]
+
+
+async def test_a_write_in_this_process_wakes_the_relay(mock_clock: object) -> None:
+    # The mock clock never moves by itself: only the write can have woken the relay.
+    store, producer = FakeOutbox([]), FakeProducer()
+    relay = OutboxRelay(store, producer, "domain", poll_s=1000.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        await trio.testing.wait_all_tasks_blocked()
+        store.events.append(CREATED)
+        store.written.set()  # what MongoStore does on an outbox write: set, then a fresh one
+        store.written = trio.Event()
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.marks == [("th1", ["ev1"])]
+        relay.stop()
