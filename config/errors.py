@@ -1,9 +1,9 @@
 """Errors that end a `parley` command with one clear line for the operator.
 
-ParleyError                   base: the message is what the operator reads
-├── MissingToolError          a required program (java, go, npm, chromium) is absent
-├── ServiceStartError         a local service did not become ready in time
-└── ConfigurationError        a setting is invalid or contradicts another
+    ParleyError                   base: the message is what the operator reads
+    ├── MissingToolError          a required program (java, go, npm, chromium) is absent
+    ├── ServiceStartError         a local service did not become ready in time
+    └── ConfigurationError        a setting is invalid or contradicts another
 """
 
 from __future__ import annotations

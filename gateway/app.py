@@ -74,17 +74,14 @@ def _base_app(settings: Settings, status: ProcessStatus, *, browser: dict[str, s
     @app.errorhandler(Refusal)
     async def _refused(exc: Refusal) -> Response:
         return Response(
-            exc.to_json(),
-            status=exc.status,
-            headers=exc.headers(),
+            exc.to_json(), status=exc.status, headers=exc.headers(),
             content_type="application/json",
         )
 
     @app.errorhandler(413)
     async def _too_large(_exc: Exception) -> Response:
         return Response(
-            too_large_json(settings.max_body_bytes),
-            status=413,
+            too_large_json(settings.max_body_bytes), status=413,
             content_type="application/json",
         )
 

@@ -44,7 +44,9 @@ class HttpServer:
             quiet_s=_HTTP_QUIET_S,
             cap_s=min(_HTTP_QUIET_CAP_S, self._settings.shutdown_grace_s / 4),
         )
-        await hypercorn_serve(self._app, hypercorn_config(self._settings), shutdown_trigger=trigger)
+        await hypercorn_serve(
+            self._app, hypercorn_config(self._settings), shutdown_trigger=trigger
+        )
 
     def stop(self) -> None:
         # Hypercorn stops accepting and finishes in-flight requests (up to graceful_timeout).

@@ -26,10 +26,7 @@ class FullThenRoomy:
 
 def _work() -> Work:
     post = PostMessage(
-        message_id="m1",
-        thread_id="t1",
-        sender_id="alice",
-        text="hi",
+        message_id="m1", thread_id="t1", sender_id="alice", text="hi",
         created_at="2026-11-22T00:00:00.000Z",
     )
     return Work(post, cast(Any, None))
