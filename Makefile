@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 PARLEY := $(VENV)/bin/parley
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check unit integration browser chaos bench infra-up infra-down infra-status infra-build frontend-assets clean
+.PHONY: install ops-tools run test check unit integration browser chaos bench infra-up infra-down infra-status infra-build frontend-assets clean
 
 # Set-up alone, idempotent: venv with the `parley` command, Kafka and OIDC jars, the FerretDB
 # launcher, the browser's vendored assets and Debian's chromium for browser tests.
-install: $(STAMP) infra-build frontend-assets
+install: $(STAMP) infra-build frontend-assets ops-tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 not found: apt-get install python3 python3-venv"; exit 1; }
@@ -25,14 +25,28 @@ infra-build: $(STAMP)
 frontend-assets: $(STAMP)
 	@$(PARLEY) assets build
 
+# Debian's prometheus (2.42) ships promtool: `make check` checks ops/prometheus/ with it and
+# a test scrapes a running Parley with the real server. Installed when missing and root.
+ops-tools:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's prometheus (promtool) for make check and the scrape test"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { \
+	      apt-get update -q >/dev/null && \
+	      apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; \
+	  else echo "promtool missing and not root: sudo apt-get install -y prometheus"; exit 1; fi; }
+
 run: install
 	@$(PARLEY) run
 
-check: $(STAMP)
-	$(VENV)/bin/ruff check actors adapters config core gateway infra parley protocol telemetry tests bench
+check: $(STAMP) ops-tools
+	$(VENV)/bin/ruff check actors adapters config core gateway infra parley plugins protocol telemetry tests bench
 	$(VENV)/bin/mypy
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	$(PARLEY) protocol generate --check
+	promtool check rules ops/prometheus/rules.yml
+	promtool test rules ops/prometheus/rules_test.yml
 
 test: install
 	@$(MAKE) --no-print-directory check

@@ -41,6 +41,8 @@ from ._errors import (
     ActorStopped,
     AskTimeout,
     MailboxFull,
+    NoSuchActor,
+    NotRestartable,
     RestartIntensityExceeded,
     StopTimeout,
 )
@@ -67,6 +69,8 @@ __all__ = [
     "ExitReason",
     "MailboxFull",
     "MailboxPolicy",
+    "NoSuchActor",
+    "NotRestartable",
     "Registry",
     "Reply",
     "Restart",

@@ -28,6 +28,7 @@ from ._incarnation import (
 )
 from ._mailbox import WAKE, MailboxPolicy, Reply, fail_replies
 from ._node import PERMANENT, RESTART, RUN, SLOW, ActorState, Node, Parent, logger
+from ._policy import Restart
 
 __all__ = ["Actor", "ActorRef"]
 
@@ -58,6 +59,8 @@ class Actor(Generic[M]):
     stop_grace: ClassVar[float] = 5.0
     #: give the actor a nursery for tasks it owns (implied when run() is overridden)
     uses_nursery: ClassVar[bool] = False
+    #: why an operator may not restart it (None: restarting it is safe); see ActorSystem.restart
+    not_restartable: ClassVar[str | None] = None
     _hooks: ClassVar[int] = 0
 
     ref: ActorRef[M]
@@ -288,6 +291,11 @@ class ActorRef(Node, Generic[M]):
         self._rx.close()
         if pending:
             fail_replies(pending, ActorStopped(self.path, "stopped before handling the request"))
+
+    def _not_restartable(self) -> str | None:
+        if self._policy.restart is Restart.TEMPORARY:
+            return "is temporary: it is never restarted, only stopped"
+        return self._actor.not_restartable
 
     def _snapshot(self, now: float, out: list[dict[str, Any]], limit: int) -> None:
         entry = self._base_snapshot(now)

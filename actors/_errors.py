@@ -6,7 +6,9 @@
     ├── MailboxFull               tell() to a full mailbox whose policy is REJECT
     ├── AskTimeout                ask() got no reply before its deadline (also a TimeoutError)
     ├── StopTimeout               a child outlived its shutdown timeout; its group was cancelled
-    └── RestartIntensityExceeded  a supervisor gave up (Broken): too many restarts in its window
+    ├── RestartIntensityExceeded  a supervisor gave up (Broken): too many restarts in its window
+    ├── NoSuchActor               restart(path): nothing lives at that path
+    └── NotRestartable            restart(path): the node may not be restarted by an operator
 
 Following trio's split, *stopped* means "it was closed on purpose" (by a stop request, a
 passivation, the slow-consumer policy, or a supervisor that gave up), while
@@ -21,6 +23,8 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "MailboxFull",
+    "NoSuchActor",
+    "NotRestartable",
     "RestartIntensityExceeded",
     "StopTimeout",
 ]
@@ -100,3 +104,21 @@ class RestartIntensityExceeded(ActorError):
         self.max_restarts = max_restarts
         self.within = within
         self.cause = cause
+
+
+class NoSuchActor(ActorError, LookupError):
+    """Raised by ActorSystem.restart() when no live node has the given path."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no actor at {path}")
+        self.path = path
+
+
+class NotRestartable(ActorError):
+    """Raised by ActorSystem.restart() for a node an operator may not restart: the root, a
+    service (its stop is a drain), a temporary actor, or a group holding one of those."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path} {why}")
+        self.path = path
+        self.why = why

@@ -246,6 +246,17 @@ class Group(Node):
             await child._wait_ended()
         return None
 
+    async def _operator_restart(self, child: Node) -> None:
+        """Restart `child` (and what it holds) because an operator asked: stop it as for a
+        restart, then start it again at once. Counted in its restarts, not in this group's
+        restart intensity: nothing failed."""
+        nursery = self._running_nursery()
+        stuck = await self._stop_in_order([child], RESTART)
+        if stuck is not None:
+            raise stuck
+        if child._state is ActorState.RESTARTING and self._stop_mode == RUN:
+            await self._restart_now(child, nursery)
+
     # -- overridden ----------------------------------------------------------------------
     async def _start_children(self, nursery: trio.Nursery) -> None:
         raise NotImplementedError

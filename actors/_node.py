@@ -104,9 +104,9 @@ class Node:
         self._stop_mode = RUN
         self._policy = DEFAULT_POLICY
         self._started_at = 0.0
-        # (restarts, last failure, exit reason) once any is known: one slot, and nothing is
-        # allocated for the common case of an actor that never failed.
-        self._history: tuple[int, str | None, ExitReason | None] | None = None
+        # (restarts, last failure, exit reason, when it last failed) once any is known: one
+        # slot, and nothing is allocated for the common case of an actor that never failed.
+        self._history: tuple[int, str | None, ExitReason | None, float | None] | None = None
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -140,7 +140,8 @@ class Node:
 
     @_restarts.setter
     def _restarts(self, value: int) -> None:
-        self._history = (value, self._failure, None)
+        history = self._history
+        self._history = (value, self._failure, None, None if history is None else history[3])
 
     @property
     def _failure(self) -> str | None:
@@ -149,7 +150,14 @@ class Node:
 
     @_failure.setter
     def _failure(self, value: str | None) -> None:
-        self._history = (self._restarts, value, None)
+        failed_at = trio.current_time() if value is not None else None
+        self._history = (self._restarts, value, None, failed_at)
+
+    @property
+    def last_failure_at(self) -> float | None:
+        """When the last failure happened, on trio's clock (None if it never failed)."""
+        history = self._history
+        return None if history is None else history[3]
 
     @property
     def exit_reason(self) -> ExitReason | None:
@@ -257,7 +265,7 @@ class Node:
         if self._state is ActorState.STOPPED:
             return
         self._state = ActorState.STOPPED
-        self._history = (self._restarts, self._failure, reason)
+        self._history = (self._restarts, self._failure, reason, self.last_failure_at)
         self._release()
         waiters = self.system._waiters.pop(self, None)
         if waiters:
@@ -303,7 +311,20 @@ class Node:
             "restarts": self._restarts,
             "uptime": round(now - self._started_at, 3) if running else 0.0,
             "last_failure": self._failure,
+            "last_failure_ago": _ago(now, self.last_failure_at),
         }
+
+    def _find(self, names: list[str]) -> Node | None:
+        """The descendant at `names` (path components below this node); overridden by groups."""
+        return self if not names else None
+
+    def _not_restartable(self) -> str | None:
+        """Why an operator may not restart this node (None: it may); overridden."""
+        return None
+
+
+def _ago(now: float, then: float | None) -> float | None:
+    return None if then is None else round(now - then, 3)
 
 
 def _notify(watcher: Callable[[Down], None], down: Down) -> None:

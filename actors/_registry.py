@@ -158,6 +158,14 @@ class Registry(Group, Generic[K, M]):
     def _make_actor(self, key: Any) -> Actor[Any]:
         return self._factory(key)
 
+    def _find(self, names: list[str]) -> Node | None:
+        if not names:
+            return self
+        for entry in list(self._entries.values()):
+            if isinstance(entry, ActorRef) and entry.name == names[0]:
+                return entry._find(names[1:])
+        return None
+
     def _child_finished(self, child: Node) -> None:
         assert isinstance(child, ActorRef)
         key: K = child._name  # type: ignore[assignment]

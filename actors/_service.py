@@ -32,6 +32,9 @@ class Service(Protocol):
 class ServiceActor(Actor[None]):
     # Long enough for a producer flush or a final commit; the system's deadline caps it.
     stop_grace = 30.0
+    # A service's stop() is its drain (a consumer commits and leaves, a server refuses new
+    # work), not a pause: the way to "restart" one is to drain the whole process.
+    not_restartable = "is a service (an adapter or a server): drain the process instead"
 
     def __init__(self, service: Service) -> None:
         self.service = service

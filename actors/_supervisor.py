@@ -185,6 +185,21 @@ class Supervisor(Group):
         await self._stop_in_order([child], PERMANENT)
 
     # -- internals ---------------------------------------------------------------------
+    def _find(self, names: list[str]) -> Node | None:
+        if not names:
+            return self
+        for child in list(self._children.values()):
+            if child.name == names[0]:
+                return child._find(names[1:])
+        return None
+
+    def _not_restartable(self) -> str | None:
+        for child in list(self._children.values()):
+            why = child._not_restartable()
+            if why is not None:
+                return f"holds {child.path}, which {why}"
+        return None
+
     def _claim(self, name: str | None) -> object:
         if name is None:
             return None

@@ -11,8 +11,9 @@ from typing import Any, TypeVar, Unpack
 import trio
 
 from ._actor import Actor, ActorRef
-from ._errors import RestartIntensityExceeded
-from ._node import PERMANENT, Node, Waiter, logger
+from ._errors import NoSuchActor, NotRestartable, RestartIntensityExceeded
+from ._group import Group
+from ._node import PERMANENT, ActorState, Node, Waiter, logger
 from ._options import RegistryOptions, SpawnOptions, SupervisorOptions
 from ._policy import Backoff
 from ._registry import Registry
@@ -139,6 +140,36 @@ class ActorSystem:
                 else:
                     logger.warning("second %s: stopping at once", signal.Signals(signum).name)
                     self.stop_now()
+
+    # -- operator commands ---------------------------------------------------------------
+    def find(self, path: str) -> Node:
+        """The live node at `path` (as snapshots show it: "/parley/threads/t_1");
+        NoSuchActor if there is none."""
+        names = [part for part in path.split("/") if part]
+        node = None
+        if names and names[0] == self.root.name:
+            node = self.root._find(names[1:])
+        if node is None or node.state is ActorState.STOPPED:
+            raise NoSuchActor(path)
+        return node
+
+    async def restart(self, path: str) -> Node:
+        """Restart the node at `path` with everything below it, as an operator asks; returns
+        once it runs again. A registry forgets its live actors (they come back on their next
+        message); a supervisor restarts its children in order.
+
+        NoSuchActor if nothing lives there; NotRestartable for the root (drain the process),
+        services, temporary actors and groups that hold one of those.
+        """
+        node = self.find(path)
+        parent = node._parent
+        if node is self.root or not isinstance(parent, Group):
+            raise NotRestartable(node.path, "is the root: drain the process instead")
+        why = node._not_restartable()
+        if why is not None:
+            raise NotRestartable(node.path, why)
+        await parent._operator_restart(node)
+        return node
 
     # -- introspection -------------------------------------------------------------------
     def snapshot(self, *, limit_per_registry: int = 100) -> list[dict[str, Any]]:

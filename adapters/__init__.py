@@ -11,6 +11,8 @@
                     a record that can never be processed to the DLQ, retried with
                     backoff until Kafka has it (the one dead-letter path)
     ensure_topics   create topics (AdminClient) if missing
+    ProcessBoard    the deployment's process announcements and operator commands, kept
+                    through a MongoStore (collections `processes`, `ops_commands`)
 
 Each takes its own options (`KafkaOptions`, `StoreOptions`), never the whole Settings:
 `parley._options` makes them from the operator's settings.
@@ -32,8 +34,10 @@ from __future__ import annotations
 
 from ._admin import ensure_topics
 from ._backoff import backoff_delays
+from ._child import ChildExited, SupervisedChild, free_port
 from ._consumer import KafkaConsumer
 from ._dead_letter import send_to_dead_letter
+from ._docs import DocumentCollection
 from ._documents import check_document
 from ._errors import (
     AdapterClosedError,
@@ -48,9 +52,23 @@ from ._errors import (
     StoreUnavailableError,
     UnknownOutcomeError,
 )
+from ._files import (
+    extract_tar,
+    list_dirs,
+    path_exists,
+    read_files,
+    read_text,
+    remove_tree,
+    rename_path,
+    run_command,
+    watch_changes,
+    write_files,
+)
+from ._git import GitError, git, git_bytes
 from ._kafka_config import consumer_config, producer_config
 from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
+from ._processes import ProcessBoard
 from ._producer import KafkaProducer
 from ._replay import read_whole_topic
 from ._shared import SharedAdapters
@@ -71,9 +89,12 @@ __all__ = [
     "AdapterClosedError",
     "AdapterError",
     "AdapterUnavailableError",
+    "ChildExited",
     "ConsumedRecord",
     "ConsumerCounters",
     "DeliveryInfo",
+    "DocumentCollection",
+    "GitError",
     "HistoryPage",
     "InvalidDocumentError",
     "KafkaConsumer",
@@ -82,6 +103,7 @@ __all__ = [
     "MongoStore",
     "OffsetTracker",
     "PoisonRecordError",
+    "ProcessBoard",
     "ProduceError",
     "ProduceRejectedError",
     "ProducerCounters",
@@ -94,13 +116,27 @@ __all__ = [
     "StoreUnavailableError",
     "StoredChange",
     "StoredMessage",
+    "SupervisedChild",
     "TopicPartitionKey",
     "UnknownOutcomeError",
     "backoff_delays",
     "check_document",
     "consumer_config",
     "ensure_topics",
+    "extract_tar",
+    "free_port",
+    "git",
+    "git_bytes",
+    "list_dirs",
+    "path_exists",
     "producer_config",
+    "read_files",
+    "read_text",
     "read_whole_topic",
+    "remove_tree",
+    "rename_path",
+    "run_command",
     "send_to_dead_letter",
+    "watch_changes",
+    "write_files",
 ]

@@ -456,6 +456,13 @@ class MongoStore:
             self._ready, self._message = True, "store connected"
         return result
 
+    def _collection(self, name: str) -> Collection[Doc]:
+        """Any collection of the store's database, for the package's other record kinds
+        (``_processes``); called on the store's limiter like every blocking part."""
+        if self._db is None:
+            raise AdapterClosedError("the store is closed")
+        return self._db[name]
+
     def _messages(self) -> Collection[Doc]:
         if self._db is None:
             raise AdapterClosedError("the store is closed")

@@ -23,6 +23,7 @@ class Role(StrEnum):
     ALL = "all"
     GATEWAY = "gateway"
     CORE = "core"
+    PLUGINS = "plugins"
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     gateway_id: str = Field(default="", description="Name of this gateway (default: hostname-pid).")
     shutdown_grace_s: float = Field(default=20.0, description="Drain deadline after SIGTERM.")
     log_level: str = Field(default="INFO", description="Root log level (JSON lines on stderr).")
+    tls_cert: str = Field(
+        default="",
+        description="PEM certificate chain: HTTPS and WSS on both listeners (`parley certs dev`).",
+    )
+    tls_key: str = Field(default="", description="PEM private key of `PARLEY_TLS_CERT`.")
 
     # --- kafka --------------------------------------------------------------------------
     kafka_bootstrap: str = Field(
@@ -115,6 +121,21 @@ class Settings(BaseSettings):
     oidc_audience: str = Field(default="parley", description="Required `aud` of access tokens.")
     oidc_client_id: str = Field(default="parley-web", description="Browser client id.")
     oidc_algorithms: str = Field(default="RS256,ES256", description="Allowed JWT algorithms.")
+    admin_claim: str = Field(
+        default="parley_roles",
+        description="Token claim that marks an operator (a string, or a list of strings).",
+    )
+    admin_value: str = Field(
+        default="admin", description="Value of the admin claim that grants the operations API."
+    )
+
+    # --- operations ---------------------------------------------------------------------
+    heartbeat_s: float = Field(
+        default=2.0, description="How often each process announces itself in the store."
+    )
+    heartbeat_timeout_s: float = Field(
+        default=10.0, description="A process silent this long is shown as gone."
+    )
 
     # --- limits -------------------------------------------------------------------------
     max_text_bytes: int = Field(default=16_384, description="Largest message text (UTF-8).")
@@ -141,8 +162,14 @@ class Settings(BaseSettings):
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
+    def tls(self) -> bool:
+        """HTTPS and WSS on both listeners (plain HTTP is then refused)."""
+        return bool(self.tls_cert)
+
+    @property
     def http_base_url(self) -> str:
-        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+        scheme = "https" if self.tls else "http"
+        return self.public_url or f"{scheme}://{self.http_host}:{self.http_port}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -14,6 +14,7 @@ from actors import MailboxFull, Registry
 from adapters import ConsumedRecord, send_to_dead_letter
 from core._thread_actor import CoreDeps, ThreadActor, Work
 from protocol.events import EventDecodeError, MessageEvent, decode_thread_command
+from telemetry import seconds_since_iso
 
 if TYPE_CHECKING:
     from actors import ActorSystem
@@ -71,6 +72,9 @@ class Core:
 
     def _on_stored(self, event: MessageEvent) -> None:
         self._metrics.persisted.inc()
+        waited = seconds_since_iso(event.created_at)
+        if waited is not None:
+            self._metrics.accepted_to_stored.observe(waited)
 
     async def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         await send_to_dead_letter(self._producer, record, reason)

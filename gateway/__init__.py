@@ -22,7 +22,10 @@ from gateway.fast_ingest import FastIngest
 from gateway.http_server import HttpServer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hypercorn.typing import ASGIFramework
+    from quart import Blueprint
 
 __all__ = [
     "GatewayContext",
@@ -34,7 +37,7 @@ __all__ = [
 ]
 
 
-def create_asgi_app(ctx: GatewayContext) -> ASGIFramework:
+def create_asgi_app(ctx: GatewayContext, extra: Sequence[Blueprint] = ()) -> ASGIFramework:
     """The gateway's HTTP app; the posting routes are answered in front of Quart
-    (see gateway.fast_ingest)."""
-    return FastIngest(create_app(ctx), ctx)
+    (see gateway.fast_ingest). `extra`: other roles' blueprints (see create_app)."""
+    return FastIngest(create_app(ctx, extra), ctx)

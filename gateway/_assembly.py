@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from actors import TaskService, start_service
-from adapters import KafkaConsumer
+from adapters import KafkaConsumer, ProcessBoard
 from gateway.auth import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events
@@ -25,6 +25,7 @@ from gateway.ingest import Ingest
 from gateway.limits import UserRateLimiter
 from gateway.recent import RecentMessages
 from gateway.threads import ThreadDirectory
+from gateway.tls import server_ssl_context
 from gateway.ws import (
     ConnectionServices,
     FanoutHub,
@@ -86,6 +87,7 @@ async def start_gateway(
     )
     hub = FanoutHub.from_settings(settings, metrics)
     await start_service(system, "events-consumer", events)
+    status.add_partitions("events", lambda: [f"{t}[{p}]" for t, p in events.assignment])
     # Live delivery starts at the assignment: until then a subscriber could miss events.
     status.add_probe(
         "events",
@@ -106,15 +108,17 @@ async def start_gateway(
     )
     ws_url = ""
     if settings.ws_port >= 0:
+        tls = await server_ssl_context(settings)
         listeners, ws_url = await open_ws_listeners(
-            settings.http_host, settings.ws_port, settings.public_url
+            settings.http_host, settings.ws_port, settings.public_url, secure=tls is not None
         )
         if ws.options.cork_fanout:
             await start_service(system, "fanout-flusher", TaskService(hub.run_flusher))
         # Not cancelled on stop: the listener returns by itself once the drain flag is up
         # and its connections were closed with 1001 (within the grace).
         listener = TaskService(
-            partial(serve_websockets, ws, listeners), on_stop=status.readiness.draining.set
+            partial(serve_websockets, ws, listeners, ssl_context=tls),
+            on_stop=status.readiness.draining.set,
         )
         await start_service(system, "websocket-listener", listener)
         log.info("websocket listener up", extra={"url": ws_url})
@@ -125,6 +129,7 @@ async def start_gateway(
         ingest=ingest,
         threads=threads,
         ws=ws,
+        board=ProcessBoard(adapters.store),
         ws_url=ws_url,
     )
 

@@ -7,15 +7,17 @@ feature quietly switched off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from quart import Response
+from quart import Blueprint, Response
 from quart_trio import QuartTrio
 
 from gateway._posting import closes_connection, too_large_json
 from gateway.context import browser_config
 from gateway.openapi import openapi_blueprint
+from gateway.operations import operations_blueprint
 from gateway.ops import ops_blueprint
 from gateway.rest import rest_blueprint
 from gateway.static import static_blueprint
@@ -30,13 +32,24 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "create_ops_app"]
 
 
-def create_app(ctx: GatewayContext) -> QuartTrio:
-    """The gateway's app: everything a browser, a REST client or an operator asks for."""
+def create_app(ctx: GatewayContext, extra: Sequence[Blueprint] = ()) -> QuartTrio:
+    """The gateway's app: everything a browser, a REST client or an operator asks for.
+
+    `extra`: blueprints of other roles (the plugin list), handed in by `parley serve`.
+    """
     app = _base_app(ctx.settings, ctx.status, browser=ctx.browser_config())
     app.config["PARLEY_CONTEXT"] = ctx
     app.config["PARLEY_WS"] = ctx.ws
     app.config["PARLEY_HTTP_HOST"] = ctx.settings.http_host
-    for blueprint in (rest_blueprint, openapi_blueprint, ws_blueprint, static_blueprint):
+    blueprints = (
+        rest_blueprint,
+        operations_blueprint,
+        openapi_blueprint,
+        ws_blueprint,
+        static_blueprint,
+        *extra,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app
 

@@ -75,6 +75,9 @@ VENDORED: tuple[VendoredFile, ...] = (
             "validator",
         )
     ),
+    # The operator page's charts (frontend/ops.html).
+    VendoredFile("uplot", "dist/uPlot.esm.js", "uPlot.esm.js"),
+    VendoredFile("uplot", "dist/uPlot.min.css", "uPlot.min.css"),
 )
 _LICENSES = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from adapters import ProcessBoard
     from config.settings import Settings
     from gateway.auth import Principal, TokenVerifier
     from gateway.ingest import Ingest
@@ -29,6 +30,8 @@ class GatewayContext:
     ingest: Ingest
     threads: ThreadDirectory
     ws: WsServer
+    # The deployment's process announcements and operator commands (the operations API).
+    board: ProcessBoard
     # What /config.js advertises: the dedicated listener's URL, else /ws on the HTTP port.
     ws_url: str
 

@@ -8,6 +8,7 @@ never replays history and commits nothing worth keeping.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import trio
@@ -20,9 +21,10 @@ from protocol.events import (
     MessageEvent,
     decode_event,
 )
+from telemetry import seconds_since_iso
 
 if TYPE_CHECKING:
-    from adapters import KafkaConsumer
+    from adapters import ConsumedRecord, KafkaConsumer
     from gateway.threads import ThreadDirectory
     from gateway.ws import FanoutHub
 
@@ -60,4 +62,16 @@ async def pump_events(
             elif isinstance(event, MembershipEvent):
                 threads.forget(event.thread_id)
             hub.publish(event)
+            if isinstance(event, MessageEvent):
+                _observe_delivery(hub, event, record)
         consumer.ack(record)
+
+
+def _observe_delivery(hub: FanoutHub, event: MessageEvent, record: ConsumedRecord) -> None:
+    metrics = hub.metrics
+    now = time.time()
+    if record.timestamp_ms > 0:
+        metrics.stored_to_delivered.observe(max(0.0, now - record.timestamp_ms / 1000))
+    since_accepted = seconds_since_iso(event.created_at, now)
+    if since_accepted is not None:
+        metrics.end_to_end.observe(since_accepted)

@@ -65,4 +65,8 @@ def hypercorn_config(settings: Settings) -> HyperConfig:
     config.graceful_timeout = min(5.0, settings.shutdown_grace_s / 2)
     # Without pings a vanished client may never reach the app under Trio (hypercorn#210).
     config.websocket_ping_interval = 20.0
+    if settings.tls:
+        # HTTPS only: a plain-HTTP client fails the TLS handshake and is disconnected.
+        config.certfile = settings.tls_cert
+        config.keyfile = settings.tls_key or None
     return config

@@ -123,6 +123,11 @@ def make_static_blueprint(frontend_dir: Path = FRONTEND_DIR) -> Blueprint:
     async def index() -> Response:
         return await _send(frontend_dir, "index.html")
 
+    @bp.get("/ops")
+    async def operator_page() -> Response:
+        # Admins only where it matters: every call the page makes is checked by the API.
+        return await _send(frontend_dir, "ops.html")
+
     @bp.get("/silent-renew.html")
     async def silent_renew() -> Response:
         return await _send(frontend_dir, "silent-renew.html")

@@ -118,6 +118,8 @@ class LocalServices:
             self.state_dir,
             self.ports.oidc,
             audience=settings.oidc_audience,
+            admin_claim=settings.admin_claim,
+            admin_value=settings.admin_value,
             die_with_parent=die_with_parent,
         )
         self.started: tuple[str, ...] = ()

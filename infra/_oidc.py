@@ -3,6 +3,8 @@
 Issuer `http://127.0.0.1:PORT/parley`. Any user name typed on the login page (or sent as
 `username` in a password grant) becomes the token's `sub`; alice, bob and carol are the
 documented dev users but nothing restricts the name. Every grant gets `aud` = the audience.
+The password grant of the documented user `admin` also gets the admin claim
+(`PARLEY_ADMIN_CLAIM`: [`PARLEY_ADMIN_VALUE`]), which opens the operations API.
 Signing keys are the ones bundled in the jar, so tokens stay valid across restarts.
 """
 
@@ -30,10 +32,19 @@ class OidcProvider(Service):
     start_deadline_s = 120.0
 
     def __init__(
-        self, state_dir: Path, port: int, *, audience: str = "parley", die_with_parent: bool = False
+        self,
+        state_dir: Path,
+        port: int,
+        *,
+        audience: str = "parley",
+        admin_claim: str = "parley_roles",
+        admin_value: str = "admin",
+        die_with_parent: bool = False,
     ) -> None:
         super().__init__(state_dir, port, die_with_parent=die_with_parent)
         self.audience = audience
+        self.admin_claim = admin_claim
+        self.admin_value = admin_value
 
     @property
     def marker(self) -> str:
@@ -47,6 +58,8 @@ class OidcProvider(Service):
         # The first mapping that matches wins. A request naming an `audience` (tests asking for a
         # wrong one) gets it; every other request ("grant_type" is always present) gets ours.
         # `sub` is left to the grant: the login name, or the password grant's username.
+        # The user `admin` (password grant) is matched first, so it gets the admin claim.
+        admin = {"aud": [self.audience], self.admin_claim: [self.admin_value]}
         return {
             "interactiveLogin": True,
             "httpServer": "NettyWrapper",
@@ -55,6 +68,7 @@ class OidcProvider(Service):
                     "issuerId": ISSUER_ID,
                     "tokenExpiry": 3600,
                     "requestMappings": [
+                        {"requestParam": "username", "match": "admin", "claims": admin},
                         {
                             "requestParam": "audience",
                             "match": "*",

@@ -11,10 +11,10 @@ import sys
 import httpx
 
 from config.errors import ServiceStartError
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from infra._oidc import ISSUER_ID
 
-__all__ = ["fetch_access_token", "token_main"]
+__all__ = ["fetch_access_token", "local_issuer", "token_main"]
 
 
 def fetch_access_token(
@@ -46,12 +46,16 @@ def fetch_access_token(
     return token
 
 
+def local_issuer(settings: Settings) -> str:
+    """The configured issuer, else the local provider on whatever PARLEY_OIDC_PORT says."""
+    if "oidc_issuer" in settings.model_fields_set:
+        return settings.oidc_issuer
+    return f"http://127.0.0.1:{settings.oidc_port}/{ISSUER_ID}"
+
+
 def token_main(user: str) -> int:
     settings = load_settings()
-    issuer = settings.oidc_issuer
-    if "oidc_issuer" not in settings.model_fields_set:
-        # No issuer configured: the local provider, on whatever PARLEY_OIDC_PORT says.
-        issuer = f"http://127.0.0.1:{settings.oidc_port}/{ISSUER_ID}"
+    issuer = local_issuer(settings)
     token = fetch_access_token(
         issuer, user, settings.oidc_audience, client_id=settings.oidc_client_id
     )

@@ -18,7 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (gateway, core or both)")
-    serve.add_argument("--role", choices=["all", "gateway", "core"], default=None)
+    serve.add_argument("--role", choices=["all", "gateway", "core", "plugins"], default=None)
     serve.add_argument("--port", type=int, default=None, help="gateway HTTP port")
 
     sub.add_parser("run", help="start local services and the server; Ctrl-C stops everything")
@@ -42,8 +42,26 @@ def _build_parser() -> argparse.ArgumentParser:
     snapshots = sub.add_parser("snapshots", help="read models rebuilt from the domain events")
     snapshots.add_argument("action", choices=["rebuild"])
 
-    plugin = sub.add_parser("plugin", help="plugin workspace (not built yet)")
-    plugin.add_argument("action", choices=["new", "test", "list"])
+    certs = sub.add_parser("certs", help="TLS certificates for local HTTPS and WSS")
+    certs.add_argument("action", choices=["dev"])
+    certs.add_argument("--out", default=None, help="folder (default: <state dir>/certs)")
+
+    from parley.ops_cli import add_ops_parser
+
+    add_ops_parser(sub)
+
+    plugin = sub.add_parser("plugin", help="plugin workspace: new, list, test, pin, unpin, logs")
+    actions = plugin.add_subparsers(dest="action", required=True)
+    new = actions.add_parser("new", help="scaffold a plugin with its tests and commit it")
+    new.add_argument("name")
+    new.add_argument("--template", choices=["bot", "ui", "assistant"], default="bot")
+    actions.add_parser("list", help="plugins, versions, states, errors, hook calls, p99")
+    actions.add_parser("test", help="run a plugin's own tests").add_argument("name")
+    pin = actions.add_parser("pin", help="run a plugin from an earlier commit")
+    pin.add_argument("id")
+    pin.add_argument("commit")
+    actions.add_parser("unpin", help="follow the workspace again").add_argument("id")
+    actions.add_parser("logs", help="a plugin's recent log lines").add_argument("name")
     return parser
 
 
@@ -87,9 +105,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             from parley.snapshots_cli import snapshots_main
 
             return snapshots_main(args.action)
+        if args.command == "certs":
+            from parley.certs import certs_main
+
+            return certs_main(args.action, args.out)
+        if args.command == "ops":
+            from parley.ops_cli import ops_main
+
+            return ops_main(args)
         if args.command == "plugin":
-            print("parley plugin: the plugin workspace is not built yet", file=sys.stderr)
-            return 2
+            from plugins import plugin_main
+
+            return plugin_main(args)
     except ParleyError as exc:
         # Operator-facing failures are one clear line, never a stack trace.
         print(f"parley {args.command}: {exc}", file=sys.stderr)

@@ -2,8 +2,8 @@
 
 Start order (the actor system stops in reverse, so the last started is the first stopped):
 
-    store → producer → readiness watch → [core]    (core.start_core)
-                                       → [gateway] (gateway.start_gateway)
+    store → producer → readiness watch → announcer → [core]    (core.start_core)
+                                                   → [gateway] (gateway.start_gateway)
     → HTTP server → drain flag
 
 On SIGTERM the drain flag goes up first (HTTP answers 503, WebSockets close 1001), the
@@ -18,6 +18,7 @@ import gc
 import logging
 import socket
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -26,6 +27,7 @@ from adapters import (
     KafkaOptions,
     KafkaProducer,
     MongoStore,
+    ProcessBoard,
     SharedAdapters,
     backoff_delays,
     ensure_topics,
@@ -41,9 +43,13 @@ from gateway import (
     create_ops_app,
     start_gateway,
 )
+from parley._announce import Announcer
 from parley._options import kafka_options, store_options
 from parley.logs import configure_logging
 from telemetry import ProcessStatus, process_id
+
+if TYPE_CHECKING:
+    from quart import Blueprint
 
 __all__ = ["Served", "run_server", "serve_main"]
 
@@ -132,6 +138,10 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     await start_service(system, "store", store)
     await start_service(system, "producer", producer)
     await start_service(system, "readiness", _ReadinessWatch(status, store, producer))
+    # Before the roles, so stopped after them: the last heartbeat says "stopped" once the
+    # process has drained; meanwhile it says "draining".
+    announcer = Announcer(system, settings, status, ProcessBoard(store))
+    await start_service(system, "announcer", announcer)
     await _ensure_topics(settings, kafka)
     shared = SharedAdapters(kafka, store, producer)
     if role in (Role.ALL, Role.CORE):
@@ -139,17 +149,43 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     gateway: GatewayContext | None = None
     if role in (Role.ALL, Role.GATEWAY):
         gateway = await start_gateway(system, settings, status, shared)
+    if role is Role.PLUGINS:
+        from plugins import start_plugin_host
+
+        await start_plugin_host(system, settings, status, shared)
+    if role is Role.ALL:
+        from plugins import plugin_host_child
+
+        child = plugin_host_child(settings)  # None unless PARLEY_PLUGIN_HOST=child
+        if child is not None:
+            await start_service(system, "plugin-host", child)
     # Every role answers /healthz, /readyz and /metrics; a core's chat API answers 503.
-    app = create_asgi_app(gateway) if gateway is not None else create_ops_app(settings, status)
+    app = (
+        create_asgi_app(gateway, _plugin_routes(gateway, store))
+        if gateway is not None
+        else create_ops_app(settings, status)
+    )
     await start_service(system, "http", HttpServer(app, settings, status.readiness.draining))
     await start_service(system, "drain-flag", _DrainFlag(status))
     return Served(status, gateway)
 
 
+def _plugin_routes(gateway: GatewayContext, store: MongoStore) -> list[Blueprint]:
+    # The plugins role's HTTP face (GET /api/plugins), served by the gateway with its own
+    # token check: the top floor wires the two roles together.
+    from gateway.auth import bearer_token
+    from plugins import plugins_blueprint
+
+    async def authenticate(authorization: str | None) -> object:
+        return await gateway.authenticate(bearer_token(authorization))
+
+    return [plugins_blueprint(store, authenticate)]
+
+
 def _check_ports_free(settings: Settings) -> None:
     """A taken port is an operator's mistake: say so at once instead of a crash loop."""
     wanted = [("PARLEY_HTTP_PORT", settings.http_port)]
-    if settings.role is not Role.CORE and settings.ws_port > 0:
+    if settings.role not in (Role.CORE, Role.PLUGINS) and settings.ws_port > 0:
         wanted.append(("PARLEY_WS_PORT", settings.ws_port))
     for name, port in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

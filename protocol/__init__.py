@@ -3,6 +3,7 @@
     protocol.events     what crosses Kafka (chat.commands, chat.events), tagged JSON records
     protocol.refusals   every refusal the API answers: HTTP status, close code, machine code
     protocol.records    what the store keeps, as its callers see it (ThreadRecord)
+    protocol.ops        process announcements (heartbeats) and operator commands
 
 Every other package may import this one; it imports nothing of Parley.
 """

@@ -29,11 +29,16 @@ on the bottom floor beside ``protocol.events``: free of I/O, importable from eve
     └── ApiError                   400  1008  bad_request           base: names the ``field``
         ├── ValidationFailed       422  1007  invalid               a body or query field
         ├── Forbidden              403  1008  forbidden             not a member / not creator
+        │   └── AdminRequired      403  1008  admin_required        operations API, not an admin
         ├── NotFound               404  1008  not_found             no such thread
+        │   └── ProcessGone        404  1008  process_gone          command to a gone process
         ├── Conflict               409  1008  conflict              client_msg_id reused
+        │   └── NotRestartable     409  1008  not_restartable       a service, the root...
         ├── PayloadTooLarge        413  1009  too_large             text over the byte limit
         └── Unavailable            503  1013  unavailable           draining, overloaded, or
-                                                                    *Broken*: Kafka/store down
+            │                                                       *Broken*: Kafka/store down
+            └── CommandNotTaken    503  1013  command_not_taken     the process did not take
+                                                                    an operator command in time
 
 Bodies are ``{"error": {"code", "message", "field"?, "retry_after_s"?}}`` and WebSocket error
 frames ``{"type": "error", "code", "message", "field"?, "retry_after_s"?}``. The message is the
@@ -57,12 +62,14 @@ import math
 from typing import Any, ClassVar
 
 __all__ = [
+    "AdminRequired",
     "ApiError",
     "AuthError",
     "AuthFrameRejected",
     "AuthTimeout",
     "BadSignature",
     "ClaimRejected",
+    "CommandNotTaken",
     "Conflict",
     "ExpiredToken",
     "Forbidden",
@@ -71,9 +78,11 @@ __all__ = [
     "MalformedToken",
     "MissingToken",
     "NotFound",
+    "NotRestartable",
     "OriginRejected",
     "PayloadTooLarge",
     "PrincipalMismatch",
+    "ProcessGone",
     "ProviderUnavailable",
     "RateLimited",
     "Refusal",
@@ -359,3 +368,35 @@ class Unavailable(ApiError):
     status = 503
     close_code = 1013
     code = "unavailable"
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+class AdminRequired(Forbidden):
+    """Raised by every operations endpoint when the token lacks the admin claim
+    (``PARLEY_ADMIN_CLAIM`` = ``PARLEY_ADMIN_VALUE``)."""
+
+    code = "admin_required"
+    hint = "sign in as an operator (a token with the admin claim)"
+
+
+class ProcessGone(NotFound):
+    """Raised when an operations request names a process that is unknown, gone (stopped
+    announcing) or stopped: a command to it would never be taken."""
+
+    code = "process_gone"
+
+
+class NotRestartable(Conflict):
+    """Raised when an operator asks to restart what may not be restarted: the root, a service
+    (its stop is a drain), a temporary actor, or a supervisor holding one of those."""
+
+    code = "not_restartable"
+
+
+class CommandNotTaken(Unavailable):
+    """Raised when a live process did not take an operator command within the heartbeat
+    timeout (it may take it later: the command stays queued). *Broken*: retry or look."""
+
+    code = "command_not_taken"

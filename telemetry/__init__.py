@@ -11,7 +11,15 @@ No I/O and nothing of Parley imported: the roles update these, the gateway serve
 from __future__ import annotations
 
 from telemetry._status import Probe, ProcessStatus, process_id
-from telemetry.metrics import Metrics
+from telemetry.metrics import LATENCY_BUCKETS_S, Metrics, seconds_since_iso
 from telemetry.readiness import Readiness
 
-__all__ = ["Metrics", "Probe", "ProcessStatus", "Readiness", "process_id"]
+__all__ = [
+    "LATENCY_BUCKETS_S",
+    "Metrics",
+    "Probe",
+    "ProcessStatus",
+    "Readiness",
+    "process_id",
+    "seconds_since_iso",
+]

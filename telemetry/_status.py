@@ -1,7 +1,8 @@
 """ProcessStatus: what one process says about itself, gathered before any role starts.
 
-Every role of a process (gateway, core) adds its readiness probes, gauges and snapshot
-sections here while it is assembled; `/readyz`, `/metrics` and `/api/v1/server` read it.
+Every role of a process (gateway, core) adds its readiness probes, gauges, snapshot
+sections and owned partitions here while it is assembled; `/readyz`, `/metrics`,
+`/api/v1/server` and the process's announcement read it.
 A process has exactly one, built by `parley serve` and handed down, so no role reaches up.
 """
 
@@ -36,6 +37,8 @@ class ProcessStatus:
     _probes: dict[str, Probe] = field(default_factory=dict)
     _gauges: list[Callable[[], None]] = field(default_factory=list)
     _sections: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+    _partitions: dict[str, Callable[[], list[str]]] = field(default_factory=dict)
+    _plugins: list[Callable[[], list[dict[str, Any]]]] = field(default_factory=list)
 
     def add_probe(self, name: str, probe: Probe) -> None:
         """A readiness check polled by the process's readiness watch (`poll_probes`)."""
@@ -49,6 +52,22 @@ class ProcessStatus:
     def add_snapshot_section(self, section: Callable[[], dict[str, Any]]) -> None:
         """Adds keys to the `/api/v1/server` snapshot."""
         self._sections.append(section)
+
+    def add_partitions(self, label: str, owned: Callable[[], list[str]]) -> None:
+        """The Kafka partitions one of this process's consumers owns ("topic[n]"), by label
+        ("commands", "events"); the process's announcement lists them."""
+        self._partitions[label] = owned
+
+    def partitions(self) -> dict[str, list[str]]:
+        return {label: owned() for label, owned in self._partitions.items()}
+
+    def add_plugins(self, report: Callable[[], list[dict[str, Any]]]) -> None:
+        """The plugins this process runs (id, version, state...), for its announcement; the
+        plugin host adds one report."""
+        self._plugins.append(report)
+
+    def plugins(self) -> list[dict[str, Any]]:
+        return [plugin for report in self._plugins for plugin in report()]
 
     def poll_probes(self) -> None:
         for name, probe in self._probes.items():

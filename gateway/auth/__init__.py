@@ -4,6 +4,7 @@ Public API (everything else is private):
 - ``TokenVerifier(settings, http_client=None)``: ``await nursery.start(verifier.run)`` or
   ``await verifier.start()``; ``await verifier.verify(token) -> Principal``; ``ready``.
 - ``bearer_token(authorization_header) -> str`` for REST.
+- ``is_admin(principal, claim, value)``: the operations API's check (``PARLEY_ADMIN_CLAIM``).
 - WebSocket: ``parse_bearer_subprotocol``, ``parse_auth_frame``, ``receive_auth``,
   ``OriginPolicy``, ``ExpiryWatch``, ``AUTH_DEADLINE_S``.
 - Logging: ``redact_token_in_url``, ``redact_tokens``, ``TokenRedactingFilter``,
@@ -14,6 +15,7 @@ Public API (everything else is private):
 
 from __future__ import annotations
 
+from gateway.auth._admin import is_admin
 from gateway.auth._header import MAX_TOKEN_BYTES, bearer_token
 from gateway.auth._principal import Principal
 from gateway.auth._redact import (
@@ -50,6 +52,7 @@ __all__ = [
     "allowed_algorithms",
     "bearer_token",
     "install_log_redaction",
+    "is_admin",
     "offered_subprotocols",
     "parse_auth_frame",
     "parse_bearer_subprotocol",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -69,22 +70,25 @@ _CAN_SEND_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
 
 async def open_ws_listeners(
-    host: str, port: int, public_url: str = ""
+    host: str, port: int, public_url: str = "", *, secure: bool = False
 ) -> tuple[list[trio.SocketListener], str]:
     """Bind the listener's port (0 picks a free one) before anything is served, so the
-    public URL that /config.js advertises is known when the gateway is assembled."""
+    public URL that /config.js advertises is known when the gateway is assembled
+    (`wss://` when the listener will serve TLS)."""
     listeners = await trio.open_tcp_listeners(port, host=host, backlog=2048)
     actual_port = listeners[0].socket.getsockname()[1]
-    return listeners, _public_ws_url(public_url, host, actual_port)
+    return listeners, _public_ws_url(public_url, host, actual_port, secure=secure)
 
 
 async def serve_websockets(
     server: WsServer,
     listeners: list[trio.SocketListener],
     *,
+    ssl_context: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve WebSockets on ``listeners`` until ``server.draining`` is set.
+    """Serve WebSockets on ``listeners`` until ``server.draining`` is set; with
+    ``ssl_context``, WSS only (each stream a trio.SSLStream; plain clients fail the handshake).
 
     Then: stop accepting, close every WebSocket of this gateway with 1001, wait for them at
     most ``server.shutdown_grace_s``.
@@ -93,12 +97,15 @@ async def serve_websockets(
     origins = WsOriginPolicy(server.origins, loopback_server=is_loopback_host(bind_host))
     live: set[RawConnection] = set()
     handler = partial(_serve_connection, server, origins, live)
+    serving: list[trio.abc.Listener[trio.abc.Stream]] = list(listeners)
+    if ssl_context is not None:
+        serving = [trio.SSLListener(lst, ssl_context, https_compatible=True) for lst in listeners]
     with trio.CancelScope() as grace:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 accepting.start_soon(_heartbeat, live, server.options)
                 await accepting.start(
-                    partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
+                    partial(trio.serve_listeners, handler, serving, handler_nursery=connections)
                 )
                 task_status.started()
                 await server.draining.wait()
@@ -128,20 +135,20 @@ async def _heartbeat(live: set[RawConnection], opts: WsOptions) -> None:
                 conn.heartbeat(now, interval)
 
 
-def _public_ws_url(public_url: str, bind_host: str, port: int) -> str:
+def _public_ws_url(public_url: str, bind_host: str, port: int, *, secure: bool = False) -> str:
     host = urlsplit(public_url).hostname if public_url else None
     if not host:
         host = "127.0.0.1" if bind_host in ("", "0.0.0.0", "::") else bind_host
     if ":" in host:
         host = f"[{host}]"
-    return f"ws://{host}:{port}{WS_PATH}"
+    return f"{'wss' if secure else 'ws'}://{host}:{port}{WS_PATH}"
 
 
 async def _serve_connection(
     server: WsServer,
     origins: WsOriginPolicy,
     live: set[RawConnection],
-    stream: trio.SocketStream,
+    stream: trio.abc.Stream,
 ) -> None:
     conn: RawConnection | None = None
     opts = server.options
@@ -200,7 +207,7 @@ def tell_command(ref: ActorRef[Inbound] | None, item: Inbound, outbox: Outbox) -
 
 
 async def _handshake(
-    stream: trio.SocketStream, opts: WsOptions, origins: WsOriginPolicy, draining: trio.Event
+    stream: trio.abc.Stream, opts: WsOptions, origins: WsOriginPolicy, draining: trio.Event
 ) -> tuple[Connection, Admission] | None:
     """Read the upgrade request (within the auth deadline) and accept it.
 
@@ -221,7 +228,7 @@ async def _handshake(
                 return None
             received += len(data)
             try:
-                handshake.receive_data(data)
+                handshake.receive_data(bytes(data))
                 for event in handshake.events():
                     if isinstance(event, Request):
                         request = event
@@ -255,7 +262,7 @@ async def _handshake(
     return ws, admission
 
 
-async def _reject(stream: trio.SocketStream, handshake: H11Handshake, event: object | None) -> None:
+async def _reject(stream: trio.abc.Stream, handshake: H11Handshake, event: object | None) -> None:
     reject = event if isinstance(event, RejectConnection) else RejectConnection(status_code=400)
     try:
         data = handshake.send(reject)
@@ -274,7 +281,7 @@ class RawConnection:
 
     def __init__(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         ws: Connection,
         outbox: Outbox,
         opts: WsOptions,
@@ -327,7 +334,8 @@ class RawConnection:
                     self._abort()  # vanished without a close frame: nothing to say
                 return
             self.last_rx = trio.current_time()
-            ws.receive_data(data)
+            # A SocketStream gives bytes; only an SSLStream may give a bytearray.
+            ws.receive_data(data if type(data) is bytes else bytes(data))
             ping: Ping | None = None
             for event in ws.events():
                 if isinstance(event, TextMessage):
@@ -373,7 +381,9 @@ class RawConnection:
 
     async def _writer(self) -> None:
         ws, stream, outbox, opts = self.ws, self.stream, self.outbox, self.opts
-        fd = stream.socket.fileno()
+        # Direct writes to the socket only for plain TCP: over TLS every byte goes through
+        # the SSLStream (fd -1: the outbox queues, this writer sends).
+        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         outbox.fd = fd
         while True:
             await outbox.wait()
@@ -393,7 +403,7 @@ class RawConnection:
                 # Fast path: one non-blocking write, no checkpoint (the wait above is this
                 # task's one scheduling point per batch); the rest through send_all.
                 try:
-                    sent = os.write(fd, data)
+                    sent = os.write(fd, data) if fd >= 0 else 0
                 except BlockingIOError:
                     sent = 0
                 except OSError:

@@ -108,14 +108,21 @@ def test_failing_npm_names_its_last_line(
         build_assets(frontend, tmp_path / "cache")
 
 
-def test_index_html_import_map_points_at_every_vendored_file() -> None:
-    index = (Path(__file__).resolve().parents[2] / "frontend" / "index.html").read_text()
-    block = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', index, re.S)
-    assert block is not None
-    imports = json.loads(block.group(1))["imports"]
-    # A package vendored as several files (they import each other relatively) is mapped to
-    # its entry module, one of them.
-    for package in {i.package for i in VENDORED}:
-        files = {f"/vendor/{i.target}" for i in VENDORED if i.package == package}
-        assert imports[package] in files, package
-    assert set(imports) - {"parley/"} == {i.package for i in VENDORED}
+def test_the_pages_point_at_every_vendored_file() -> None:
+    # index.html (the chat) and ops.html (the operator page, which adds uPlot) between them
+    # import or link every vendored file, and nothing that is not vendored.
+    frontend = Path(__file__).resolve().parents[2] / "frontend"
+    used: set[str] = set()
+    for name in ("index.html", "ops.html"):
+        page = (frontend / name).read_text()
+        block = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', page, re.S)
+        assert block is not None, name
+        used |= {
+            v for v in json.loads(block.group(1))["imports"].values() if v.startswith("/vendor/")
+        }
+        used |= set(re.findall(r'<link rel="stylesheet" href="(/vendor/[^"]+)">', page))
+    assert used <= {f"/vendor/{i.target}" for i in VENDORED}
+    # A package vendored as several files that import each other relatively (the JSON Schema
+    # validator) is used through its entry module only.
+    used_packages = {i.package for i in VENDORED if f"/vendor/{i.target}" in used}
+    assert used_packages == {i.package for i in VENDORED}

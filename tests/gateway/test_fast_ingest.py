@@ -86,6 +86,7 @@ def ctx(ingest: StubIngest) -> GatewayContext:
         ingest=ingest,  # type: ignore[arg-type]
         threads=None,  # type: ignore[arg-type]
         ws=None,  # type: ignore[arg-type]
+        board=None,  # type: ignore[arg-type]
         ws_url="",
     )
 

@@ -114,3 +114,25 @@ def test_oidc_provider_is_configured_like_the_local_one(compose: dict[str, Any])
     config = json.loads(env["JSON_CONFIG"].replace("$$", "$"))
     local = OidcProvider(Path("/nonexistent"), DEFAULTS.oidc_port, audience=DEFAULTS.oidc_audience)
     assert config == local.config()
+
+
+def test_the_tls_profile_puts_caddy_with_the_dev_certificate_before_a_gateway(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = compose["services"]
+    proxy, gateway = services["tls-proxy"], services["gateway-tls"]
+    assert proxy["profiles"] == gateway["profiles"] == ["tls"]
+    assert proxy["image"].startswith("caddy:")
+    assert _host_ports(proxy) == {8443: 8443}
+    assert "./.parley/certs:/certs:ro" in proxy["volumes"]
+    caddyfile = compose["configs"]["caddyfile"]["content"]
+    assert "tls /certs/parley.pem /certs/parley-key.pem" in caddyfile
+    assert "reverse_proxy gateway-tls:8080" in caddyfile
+    for name, value in _env(gateway).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.http_port == 8080
+    assert settings.ws_port == -1  # browsers use wss://localhost:8443/ws through the proxy
+    assert settings.http_base_url == "https://localhost:8443"
+    assert settings.cors_origin_list == ["https://localhost:8443"]
+    assert not settings.tls  # the proxy terminates TLS

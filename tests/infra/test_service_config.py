@@ -56,7 +56,13 @@ def test_oidc_config_gives_our_audience_unless_the_request_names_one(tmp_path: P
     assert config["interactiveLogin"] is True
     (callback,) = config["tokenCallbacks"]
     assert callback["issuerId"] == "parley"
-    assert [m["requestParam"] for m in callback["requestMappings"]] == ["audience", "grant_type"]
-    assert callback["requestMappings"][1]["claims"] == {"aud": ["parley-test"]}
+    params = [m["requestParam"] for m in callback["requestMappings"]]
+    assert params == ["username", "audience", "grant_type"]
+    assert callback["requestMappings"][0] == {
+        "requestParam": "username",
+        "match": "admin",
+        "claims": {"aud": ["parley-test"], "parley_roles": ["admin"]},
+    }
+    assert callback["requestMappings"][2]["claims"] == {"aud": ["parley-test"]}
     assert oidc.issuer == "http://127.0.0.1:9400/parley"
     assert oidc.env()["JSON_CONFIG_PATH"] == str(tmp_path / "oidc" / "config.json")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -59,7 +60,13 @@ class ParleyProcess:
     """One `parley serve --role ROLE` on free ports; stop() asserts a clean SIGTERM exit."""
 
     def __init__(
-        self, settings: Settings, role: str = "all", *, log_dir: Path, name: str = ""
+        self,
+        settings: Settings,
+        role: str = "all",
+        *,
+        log_dir: Path,
+        name: str = "",
+        ca: Path | None = None,
     ) -> None:
         self.role = role
         self.name = name or role
@@ -71,13 +78,19 @@ class ParleyProcess:
                 "gateway_id": f"{self.name}-{uuid.uuid4().hex[:6]}",
             }
         )
+        # With TLS on (PARLEY_TLS_CERT), the CA that clients here trust.
+        self.ca = ca
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+        )
         self.log_path = log_dir / f"parley-{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.ws_url = ""
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.http_port}"
+        scheme = "https" if self.settings.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.settings.http_port}"
 
     def start(self, timeout_s: float = 60.0) -> ParleyProcess:
         log = self.log_path.open("ab")
@@ -90,7 +103,7 @@ class ParleyProcess:
         )
         self.wait_ready(timeout_s)
         if self.role != "core":
-            config = httpx.get(f"{self.http_url}/config.js", timeout=5).text
+            config = httpx.get(f"{self.http_url}/config.js", timeout=5, verify=self.verify).text
             match = re.search(r"window\.PARLEY_CONFIG = (\{.*\});", config, re.S)
             assert match, config
             self.ws_url = json.loads(match.group(1))["wsUrl"]
@@ -106,7 +119,7 @@ class ParleyProcess:
                     f"parley {self.name} exited with {self.proc.returncode}:\n{self.tail()}"
                 )
             try:
-                answer = httpx.get(f"{self.http_url}/readyz", timeout=2)
+                answer = httpx.get(f"{self.http_url}/readyz", timeout=2, verify=self.verify)
                 if answer.status_code == 200:
                     return
                 last = answer.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -67,8 +68,10 @@ class ChatSocket:
 
 
 @asynccontextmanager
-async def chat_socket(url: str, token: str) -> AsyncIterator[ChatSocket]:
-    async with open_websocket_url(url) as ws:
+async def chat_socket(
+    url: str, token: str, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[ChatSocket]:
+    async with open_websocket_url(url, ssl_context=ssl_context) as ws:
         sock = ChatSocket(ws)
         await sock.authenticate(token)
         yield sock

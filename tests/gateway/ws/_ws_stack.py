@@ -106,6 +106,7 @@ async def fake_gateway(
         ingest=ingest,  # type: ignore[arg-type]
         threads=threads,  # type: ignore[arg-type]
         ws=ws,
+        board=None,  # type: ignore[arg-type]
         ws_url="",
     )
     return ctx, system

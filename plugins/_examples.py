@@ -1,0 +1,178 @@
+"""The bundled example plugins and the `parley plugin new` templates, as file contents.
+
+Kept as text here (not package data) so creating a workspace needs no file lookup inside the
+installed package; each one is committed into a new workspace as it is written here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXAMPLES", "GITIGNORE", "TEMPLATES", "scaffold"]
+
+GITIGNORE = "__pycache__/\n*.pyc\n.pytest_cache/\n"
+
+_COMMANDS_TOML = """\
+id = "commands"
+version = "1.0.0"
+api_version = 1
+description = "A command bot: /roll 2d6, /remind 10m text, /help"
+
+[server]
+entry = "server.py"
+
+[config.max_dice]
+type = "int"
+default = 100
+description = "most dice one /roll may throw"
+"""
+
+_COMMANDS_SERVER = '''\
+"""A command bot: add `plugin:commands` to a thread, then type /help."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from plugins.api import Context, Message
+
+HELP = "Commands: /roll NdM (e.g. /roll 2d6), /remind 10m text (s, m, h or d), /help"
+_ROLL = re.compile(r"^/roll\\s+(\\d{1,3})d(\\d{1,4})\\s*$")
+_REMIND = re.compile(r"^/remind\\s+(\\d{1,6})([smhd])\\s+(.+)$", re.S)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def roll(spec: str, seed: str, max_dice: int = 100) -> str:
+    """The answer to `/roll spec`; the same seed gives the same dice (a redelivery)."""
+    match = _ROLL.match(f"/roll {spec}")
+    if match is None:
+        return "usage: /roll NdM, for example /roll 2d6"
+    count, sides = int(match.group(1)), int(match.group(2))
+    if not 1 <= count <= max_dice or sides < 2:
+        return f"between 1 and {max_dice} dice of at least 2 sides"
+    rng = random.Random(seed)
+    dice = [rng.randint(1, sides) for _ in range(count)]
+    return f"{count}d{sides}: {' + '.join(map(str, dice))} = {sum(dice)}"
+
+
+async def on_message(ctx: Context, message: Message) -> None:
+    text = message.text.strip()
+    if text == "/help":
+        await ctx.reply(HELP)
+    elif text.startswith("/roll"):
+        spec = text[len("/roll"):].strip()
+        await ctx.reply(roll(spec, message.message_id, int(ctx.config["max_dice"])))
+        ctx.counters.inc("rolls")
+    elif text.startswith("/remind"):
+        match = _REMIND.match(text)
+        if match is None:
+            await ctx.reply("usage: /remind 10m text (s, m, h or d)")
+            return
+        amount, unit, what = int(match.group(1)), match.group(2), match.group(3).strip()
+        await ctx.reply(f"I will remind you in {amount}{unit}.")
+        await ctx.post_later(amount * _UNIT_S[unit], f"Reminder for {message.sender_id}: {what}")
+        ctx.counters.inc("reminders")
+
+
+def self_check() -> None:
+    assert roll("2d6", "x").startswith("2d6: ")
+'''
+
+_COMMANDS_TEST = '''\
+"""Run with `parley plugin test commands`: the harness gives a real thread context."""
+
+from __future__ import annotations
+
+
+async def test_roll_answers_with_the_dice(plugin) -> None:
+    replies = await plugin.say("/roll 2d6")
+    assert len(replies) == 1
+    assert replies[0].startswith("2d6: ")
+
+
+async def test_help_lists_the_commands(plugin) -> None:
+    assert await plugin.say("/help") == [
+        "Commands: /roll NdM (e.g. /roll 2d6), /remind 10m text (s, m, h or d), /help"
+    ]
+
+
+async def test_remind_answers_and_schedules(plugin) -> None:
+    replies = await plugin.say("/remind 10m tea")
+    assert replies == ["I will remind you in 10m."]
+'''
+
+EXAMPLES: dict[str, dict[str, str]] = {
+    "commands": {
+        "plugin.toml": _COMMANDS_TOML,
+        "server.py": _COMMANDS_SERVER,
+        "tests/test_commands.py": _COMMANDS_TEST,
+    },
+}
+
+_BOT_SERVER = '''\
+"""{name}: answers `/{name}` in the threads its bot user is a member of."""
+
+from __future__ import annotations
+
+from plugins.api import Context, Message
+
+
+async def on_message(ctx: Context, message: Message) -> None:
+    if message.text.strip() == "/{name}":
+        await ctx.reply("Hello from {name}!")
+'''
+
+_ASSISTANT_SERVER = '''\
+"""{name}: an assistant skeleton that streams its answer (swap in a model client)."""
+
+from __future__ import annotations
+
+from plugins.api import Context, Message
+
+
+async def on_message(ctx: Context, message: Message) -> None:
+    async with ctx.stream() as out:
+        for word in ("You", " said: ", message.text):
+            await out.write(word)
+'''
+
+_UI_MODULE = """\
+// {name}: a browser module; the shell imports it from /plugins/{name}/<version>/ui.js
+export function mount(element) {{
+  element.textContent = "Hello from {name}";
+}}
+"""
+
+_TEST = '''\
+"""Run with `parley plugin test {name}`."""
+
+from __future__ import annotations
+
+
+async def test_it_answers(plugin) -> None:
+    replies = await plugin.say({say!r})
+    assert replies == [{expect!r}]
+'''
+
+TEMPLATES = ("bot", "ui", "assistant")
+
+
+def scaffold(name: str, template: str) -> dict[str, str]:
+    """The files of a new plugin called `name` made from `template`."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown template {template!r}")
+    toml = (
+        f'id = "{name}"\nversion = "0.1.0"\napi_version = 1\n'
+        f'description = "A {template} plugin"\n\n[server]\nentry = "server.py"\n'
+    )
+    if template == "assistant":
+        server = _ASSISTANT_SERVER.format(name=name)
+        test = _TEST.format(name=name, say="hi", expect="You said: hi")
+    else:
+        server = _BOT_SERVER.format(name=name)
+        test = _TEST.format(name=name, say=f"/{name}", expect=f"Hello from {name}!")
+    files = {"server.py": server, f"tests/test_{name.replace('-', '_')}.py": test}
+    if template == "ui":
+        toml += '\n[browser]\nentry = "ui.js"\n'
+        files["ui.js"] = _UI_MODULE.format(name=name)
+    files["plugin.toml"] = toml
+    return files

@@ -1,0 +1,76 @@
+"""`GET /api/plugins`: what the plugin hosts report, for the browser and scripts.
+
+A Quart blueprint built here and handed to the gateway's app by `parley serve` (the roles
+never import each other). The gateway and the plugin hosts are different processes, so the
+list comes from what each host publishes to the store (collection plugin_status, once a
+second); a host silent for 10 s is left out. Behind the same token check as the rest of
+the API: `authenticate` is the gateway's, passed in as a callable.
+
+    GET /api/plugins -> {"plugins": [{"id", "version", "commit", "state", "last_error",
+                          "bot_user_id", "description", "hook_calls", "failures",
+                          "restarts", "p50_ms", "p99_ms", "host", "browser_entry",
+                          "ui_url"}]}
+    GET /plugins/<id>/<ui version>/<file> -> a version's browser file, cached immutably
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from quart import Blueprint, Response, request
+
+from adapters import DocumentCollection
+
+if TYPE_CHECKING:
+    from adapters import MongoStore
+
+__all__ = ["plugins_blueprint"]
+
+_STALE_S = 10.0
+_FIELDS = (
+    "id", "version", "commit", "state", "last_error", "bot_user_id", "description",
+    "hook_calls", "failures", "restarts", "p50_ms", "p99_ms", "host", "browser_entry", "ui_url",
+)  # fmt: skip
+
+
+def plugins_blueprint(
+    store: MongoStore, authenticate: Callable[[str | None], Awaitable[object]]
+) -> Blueprint:
+    """The plugin routes; `authenticate(Authorization header)` raises a refusal (401)."""
+    blueprint = Blueprint("plugins", __name__)
+    status = DocumentCollection(store, "plugin_status")
+    assets = DocumentCollection(store, "plugin_assets")
+
+    @blueprint.get("/api/plugins")
+    async def list_plugins() -> Response:
+        await authenticate(request.headers.get("Authorization"))
+        now = time.time()
+        docs = [d for d in await status.find({}) if now - float(d.get("updated_at", 0)) < _STALE_S]
+        plugins: list[dict[str, Any]] = [
+            {k: d.get(k) for k in _FIELDS}
+            for d in sorted(docs, key=lambda d: (str(d.get("id")), str(d.get("host"))))
+        ]
+        return Response(
+            json.dumps({"plugins": plugins}),
+            content_type="application/json",
+            # The list is never cached: a new version must show at once (Grafana #41367).
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @blueprint.get("/plugins/<plugin_id>/<version>/<path:path>")
+    async def ui_file(plugin_id: str, version: str, path: str) -> Response:
+        # Public like the shell's own files (a module is fetched by import(), which sends no
+        # token); immutable: a new version is a new URL, so it is cached for a year.
+        doc = await assets.get(f"{plugin_id}/{version}/{path}")
+        if doc is None:
+            return Response("not found", status=404, content_type="text/plain")
+        return Response(
+            bytes(doc["content"]),
+            content_type=str(doc["content_type"]),
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    return blueprint
