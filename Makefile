@@ -44,6 +44,7 @@ check: $(STAMP) ops-tools
 	$(VENV)/bin/ruff check actors adapters config core gateway infra parley plugins protocol telemetry tests bench
 	$(VENV)/bin/mypy
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
+	$(PARLEY) protocol generate --check
 	promtool check rules ops/prometheus/rules.yml
 	promtool test rules ops/prometheus/rules_test.yml
 

@@ -70,6 +70,7 @@ from ._offsets import OffsetTracker, TopicPartitionKey
 from ._options import KafkaOptions, StoreOptions
 from ._processes import ProcessBoard
 from ._producer import KafkaProducer
+from ._replay import read_whole_topic
 from ._shared import SharedAdapters
 from ._store import MongoStore
 from ._types import (
@@ -80,6 +81,7 @@ from ._types import (
     ProducerCounters,
     Readiness,
     StoreCounters,
+    StoredChange,
     StoredMessage,
 )
 
@@ -112,6 +114,7 @@ __all__ = [
     "StoreError",
     "StoreOptions",
     "StoreUnavailableError",
+    "StoredChange",
     "StoredMessage",
     "SupervisedChild",
     "TopicPartitionKey",
@@ -129,6 +132,7 @@ __all__ = [
     "producer_config",
     "read_files",
     "read_text",
+    "read_whole_topic",
     "remove_tree",
     "rename_path",
     "run_command",

@@ -1,7 +1,15 @@
 """Records ↔ BSON documents: the one place that knows how the store lays out what it keeps.
 
-    messages   {message_id, thread_id, seq, sender_id, text, created_at[, client_msg_id]}
-               ↔ protocol.events.MessageEvent (its `type` tag is not stored)
+    messages   {message_id, thread_id, seq, sender_id, text, created_at[, client_msg_id]
+                [, edited_at, change_seq][, deleted_at, deleted_by, change_seq]}
+               ↔ protocol.events.MessageEvent (its `type` tag is not stored); a deleted
+               message is a tombstone: its seq stays, its text is ""
+               changes share the collection (so the unique (thread_id, seq) and message_id
+               indexes number and fence them like messages):
+               {message_id: change_id, thread_id, seq, kind: "edit"|"delete", target_id,
+                actor_id, created_at[, text]}
+               ↔ protocol.events.MessageEdited / MessageDeleted (an edit's text is
+               blanked when its message is deleted)
     threads    {thread_id, title, members, created_by, created_at}
                ↔ protocol.records.ThreadRecord (a thread's `_id` is its thread_id; the store
                adds that on insert, see _store.py)
@@ -17,10 +25,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from protocol.events import MessageEvent
+from protocol.events import MessageChange, MessageDeleted, MessageEdited, MessageEvent
 from protocol.records import ThreadRecord
 
-__all__ = ["message_document", "message_from_document", "thread_document", "thread_from_document"]
+__all__ = [
+    "change_document",
+    "change_from_document",
+    "is_change",
+    "message_document",
+    "message_from_document",
+    "row_from_document",
+    "thread_document",
+    "thread_from_document",
+]
 
 Doc = dict[str, Any]
 
@@ -45,10 +62,57 @@ def message_from_document(doc: Mapping[str, Any]) -> MessageEvent:
         seq=int(doc["seq"]),
         message_id=doc["message_id"],
         sender_id=doc["sender_id"],
-        text=doc["text"],
+        text=doc.get("text", ""),
         created_at=str(doc["created_at"]),
         client_msg_id=doc.get("client_msg_id"),
+        edited_at=doc.get("edited_at"),
+        deleted_at=doc.get("deleted_at"),
     )
+
+
+def change_document(change: MessageChange) -> Doc:
+    doc: Doc = {
+        "message_id": change.change_id,
+        "thread_id": change.thread_id,
+        "seq": change.seq,
+        "target_id": change.message_id,
+    }
+    if isinstance(change, MessageEdited):
+        doc.update(kind="edit", actor_id=change.editor_id, created_at=change.edited_at)
+        doc["text"] = change.text
+    else:
+        doc.update(kind="delete", actor_id=change.deleted_by, created_at=change.deleted_at)
+    return doc
+
+
+def is_change(doc: Mapping[str, Any]) -> bool:
+    return "kind" in doc
+
+
+def change_from_document(doc: Mapping[str, Any]) -> MessageChange:
+    if doc["kind"] == "edit":
+        return MessageEdited(
+            thread_id=doc["thread_id"],
+            seq=int(doc["seq"]),
+            change_id=doc["message_id"],
+            message_id=doc["target_id"],
+            editor_id=doc["actor_id"],
+            text=doc.get("text", ""),
+            edited_at=str(doc["created_at"]),
+        )
+    return MessageDeleted(
+        thread_id=doc["thread_id"],
+        seq=int(doc["seq"]),
+        change_id=doc["message_id"],
+        message_id=doc["target_id"],
+        deleted_by=doc["actor_id"],
+        deleted_at=str(doc["created_at"]),
+    )
+
+
+def row_from_document(doc: Mapping[str, Any]) -> MessageEvent | MessageChange:
+    """A row of a thread's log: a message, or a change with its own seq."""
+    return change_from_document(doc) if is_change(doc) else message_from_document(doc)
 
 
 def thread_document(thread: ThreadRecord) -> Doc:

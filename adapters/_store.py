@@ -29,10 +29,17 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
+from protocol.domain import DomainEvent, decode_domain_event, domain_document
+from protocol.events import MessageDeleted, MessageEdited
+
 from ._backoff import backoff_delays
 from ._codec import (
+    change_document,
+    change_from_document,
+    is_change,
     message_document,
     message_from_document,
+    row_from_document,
     thread_document,
     thread_from_document,
 )
@@ -44,13 +51,13 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._group_insert import GroupInsert
-from ._types import HistoryPage, Readiness, StoreCounters, StoredMessage
+from ._types import HistoryPage, Readiness, StoreCounters, StoredChange, StoredMessage
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
     from pymongo.database import Database
 
-    from protocol.events import MessageEvent
+    from protocol.events import MessageChange, MessageEvent
     from protocol.records import ThreadRecord
 
     from ._options import StoreOptions
@@ -63,6 +70,9 @@ _ORDERED_SLICE = 100
 T = TypeVar("T")
 Doc = dict[str, Any]
 _SEQ_RETRIES = 5
+# A thread document's pending domain events and the flag the relay finds them by.
+_OUTBOX = "outbox"
+_PENDING = "outbox_pending"
 _MAX_PAGE = 500
 
 
@@ -85,6 +95,7 @@ class MongoStore:
         self._closed = False
         self._ready = False
         self._message = "store not started"
+        self._outbox_event = trio.Event()
         self.counters = StoreCounters()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -234,17 +245,57 @@ class MongoStore:
                 del self._seq_locks[thread_id]
 
     async def find_message(self, message_id: str) -> MessageEvent | None:
-        """The stored message with this id, or None."""
+        """The stored message with this id, or None (a change's id is not a message's)."""
 
         def run() -> MessageEvent | None:
             doc = self._messages().find_one({"message_id": message_id}, {"_id": 0})
-            return None if doc is None else message_from_document(doc)
+            return None if doc is None or is_change(doc) else message_from_document(doc)
 
         return await self._call(run)
+
+    async def apply_change(self, change: MessageChange) -> StoredChange:
+        """Store an edit or a delete once per change_id with its seq, then apply it to its message.
+
+        Two single-document writes, each idempotent, so a crash between them is repaired by
+        the redelivery: (1) insert the change (unique change_id as message_id; a clash of
+        seq raises SeqConflictError); (2) an edit sets the message's text and edited_at unless
+        a later change (change_seq) got there first or it is deleted; a delete blanks the
+        message's text (a tombstone keeps the seq) and the text of every edit of it, so the
+        deleted text is nowhere in the store.
+        """
+        doc = change_document(change)
+        check_document(doc)
+        result = await self._call(lambda: self._insert_change(doc))
+        stored = result.change
+        await self._call(lambda: self._apply_to_message(stored))
+        return result
 
     async def last_seq(self, thread_id: str) -> int:
         """Highest seq stored for the thread (0 when it has no messages)."""
         return await self._call(lambda: self._last_seq(thread_id))
+
+    async def last_seqs(self, thread_ids: Sequence[str]) -> dict[str, int]:
+        """Highest seq of each thread (messages, edits and deletes), in ONE aggregation: on
+        FerretDB every query on messages scans the collection, so one per thread would not do.
+        Threads without any are left out."""
+        ids = list(thread_ids)
+        if not ids:
+            return {}
+
+        def run() -> dict[str, int]:
+            rows = self._messages().aggregate(
+                [
+                    {"$match": {"thread_id": {"$in": ids}}},
+                    # FerretDB 1.24 implements neither $max nor $first in $group (measured:
+                    # NotImplemented), but $sum. A thread's seqs are 1..n without a hole
+                    # (each is last + 1, under the unique (thread_id, seq) index, and no row
+                    # is ever removed: a delete leaves a tombstone), so the count IS the last.
+                    {"$group": {"_id": "$thread_id", "last_seq": {"$sum": 1}}},
+                ]
+            )
+            return {str(row["_id"]): int(row["last_seq"]) for row in rows}
+
+        return await self._call(run)
 
     async def count_messages(self, thread_id: str | None = None) -> int:
         query = {} if thread_id is None else {"thread_id": thread_id}
@@ -263,11 +314,65 @@ class MongoStore:
         return await self._call(lambda: self._history(thread_id, after_seq, before_seq, limit))
 
     # --- threads --------------------------------------------------------------------------
-    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
-        """Store a thread; a retry (same thread_id) returns the one stored first."""
+    async def create_thread(
+        self, thread: ThreadRecord, outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord:
+        """Store a thread; a retry (same thread_id) returns the one stored first.
+
+        ``outbox``: domain events written in the same document (one insert), pending until
+        the outbox relay publishes them (``pending_outbox`` / ``mark_published``).
+        """
         doc = thread_document(thread)
+        if outbox:
+            doc[_OUTBOX] = [domain_document(event) for event in outbox]
+            doc[_PENDING] = True
         check_document(doc)
-        return await self._call(lambda: self._create_thread(doc, thread))
+        try:
+            return await self._call(lambda: self._create_thread(doc, thread))
+        finally:
+            if outbox:
+                self._outbox_written()
+
+    # --- the outbox (domain events written with the state they describe) --------------------
+    def outbox_written(self) -> trio.Event:
+        """Set when this process next writes an outbox entry: the relay wakes at once for
+        changes made here, and polls slowly for those other processes make."""
+        return self._outbox_event
+
+    def _outbox_written(self) -> None:
+        self._outbox_event.set()
+        self._outbox_event = trio.Event()
+
+    async def pending_outbox(self, limit: int = 100) -> list[DomainEvent]:
+        """Domain events written but not yet marked published, oldest thread first."""
+
+        def run() -> list[DomainEvent]:
+            cur = self._threads().find({_PENDING: True}, {"_id": 0, _OUTBOX: 1}).limit(limit)
+            events: list[DomainEvent] = []
+            for doc in cur:
+                for entry in doc.get(_OUTBOX, ()):
+                    event = decode_domain_event(entry)
+                    if event is not None:
+                        events.append(event)
+            return events
+
+        return await self._call(run)
+
+    async def mark_published(self, thread_id: str, events: Sequence[DomainEvent]) -> None:
+        """Take published events out of a thread's outbox (each a single-document update)."""
+        # $pullAll of the exact entries: FerretDB 1.24 ignores a $pull with a condition
+        # ({"event_id": {"$in": ...}}) without an error (measured); exact values it removes.
+        entries = [domain_document(event) for event in events]
+
+        def run() -> None:
+            threads = self._threads()
+            key = self._thread_key(thread_id)
+            threads.update_one(key, {"$pullAll": {_OUTBOX: entries}})
+            # Another change may have added an event meanwhile: only an empty outbox clears
+            # the flag, in a second single-document write.
+            threads.update_one({**key, _OUTBOX: {"$size": 0}}, {"$unset": {_PENDING: ""}})
+
+        await self._call(run)
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return await self._call(lambda: _thread_or_none(self._find_thread(thread_id)))
@@ -282,11 +387,38 @@ class MongoStore:
 
         return await self._call(run)
 
-    async def set_members(self, thread_id: str, members: Sequence[str]) -> ThreadRecord | None:
-        """Replace the member list; returns the updated thread, None if it does not exist."""
-        update = {"members": list(members)}
-        check_document(update)
-        return await self._call(lambda: self._update_thread(thread_id, {"$set": update}))
+    async def set_members(
+        self, thread_id: str, members: Sequence[str], outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord | None:
+        """Replace the member list; returns the updated thread, None if it does not exist.
+
+        ``outbox``: domain events pushed in the same update (one document write).
+        """
+        update: Doc = {"$set": {"members": list(members)}}
+        if outbox:
+            update["$set"][_PENDING] = True
+            update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
+        check_document({"members": list(members)})
+        try:
+            return await self._call(lambda: self._update_thread(thread_id, update))
+        finally:
+            if outbox:
+                self._outbox_written()
+
+    async def set_title(
+        self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord | None:
+        """Rename; the domain events go in the same update (one document write)."""
+        update: Doc = {"$set": {"title": title}}
+        if outbox:
+            update["$set"][_PENDING] = True
+            update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
+        check_document({"title": title})
+        try:
+            return await self._call(lambda: self._update_thread(thread_id, update))
+        finally:
+            if outbox:
+                self._outbox_written()
 
     async def add_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""
@@ -388,6 +520,56 @@ class MongoStore:
             f"no free seq for thread {doc['thread_id']} after {_SEQ_RETRIES} tries"
         )
 
+    def _insert_change(self, doc: Doc) -> StoredChange:
+        attempt = dict(doc)
+        try:
+            self._messages().insert_one(attempt)
+        except DuplicateKeyError:
+            stored = self._messages().find_one({"message_id": doc["message_id"]}, {"_id": 0})
+            if stored is not None and is_change(stored):
+                return StoredChange(change_from_document(stored), duplicate=True)
+            self.counters.seq_conflicts += 1
+            raise SeqConflictError(
+                f"seq {doc['seq']} of thread {doc['thread_id']} is taken"
+            ) from None
+        return StoredChange(change_from_document(doc), duplicate=False)
+
+    def _apply_to_message(self, change: MessageChange) -> None:
+        target = {
+            "message_id": change.message_id,
+            "thread_id": change.thread_id,
+            "kind": {"$exists": False},
+        }
+        not_later = {
+            "$or": [{"change_seq": {"$exists": False}}, {"change_seq": {"$lt": change.seq}}]
+        }
+        if isinstance(change, MessageEdited):
+            self._messages().update_one(
+                {**target, "deleted_at": {"$exists": False}, **not_later},
+                {
+                    "$set": {
+                        "text": change.text,
+                        "edited_at": change.edited_at,
+                        "change_seq": change.seq,
+                    }
+                },
+            )
+            return
+        self._messages().update_one(
+            target,
+            {
+                "$set": {
+                    "text": "",
+                    "deleted_at": change.deleted_at,
+                    "deleted_by": change.deleted_by,
+                    "change_seq": change.seq,
+                }
+            },
+        )
+        self._messages().update_many(
+            {"target_id": change.message_id, "kind": "edit"}, {"$set": {"text": ""}}
+        )
+
     def _insert_leading(self, docs: list[Doc]) -> int:
         # In slices: FerretDB (1.24, SQLite) inserts in chunks of 100 and, ordered or not,
         # goes on with the next chunk after a clash, counting those in nInserted (measured:
@@ -425,8 +607,10 @@ class MongoStore:
             )
             more = len(rows) > limit
             rows = rows[:limit]
+            messages, changes = _split(rows)
             return HistoryPage(
-                tuple(message_from_document(row) for row in rows),
+                messages,
+                changes=changes,
                 next_before_seq=rows[0]["seq"] if rows and after_seq > 0 else None,
                 next_after_seq=rows[-1]["seq"] if rows and more else None,
             )
@@ -437,8 +621,10 @@ class MongoStore:
         )
         more = len(rows) > limit
         rows = rows[:limit][::-1]
+        messages, changes = _split(rows)
         return HistoryPage(
-            tuple(message_from_document(row) for row in rows),
+            messages,
+            changes=changes,
             next_before_seq=rows[0]["seq"] if rows and more else None,
             next_after_seq=rows[-1]["seq"] if rows and before_seq is not None else None,
         )
@@ -476,6 +662,18 @@ class MongoStore:
         if not matched:
             matched = threads.update_one({"thread_id": thread_id}, update).matched_count
         return _thread_or_none(self._find_thread(thread_id)) if matched else None
+
+
+def _split(rows: list[Doc]) -> tuple[tuple[MessageEvent, ...], tuple[MessageChange, ...]]:
+    messages: list[MessageEvent] = []
+    changes: list[MessageChange] = []
+    for row in rows:
+        item = row_from_document(row)
+        if isinstance(item, MessageEdited | MessageDeleted):
+            changes.append(item)
+        else:
+            messages.append(item)
+    return tuple(messages), tuple(changes)
 
 
 def _thread_or_none(doc: Doc | None) -> ThreadRecord | None:

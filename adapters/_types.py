@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from protocol.events import MessageEvent
+    from protocol.events import MessageChange, MessageEvent
 
 __all__ = [
     "ConsumedRecord",
@@ -16,6 +16,7 @@ __all__ = [
     "ProducerCounters",
     "Readiness",
     "StoreCounters",
+    "StoredChange",
     "StoredMessage",
 ]
 
@@ -62,6 +63,15 @@ class Readiness:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredChange:
+    """Result of `apply_change`: the change as stored; duplicate=True if stored before (then
+    with the seq it was stored with first)."""
+
+    change: MessageChange
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """Result of `insert_message`: the message as stored; duplicate=True if it existed before
     (then `message` is the one stored first, with its seq, not the one handed in)."""
@@ -81,6 +91,9 @@ class HistoryPage:
     messages: tuple[MessageEvent, ...]
     next_before_seq: int | None
     next_after_seq: int | None
+    # Edits and deletes in the same seq range (each has a seq of its own); the messages
+    # above already show their effect (current text, edited_at, deleted_at).
+    changes: tuple[MessageChange, ...] = ()
 
 
 @dataclass(slots=True)

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PARLEY_DOMAIN_CHANGES_TOPIC", "KAFKA_DOMAIN_CHANGES_TOPIC"),
         description="Domain events (threads, members).",
     )
+    outbox_relay: bool = Field(
+        default=True,
+        description=(
+            "Run the outbox relay in this core (publishes pending domain events); off only "
+            "to hold the window between a change and its publish (tests)."
+        ),
+    )
     topic_partitions: int = Field(default=6, description="Partitions when Parley creates topics.")
     core_group: str = Field(default="core", description="Consumer group of the cores.")
     group_instance_id: str = Field(

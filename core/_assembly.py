@@ -1,6 +1,7 @@
 """start_core: the core role assembled in one place.
 
-Start order (stopped in reverse): thread registry → chat.commands consumer → dispatcher.
+Start order (stopped in reverse): thread registry → chat.commands consumer → dispatcher →
+outbox relay (domain events to parley.domain-changes).
 On drain the dispatcher settles first (catches up with what was accepted just before), the
 consumer then waits for the thread actors' acks and commits, and the registry stops last.
 """
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from actors import start_service
 from adapters import KafkaConsumer
 from core._dispatcher import Core
+from core._outbox_relay import OutboxRelay
 
 if TYPE_CHECKING:
     from actors import ActorSystem
@@ -39,6 +41,9 @@ async def start_core(
     registry = await core.start_registry(system)
     await start_service(system, "commands-consumer", commands)
     await start_service(system, "dispatcher", core)
+    if settings.outbox_relay:
+        relay = OutboxRelay(adapters.store, adapters.producer, settings.domain_changes_topic)
+        await start_service(system, "outbox-relay", relay)
     metrics = status.metrics
     status.add_partitions("commands", lambda: [f"{t}[{p}]" for t, p in commands.assignment])
     status.add_gauges(lambda: metrics.thread_actors.set(registry.live_count))

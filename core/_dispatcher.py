@@ -13,7 +13,7 @@ import trio
 from actors import MailboxFull, Registry
 from adapters import ConsumedRecord, send_to_dead_letter
 from core._thread_actor import CoreDeps, ThreadActor, Work
-from protocol.events import EventDecodeError, MessageEvent, decode_command
+from protocol.events import EventDecodeError, MessageEvent, decode_thread_command
 from telemetry import seconds_since_iso
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Core:
     async def _dispatch(self, registry: Registry[str, Work]) -> None:
         async for record in self._consumer:
             try:
-                post = decode_command(record.value or b"")
+                post = decode_thread_command(record.value or b"")
                 if record.key is not None and record.key.decode(errors="replace") != post.thread_id:
                     raise EventDecodeError("record key does not match thread_id")
             except EventDecodeError as exc:

@@ -8,6 +8,9 @@ in-memory store (tests/core/test_sequencer.py).
    a redelivered record finds its stored message and keeps its original seq;
 2. the stored message is published to `chat.events` and the broker's ack awaited.
 
+An edit or a delete takes the same path with a seq of its own (handle_change): numbered,
+stored once per change_id and applied to its message (MongoStore.apply_change), announced.
+
 If another core still believes it owns the thread (a zombie after a rebalance), the unique
 (thread_id, seq) index refuses one of the two writes; the loser reloads last_seq from the
 store and tries again.
@@ -20,11 +23,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from adapters import SeqConflictError
-from protocol.events import MessageEvent, PostMessage
+from adapters import PoisonRecordError, SeqConflictError
+from protocol.events import (
+    ChangeCommand,
+    DeleteMessage,
+    MessageChange,
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    PostMessage,
+)
 
 if TYPE_CHECKING:
-    from adapters import StoredMessage
+    from adapters import StoredChange, StoredMessage
 
 __all__ = ["EventPublisher", "MessageStore", "ThreadSequencer"]
 
@@ -37,12 +48,14 @@ class MessageStore(Protocol):
     async def last_seq(self, thread_id: str) -> int: ...
     async def insert_message(self, message: MessageEvent) -> StoredMessage: ...
     async def insert_new_messages(self, messages: Sequence[MessageEvent]) -> int: ...
+    async def find_message(self, message_id: str) -> MessageEvent | None: ...
+    async def apply_change(self, change: MessageChange) -> StoredChange: ...
 
 
 class EventPublisher(Protocol):
     """Announces events on chat.events, in order; returns once Kafka has all of them."""
 
-    async def __call__(self, events: Sequence[MessageEvent]) -> None: ...
+    async def __call__(self, events: Sequence[MessageEvent | MessageChange]) -> None: ...
 
 
 @dataclass
@@ -112,6 +125,59 @@ class ThreadSequencer:
         events = messages[:stored]
         await self.publish(events)
         return events
+
+    async def handle_change(self, command: ChangeCommand) -> tuple[MessageChange, bool]:
+        """Number, store, apply and announce an edit or a delete, like a message.
+
+        The gateway checked who may do it; this checks that the message is one of this
+        thread's and (for an edit) not deleted, because a record that fails that can never
+        be applied: PoisonRecordError sends it to the dead-letter topic.
+        """
+        target = await self.store.find_message(command.message_id)
+        if target is None or target.thread_id != self.thread_id:
+            raise PoisonRecordError(
+                f"message {command.message_id} is not in thread {self.thread_id}"
+            )
+        if target.deleted_at is not None and not isinstance(command, DeleteMessage):
+            raise PoisonRecordError(f"message {command.message_id} is deleted")
+        for _attempt in range(_MAX_SEQ_RETRIES):
+            seq = self._known_last_seq() + 1
+            try:
+                result = await self.store.apply_change(_numbered_change(command, seq))
+            except SeqConflictError:
+                await self._reload_after_conflict()
+                continue
+            if result.duplicate:
+                self.duplicates += 1
+            else:
+                self.stored += 1
+                self.last_seq, self.guessed = seq, False
+            await self.publish([result.change])
+            return result.change, result.duplicate
+        raise SeqConflictError(
+            f"thread {self.thread_id}: seq kept conflicting after {_MAX_SEQ_RETRIES} reloads"
+        )
+
+
+def _numbered_change(command: ChangeCommand, seq: int) -> MessageChange:
+    if isinstance(command, DeleteMessage):
+        return MessageDeleted(
+            thread_id=command.thread_id,
+            seq=seq,
+            change_id=command.change_id,
+            message_id=command.message_id,
+            deleted_by=command.deleted_by,
+            deleted_at=command.deleted_at,
+        )
+    return MessageEdited(
+        thread_id=command.thread_id,
+        seq=seq,
+        change_id=command.change_id,
+        message_id=command.message_id,
+        editor_id=command.editor_id,
+        text=command.text,
+        edited_at=command.edited_at,
+    )
 
 
 def _numbered(post: PostMessage, seq: int) -> MessageEvent:

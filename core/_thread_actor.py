@@ -27,7 +27,14 @@ from adapters import (
     backoff_delays,
 )
 from core._sequencer import MessageStore, ThreadSequencer
-from protocol.events import MessageEvent, PostMessage, encode
+from protocol.events import (
+    ChangeCommand,
+    MessageChange,
+    MessageEvent,
+    PostMessage,
+    ThreadCommand,
+    encode,
+)
 
 if TYPE_CHECKING:
     from adapters import ConsumedRecord, KafkaConsumer, KafkaProducer
@@ -42,9 +49,9 @@ BATCH_LIMIT = 256
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """One accepted message for this thread and the Kafka record it came in."""
+    """One accepted command for this thread (a post, an edit, a delete) and its Kafka record."""
 
-    post: PostMessage
+    post: ThreadCommand
     record: ConsumedRecord
 
 
@@ -75,7 +82,7 @@ class ThreadActor(Actor[Work]):
         if isinstance(state, int):
             self._sequencer.last_seq = state
 
-    async def _publish(self, events: Sequence[MessageEvent]) -> None:
+    async def _publish(self, events: Sequence[MessageEvent | MessageChange]) -> None:
         topic = self._deps.events_topic
         await self._deps.producer.produce_many(
             topic, [(event.thread_id, encode(event)) for event in events]
@@ -86,37 +93,66 @@ class ThreadActor(Actor[Work]):
         # and the store writes the batches of threads that arrive together in one go (group
         # commit, adapters/_group_insert.py). A single record takes that path too: with a
         # hundred quiet threads most batches are one message, and sharing writes is the gain.
+        # Edits and deletes are rare and go one at a time, in their place in the log.
         batch = [msg, *self.ref.take_queued(BATCH_LIMIT - 1)]
-        done = await self._store_new(batch)
-        for work in batch[done:]:
-            await self._store_one(work)
+        start = 0
+        while start < len(batch):
+            first = batch[start].post
+            if not isinstance(first, PostMessage):
+                await self._store_change(batch[start], first)
+                start += 1
+                continue
+            end = start
+            posts: list[PostMessage] = []
+            while end < len(batch) and isinstance(post := batch[end].post, PostMessage):
+                posts.append(post)
+                end += 1
+            run = batch[start:end]
+            done = await self._store_new(run, posts)
+            for work, post in zip(run[done:], posts[done:], strict=True):
+                await self._store_one(work, post)
+            start = end
 
-    async def _store_new(self, batch: list[Work]) -> int:
+    async def _store_change(self, msg: Work, command: ChangeCommand) -> None:
+        delays = backoff_delays()
+        while True:
+            try:
+                await self._sequencer.handle_change(command)
+            except (InvalidDocumentError, PoisonRecordError) as exc:
+                await self._deps.dead_letter(msg.record, str(exc))
+                break
+            except (AdapterError, SeqConflictError) as exc:
+                await self._back_off(command.thread_id, exc, next(delays))
+                continue
+            break
+        self._deps.consumer.ack(msg.record)
+
+    async def _store_new(self, batch: list[Work], posts: list[PostMessage]) -> int:
         """The batch's leading new messages in one go; returns how many were done."""
         delays = backoff_delays()
         while True:
             try:
-                events = await self._sequencer.handle_new([work.post for work in batch])
+                events = await self._sequencer.handle_new(posts)
             except InvalidDocumentError:
                 return 0  # one of them can never be stored: one at a time finds which
             except AdapterError as exc:
-                await self._back_off(batch[0].post.thread_id, exc, next(delays))
+                await self._back_off(posts[0].thread_id, exc, next(delays))
                 continue
             for event, work in zip(events, batch, strict=False):
                 self._deps.on_stored(event)
                 self._deps.consumer.ack(work.record)
             return len(events)
 
-    async def _store_one(self, msg: Work) -> None:
+    async def _store_one(self, msg: Work, post: PostMessage) -> None:
         delays = backoff_delays()
         while True:
             try:
-                event, duplicate = await self._sequencer.handle(msg.post)
+                event, duplicate = await self._sequencer.handle(post)
             except (InvalidDocumentError, PoisonRecordError) as exc:
                 await self._deps.dead_letter(msg.record, str(exc))
                 break
             except (AdapterError, SeqConflictError) as exc:
-                await self._back_off(msg.post.thread_id, exc, next(delays))
+                await self._back_off(post.thread_id, exc, next(delays))
                 continue
             if duplicate:
                 self._deps.on_duplicate(event)

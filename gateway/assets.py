@@ -1,11 +1,13 @@
 """`parley assets build`: vendor the browser's pinned npm packages, without a bundler.
 
-The browser shell loads Vue and oidc-client-ts as native ES modules through an import map, so
-set-up only has to copy each package's ES-module browser build into ``frontend/vendor/``
-(gitignored), which the gateway serves at ``/vendor/``. Versions are pinned by the committed
-``frontend/package.json`` and ``package-lock.json``; ``npm ci`` installs them into a cache under
-the state directory (``.parley/npm``), never into the source tree. A manifest records the lock's
-hash and each copied file's hash, so a second run does nothing and costs milliseconds.
+The browser shell loads Vue, oidc-client-ts and @cfworker/json-schema as native ES modules
+through an import map, so set-up only has to copy each package's ES-module browser build into
+``frontend/vendor/`` (gitignored), which the gateway serves at ``/vendor/``. Versions are
+pinned by the committed ``frontend/package.json`` and ``package-lock.json``; ``npm ci``
+installs them into a cache under the state directory (``.parley/npm``), never into the
+source tree (the dev dependencies there, the AsyncAPI and OpenAPI schemas, are read by the
+tests only). A manifest records the lock's hash and each copied file's hash, so a second run
+does nothing and costs milliseconds.
 
 The same step makes sure Debian's chromium exists for the browser tests.
 
@@ -55,6 +57,24 @@ VENDORED: tuple[VendoredFile, ...] = (
     VendoredFile("oidc-client-ts", "dist/esm/oidc-client-ts.js", "oidc-client-ts.js"),
     # oidc-client-ts's ESM build imports the bare name "jwt-decode"; the import map resolves it.
     VendoredFile("jwt-decode", "build/esm/index.js", "jwt-decode.js"),
+    # The JSON Schema validator of the generated frontend/app/protocol.js: an ES-module build
+    # in several files that import each other relatively, so they keep one folder.
+    *(
+        VendoredFile(
+            "@cfworker/json-schema", f"dist/esm/{name}.js", f"cfworker-json-schema/{name}.js"
+        )
+        for name in (
+            "index",
+            "deep-compare-strict",
+            "dereference",
+            "format",
+            "pointer",
+            "types",
+            "ucs2-length",
+            "validate",
+            "validator",
+        )
+    ),
     # The operator page's charts (frontend/ops.html).
     VendoredFile("uplot", "dist/uPlot.esm.js", "uPlot.esm.js"),
     VendoredFile("uplot", "dist/uPlot.min.css", "uPlot.min.css"),
@@ -91,6 +111,7 @@ def build_assets(frontend_dir: Path, cache_dir: Path) -> bool:
         package_dir = modules / item.package
         version = json.loads((package_dir / "package.json").read_text())["version"]
         target = vendor_dir / item.target
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(package_dir / item.source, target)
         files[item.target] = {
             "package": item.package,
@@ -100,7 +121,8 @@ def build_assets(frontend_dir: Path, cache_dir: Path) -> bool:
         for name in _LICENSES:
             if (package_dir / name).is_file():
                 (vendor_dir / "licenses").mkdir(exist_ok=True)
-                shutil.copyfile(package_dir / name, vendor_dir / "licenses" / f"{item.package}.txt")
+                licence = item.package.replace("/", "-").lstrip("@")
+                shutil.copyfile(package_dir / name, vendor_dir / "licenses" / f"{licence}.txt")
                 break
     manifest = {"lock_sha256": lock_hash, "files": files}
     (vendor_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

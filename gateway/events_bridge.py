@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, decode_event
+from protocol.events import (
+    EventDecodeError,
+    MembershipEvent,
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    decode_event,
+)
 from telemetry import seconds_since_iso
 
 if TYPE_CHECKING:
@@ -50,7 +57,7 @@ async def pump_events(
             consumer.ack(record)
             continue
         if event is not None:
-            if isinstance(event, MessageEvent):
+            if isinstance(event, MessageEvent | MessageEdited | MessageDeleted):
                 threads.observe(event)
             elif isinstance(event, MembershipEvent):
                 threads.forget(event.thread_id)

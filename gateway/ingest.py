@@ -13,6 +13,7 @@ gateway remembers the first (its last 50,000 posts); elsewhere the first text st
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,9 +22,17 @@ from typing import TYPE_CHECKING
 import uuid6
 
 from adapters import AdapterError, UnknownOutcomeError
-from gateway.schemas import check_text
-from protocol.events import PostMessage, PresenceEvent, TypingEvent, encode, utc_now_iso
-from protocol.refusals import Conflict, RateLimited, Unavailable
+from gateway.schemas import _ID_PATTERN, check_text
+from protocol.events import (
+    DeleteMessage,
+    EditMessage,
+    PostMessage,
+    PresenceEvent,
+    TypingEvent,
+    encode,
+    utc_now_iso,
+)
+from protocol.refusals import Conflict, RateLimited, Unavailable, ValidationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,12 +46,13 @@ if TYPE_CHECKING:
     from telemetry.metrics import Metrics
     from telemetry.readiness import Readiness
 
-__all__ = ["Accepted", "Ingest", "message_id_for"]
+__all__ = ["Accepted", "AcceptedChange", "Ingest", "message_id_for"]
 
 _RECENT_POSTS = 50_000
 # Records awaiting the broker's ack beyond which a new post is refused with 503 rather than
 # queued: a client told to retry later is better served than one whose request hangs.
 OVERLOAD_IN_FLIGHT = 8_000
+_ID = re.compile(_ID_PATTERN)
 _NAMESPACE = uuid.UUID("6f1c7e52-3b1d-4f44-9a51-0e6b8a0c2d11")
 
 
@@ -54,6 +64,24 @@ class Accepted:
 
     def body(self) -> dict[str, str]:
         return {
+            "message_id": self.message_id,
+            "thread_id": self.thread_id,
+            "accepted_at": self.accepted_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedChange:
+    """An edit or a delete Kafka has: ``message_edited``/``message_deleted`` follows."""
+
+    change_id: str
+    message_id: str
+    thread_id: str
+    accepted_at: str
+
+    def body(self) -> dict[str, str]:
+        return {
+            "change_id": self.change_id,
             "message_id": self.message_id,
             "thread_id": self.thread_id,
             "accepted_at": self.accepted_at,
@@ -101,9 +129,7 @@ class Ingest:
         """Validate, authorise and produce; returns once Kafka acknowledged the message."""
         post = await self._prepare(principal, thread_id, text, client_msg_id)
         try:
-            await self._producer.produce(
-                self._settings.commands_topic, encode(post), key=thread_id
-            )
+            await self._producer.produce(self._settings.commands_topic, encode(post), key=thread_id)
         except AdapterError as exc:
             raise self._refusal_for(exc) from None
         return self._accepted(post, via)
@@ -142,12 +168,7 @@ class Ingest:
     async def _prepare(
         self, principal: Principal, thread_id: str, text: str, client_msg_id: str | None
     ) -> PostMessage:
-        if self._readiness.draining.is_set():
-            self._metrics.refused.labels("draining").inc()
-            raise Unavailable("server is shutting down; retry on another gateway", retry_after_s=1)
-        if self._producer.counters.in_flight >= OVERLOAD_IN_FLIGHT:
-            self._metrics.refused.labels("overloaded").inc()
-            raise Unavailable("too many messages in flight; retry shortly", retry_after_s=1)
+        self._refuse_when_busy()
         check_text(text, self._settings.max_text_bytes)
         user = principal.user_id
         try:
@@ -187,9 +208,7 @@ class Ingest:
         self._metrics.refused.labels("kafka_unavailable").inc()
         return Unavailable("Kafka is not reachable; retry later", retry_after_s=2)
 
-    def _check_reuse(
-        self, user: str, client_msg_id: str, thread_id: str, text: str
-    ) -> None:
+    def _check_reuse(self, user: str, client_msg_id: str, thread_id: str, text: str) -> None:
         # Only this gateway's memory of recent posts is consulted: a store lookup per post
         # costs a collection scan on FerretDB (measured: 6 → 50 ms per post as a thread
         # grows). A reuse this gateway does not remember names the same message_id, so the
@@ -205,6 +224,60 @@ class Ingest:
         self._recent[(user, client_msg_id)] = _digest(thread_id, text)
         if len(self._recent) > _RECENT_POSTS:
             self._recent.popitem(last=False)
+
+    async def accept_change(
+        self,
+        principal: Principal,
+        thread_id: str,
+        message_id: str,
+        text: str | None,
+        client_msg_id: str | None,
+        via: str,
+    ) -> AcceptedChange:
+        """An edit (``text`` given) or a delete (``text`` None) of a message: validate,
+        authorise (edit: the sender; delete: the sender or the thread's creator), produce to
+        chat.commands like a post, and return once Kafka acknowledged it. The core gives it
+        a seq of its own in the thread and applies it to the stored message."""
+        self._refuse_when_busy()
+        if _ID.match(message_id) is None:
+            raise ValidationFailed(
+                "message_id must be 1-128 characters of A-Z a-z 0-9 . _ : @ -", field="message_id"
+            )
+        if text is not None:
+            check_text(text, self._settings.max_text_bytes)
+        user = principal.user_id
+        try:
+            self._rate.check(user)
+        except RateLimited:
+            self._metrics.refused.labels("rate").inc()
+            raise
+        await self._threads.require_may_change(user, thread_id, message_id, delete=text is None)
+        # A retry with the same client_msg_id names the same change: stored once.
+        change_id = message_id_for(
+            user, None if client_msg_id is None else f"change:{client_msg_id}"
+        )
+        now = utc_now_iso()
+        command: EditMessage | DeleteMessage
+        if text is not None:
+            command = EditMessage(change_id, thread_id, message_id, user, text, now)
+        else:
+            command = DeleteMessage(change_id, thread_id, message_id, user, now)
+        try:
+            await self._producer.produce(
+                self._settings.commands_topic, encode(command), key=thread_id
+            )
+        except AdapterError as exc:
+            raise self._refusal_for(exc) from None
+        self._metrics.ingested.labels(via).inc()
+        return AcceptedChange(change_id, message_id, thread_id, now)
+
+    def _refuse_when_busy(self) -> None:
+        if self._readiness.draining.is_set():
+            self._metrics.refused.labels("draining").inc()
+            raise Unavailable("server is shutting down; retry on another gateway", retry_after_s=1)
+        if self._producer.counters.in_flight >= OVERLOAD_IN_FLIGHT:
+            self._metrics.refused.labels("overloaded").inc()
+            raise Unavailable("too many messages in flight; retry shortly", retry_after_s=1)
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None:
         """Typing and presence go straight to chat.events: never stored, best effort."""

@@ -1,14 +1,30 @@
-"""`GET /openapi.json`: the REST API described from the same models that validate it."""
+"""`GET /openapi.json` and `GET /asyncapi.json`: the APIs described from the models themselves.
+
+The REST bodies come from the pydantic models that validate them (gateway.schemas); the
+message objects history answers with, and the whole WebSocket protocol (AsyncAPI 3), come
+from protocol.catalog, the one list of payloads the browser module is generated from too.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from quart import Blueprint, Response
 
-from gateway.schemas import AddMember, CreateThread, PostMessageBody, PostThreadMessageBody
+from gateway.schemas import (
+    AddMember,
+    CreateThread,
+    EditMessageBody,
+    PostMessageBody,
+    PostThreadMessageBody,
+    RenameThread,
+)
+from protocol.asyncapi import asyncapi_document
+from protocol.catalog import PAYLOADS, schema_of
+from protocol.events import MessageEvent
 
-__all__ = ["openapi_blueprint", "openapi_document"]
+__all__ = ["asyncapi_json", "openapi_blueprint", "openapi_document"]
 
 openapi_blueprint = Blueprint("openapi", __name__)
 
@@ -41,10 +57,25 @@ def _answers(ok: str, description: str, *errors: int) -> dict[str, Any]:
     return out
 
 
+def _history_answers() -> dict[str, Any]:
+    answers = _answers("200", "a page of messages", 403, 404)
+    answers["200"]["content"] = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/History"}}
+    }
+    return answers
+
+
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         model.__name__: model.model_json_schema()
-        for model in (PostMessageBody, PostThreadMessageBody, CreateThread, AddMember)
+        for model in (
+            PostMessageBody,
+            PostThreadMessageBody,
+            CreateThread,
+            AddMember,
+            EditMessageBody,
+            RenameThread,
+        )
     }
     schemas["Error"] = {
         "type": "object",
@@ -62,7 +93,23 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     schemas["Accepted"] = _ACCEPTED
+    schemas["Message"] = schema_of(next(p for p in PAYLOADS if p.model is MessageEvent))
+    schemas["History"] = {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+            "next_before_seq": {"type": "integer"},
+            "next_after_seq": {"type": "integer"},
+        },
+    }
     thread_id = {"name": "thread_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    message_id = {
+        "name": "message_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
     post_message = {
         "summary": "Post a message; 202 once Kafka acknowledged it",
         "requestBody": _body("PostMessageBody"),
@@ -91,7 +138,26 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             "/api/threads/{thread_id}": {
-                "get": {"parameters": [thread_id], "responses": _answers("200", "thread", 403)}
+                "get": {"parameters": [thread_id], "responses": _answers("200", "thread", 403)},
+                "patch": {
+                    "summary": "Rename (the creator only); a thread.renamed domain event",
+                    "parameters": [thread_id],
+                    "requestBody": _body("RenameThread"),
+                    "responses": _answers("200", "thread", 403, 404),
+                },
+            },
+            "/api/threads/{thread_id}/messages/{message_id}": {
+                "patch": {
+                    "summary": "Edit (the sender only): a message_edited with a seq of its own",
+                    "parameters": [thread_id, message_id],
+                    "requestBody": _body("EditMessageBody"),
+                    "responses": _answers("202", "accepted", 403, 404, 413, 429, 503),
+                },
+                "delete": {
+                    "summary": "Delete (the sender or the thread's creator): a tombstone",
+                    "parameters": [thread_id, message_id],
+                    "responses": _answers("202", "accepted", 403, 404, 429, 503),
+                },
             },
             "/api/threads/{thread_id}/members": {
                 "post": {
@@ -115,7 +181,7 @@ def openapi_document() -> dict[str, Any]:
                             for n in ("after_seq", "before_seq", "limit")
                         ),
                     ],
-                    "responses": _answers("200", "a page of messages", 403, 404),
+                    "responses": _history_answers(),
                 },
             },
         },
@@ -124,6 +190,9 @@ def openapi_document() -> dict[str, Any]:
 
 @openapi_blueprint.get("/openapi.json")
 async def openapi_json() -> Response:
-    import json
-
     return Response(json.dumps(openapi_document()), content_type="application/json")
+
+
+@openapi_blueprint.get("/asyncapi.json")
+async def asyncapi_json() -> Response:
+    return Response(json.dumps(asyncapi_document()), content_type="application/json")

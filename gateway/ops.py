@@ -1,4 +1,8 @@
-"""Operator and browser-bootstrap endpoints: health, readiness, metrics, config.js, snapshot.
+"""Operator and browser-bootstrap endpoints: health, readiness, metrics, config.js.
+
+`/api/v1/server` is the signed-in user's boot snapshot now (gateway.rest, token required);
+the process internals it used to show stay one call away: ``ProcessStatus.snapshot()``
+(``process_snapshot_json`` here), for the admin-only operations endpoints.
 
 Every role's HTTP server answers these (a core-only process too), so they read only the
 process's `ProcessStatus` and the browser config from the app config, never the chat parts.
@@ -15,7 +19,7 @@ from quart import Blueprint, Response, current_app
 if TYPE_CHECKING:
     from telemetry import ProcessStatus
 
-__all__ = ["ops_blueprint"]
+__all__ = ["ops_blueprint", "process_snapshot_json"]
 
 ops_blueprint = Blueprint("ops", __name__)
 
@@ -35,9 +39,7 @@ async def healthz() -> Response:
 async def readyz() -> Response:
     readiness = _status().readiness
     status = 200 if readiness.ready else 503
-    return Response(
-        json.dumps(readiness.report()), status=status, content_type="application/json"
-    )
+    return Response(json.dumps(readiness.report()), status=status, content_type="application/json")
 
 
 @ops_blueprint.get("/metrics")
@@ -59,6 +61,7 @@ async def config_js() -> Response:
     )
 
 
-@ops_blueprint.get("/api/v1/server")
-async def server_snapshot() -> Response:
-    return Response(json.dumps(_status().snapshot(), default=str), content_type="application/json")
+def process_snapshot_json(status: ProcessStatus) -> str:
+    """The process internals `/api/v1/server` answered before it became the user's boot
+    snapshot (gateway.rest); the operations endpoints serve this (admin only)."""
+    return json.dumps(status.snapshot(), default=str)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
-from protocol.events import MessageEvent
+from protocol.events import MessageDeleted, MessageEdited, MessageEvent, ThreadEvent
 
 __all__ = ["RecentMessages"]
 
@@ -34,7 +34,7 @@ MAX_THREADS = 2_000
 @dataclass(slots=True)
 class _Run:
     lo: int
-    events: deque[MessageEvent] = field(default_factory=deque)
+    events: deque[ThreadEvent] = field(default_factory=deque)
 
     @property
     def hi(self) -> int:
@@ -74,9 +74,11 @@ class RecentMessages:
         return self._generation
 
     # --- what the events consumer saw ------------------------------------------------------
-    def observe(self, event: MessageEvent) -> None:
+    def observe(self, event: ThreadEvent) -> None:
         if not self._check_epoch():
             return
+        if not isinstance(event, MessageEvent):
+            self._apply_change(event)
         run = self._runs.get(event.thread_id)
         if run is None:
             self._add(event.thread_id, _Run(event.seq, deque([event])))
@@ -93,6 +95,23 @@ class RecentMessages:
             self._runs[event.thread_id] = _Run(event.seq, deque([event]))
         # seq <= hi: a redelivery of something already kept.
 
+    def _apply_change(self, change: MessageEdited | MessageDeleted) -> None:
+        # What is kept must read like the store: the message shows its current text (or is a
+        # tombstone), and a deleted message's text survives in no kept edit either.
+        run = self._runs.get(change.thread_id)
+        if run is None:
+            return
+        for i, kept in enumerate(run.events):
+            if kept.message_id != change.message_id:
+                continue
+            if isinstance(change, MessageDeleted):
+                if isinstance(kept, MessageEvent):
+                    run.events[i] = replace(kept, text="", deleted_at=change.deleted_at)
+                elif isinstance(kept, MessageEdited):
+                    run.events[i] = replace(kept, text="")
+            elif isinstance(kept, MessageEvent) and kept.deleted_at is None:
+                run.events[i] = replace(kept, text=change.text, edited_at=change.edited_at)
+
     # --- what the store said ---------------------------------------------------------------
     def learn_empty(self, thread_id: str, generation: int) -> None:
         """The thread was just created here: it has no message, so a run starts at seq 1."""
@@ -105,7 +124,7 @@ class RecentMessages:
         self,
         thread_id: str,
         after_seq: int,
-        page: Sequence[MessageEvent],
+        page: Sequence[ThreadEvent],
         *,
         reached_newest: bool,
         generation: int,
@@ -136,7 +155,7 @@ class RecentMessages:
                 run.lo -= 1
 
     # --- answering a replay ----------------------------------------------------------------
-    def page(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent] | None:
+    def page(self, thread_id: str, after_seq: int, limit: int) -> list[ThreadEvent] | None:
         """Messages after `after_seq` (at most `limit`), or None when memory cannot tell."""
         if not self._check_epoch():
             return None

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 from quart import Blueprint, Response, current_app, request
 
 from gateway._posting import accept_post, accepted_json, parse_post, principal_of
-from gateway.schemas import AddMember, CreateThread, HistoryQuery, parse_body, parse_json
+from gateway.schemas import (
+    AddMember,
+    CreateThread,
+    EditMessageBody,
+    HistoryQuery,
+    RenameThread,
+    parse_body,
+    parse_json,
+)
+from protocol.events import utc_now_iso
 from protocol.refusals import ValidationFailed
 
 if TYPE_CHECKING:
@@ -85,6 +94,13 @@ async def get_thread(thread_id: str) -> Response:
     return _json(await _ctx().threads.get_for(principal.user_id, thread_id))
 
 
+@rest_blueprint.patch("/api/threads/<thread_id>")
+async def rename_thread(thread_id: str) -> Response:
+    principal = await _principal()
+    body = parse_body(RenameThread, await _body())
+    return _json(await _ctx().threads.rename(principal.user_id, thread_id, body.title))
+
+
 @rest_blueprint.post("/api/threads/<thread_id>/members")
 async def add_member(thread_id: str) -> Response:
     principal = await _principal()
@@ -100,20 +116,80 @@ async def remove_member(thread_id: str, user_id: str) -> Response:
     return _json(thread)
 
 
+@rest_blueprint.patch("/api/threads/<thread_id>/messages/<message_id>")
+async def edit_message(thread_id: str, message_id: str) -> Response:
+    principal = await _principal()
+    body = parse_body(EditMessageBody, await _body())
+    accepted = await _ctx().ingest.accept_change(
+        principal, thread_id, message_id, body.text, body.client_msg_id, via="rest"
+    )
+    return _json(accepted.body(), 202)
+
+
+@rest_blueprint.delete("/api/threads/<thread_id>/messages/<message_id>")
+async def delete_message(thread_id: str, message_id: str) -> Response:
+    principal = await _principal()
+    accepted = await _ctx().ingest.accept_change(
+        principal, thread_id, message_id, None, None, via="rest"
+    )
+    return _json(accepted.body(), 202)
+
+
+@rest_blueprint.get("/api/v1/server")
+async def boot_snapshot() -> Response:
+    """Everything the browser needs to boot, for the signed-in user, in one answer."""
+    principal = await _principal()
+    ctx = _ctx()
+    user = principal.user_id
+    threads = await ctx.threads.boot_threads(user)
+    hub = ctx.hub
+    online: dict[str, None] = {}
+    for thread in threads:
+        thread["online"] = hub.online(thread["thread_id"], besides=user)
+        online.update(dict.fromkeys(thread["online"]))
+    claims = principal.claims
+    profile = {"user_id": user}
+    for claim in ("name", "preferred_username", "email"):
+        if isinstance(claims.get(claim), str):
+            profile[claim] = claims[claim]
+    return _json(
+        {
+            "profile": profile,
+            "threads": threads,
+            "online": sorted(online),
+            "generated_at": utc_now_iso(),
+        }
+    )
+
+
+@rest_blueprint.get("/api/messages")
+async def list_messages() -> Response:
+    """The original chat system's listing path: history of ``thread_id`` (a query parameter)."""
+    principal = await _principal()
+    args = request.args.to_dict()
+    thread_id = args.pop("thread_id", None)
+    if not thread_id:
+        raise ValidationFailed("thread_id is required", field="thread_id")
+    return _json(await _history(principal.user_id, thread_id, args))
+
+
 @rest_blueprint.get("/api/threads/<thread_id>/messages")
 async def history(thread_id: str) -> Response:
     principal = await _principal()
-    query = _history_query(request.args.to_dict())
+    return _json(await _history(principal.user_id, thread_id, request.args.to_dict()))
+
+
+async def _history(user_id: str, thread_id: str, args: dict[str, str]) -> dict[str, Any]:
+    query = _history_query(args)
     if query.after_seq is not None and query.before_seq is not None:
         raise ValidationFailed("give after_seq or before_seq, not both", field="before_seq")
-    page = await _ctx().threads.history_page(
-        principal.user_id,
+    return await _ctx().threads.history_page(
+        user_id,
         thread_id,
         after_seq=query.after_seq,
         before_seq=query.before_seq,
         limit=query.limit,
     )
-    return _json(page)
 
 
 def _history_query(args: dict[str, str]) -> HistoryQuery:

@@ -17,9 +17,11 @@ from protocol.refusals import PayloadTooLarge, ValidationFailed
 __all__ = [
     "AddMember",
     "CreateThread",
+    "EditMessageBody",
     "HistoryQuery",
     "PostMessageBody",
     "PostThreadMessageBody",
+    "RenameThread",
     "check_text",
     "parse_body",
     "parse_json",
@@ -48,9 +50,22 @@ class PostThreadMessageBody(_Strict):
     client_msg_id: str | None = Field(default=None, pattern=_ID_PATTERN)
 
 
+class EditMessageBody(_Strict):
+    """``PATCH /api/threads/{id}/messages/{message_id}``: the new text (sender only)."""
+
+    text: str
+    client_msg_id: str | None = Field(default=None, pattern=_ID_PATTERN)
+
+
 class CreateThread(_Strict):
     title: str = Field(min_length=1, max_length=200)
     members: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class RenameThread(_Strict):
+    """``PATCH /api/threads/{id}``: a new title (the creator only)."""
+
+    title: str = Field(min_length=1, max_length=200)
 
 
 class AddMember(_Strict):

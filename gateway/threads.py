@@ -23,14 +23,30 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
+import uuid6
 
 from adapters import AdapterError
 from gateway.schemas import _ID_PATTERN
-from protocol.events import MembershipEvent, MessageEvent, encode, utc_now_iso
+from protocol.domain import (
+    DomainEvent,
+    MemberAdded,
+    MemberRemoved,
+    ThreadCreated,
+    ThreadRenamed,
+)
+from protocol.events import (
+    MembershipEvent,
+    MessageChange,
+    MessageEvent,
+    ThreadEvent,
+    encode,
+    utc_now_iso,
+)
 from protocol.records import ThreadRecord
 from protocol.refusals import Forbidden, NotFound, ValidationFailed
 
@@ -53,10 +69,18 @@ _MAX_MEMBERS = 1000
 
 
 class ThreadStore(Protocol):
-    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord: ...
+    async def create_thread(
+        self, thread: ThreadRecord, outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord: ...
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
     async def list_threads(self, member: str, limit: int = ...) -> list[ThreadRecord]: ...
-    async def set_members(self, thread_id: str, members: list[str]) -> ThreadRecord | None: ...
+    async def set_members(
+        self, thread_id: str, members: list[str], outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord | None: ...
+    async def set_title(
+        self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord | None: ...
+    async def last_seqs(self, thread_ids: Sequence[str]) -> dict[str, int]: ...
     async def find_message(self, message_id: str) -> MessageEvent | None: ...
     async def history(
         self,
@@ -225,7 +249,16 @@ class ThreadDirectory:
         )
         generation = self._recent.generation() if self._recent is not None else 0
         fetched_at = trio.current_time()
-        stored = await self._store.create_thread(thread)
+        created = ThreadCreated(
+            event_id=_event_id(),
+            thread_id=thread_id,
+            actor_id=creator,
+            occurred_at=thread.created_at or utc_now_iso(),
+            title=title,
+            members=list(unique),
+        )
+        # The thread and its domain event in one document write (the outbox relay publishes).
+        stored = await self._store.create_thread(thread, [created])
         # Its members subscribe and post next: spare them the lookup of what was just stored.
         self._remember(stored.thread_id, _Cached(stored, fetched_at))
         if self._recent is not None and stored.thread_id == thread_id:
@@ -250,6 +283,12 @@ class ThreadDirectory:
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
         return [public_thread(t) for t in await self._store.list_threads(user_id)]
 
+    async def boot_threads(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's threads with each one's last seq (one store aggregation for all)."""
+        threads = await self._store.list_threads(user_id)
+        last = await self._store.last_seqs([t.thread_id for t in threads])
+        return [{**public_thread(t), "last_seq": last.get(t.thread_id, 0)} for t in threads]
+
     async def get_for(self, user_id: str, thread_id: str) -> dict[str, Any]:
         await self.require_member(user_id, thread_id)
         return public_thread(await self._thread(thread_id))
@@ -257,14 +296,37 @@ class ThreadDirectory:
     async def add_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
         thread = await self._require_creator(actor, thread_id)
         members = list(dict.fromkeys([*thread.members, user_id]))
-        return await self._set_members(thread_id, members)
+        event = MemberAdded(_event_id(), thread_id, actor, utc_now_iso(), user_id, members)
+        return await self._set_members(thread_id, members, event)
 
     async def remove_member(self, actor: str, thread_id: str, user_id: str) -> dict[str, Any]:
         thread = await self._require_creator(actor, thread_id)
         if user_id == thread.created_by:
             raise ValidationFailed("the creator cannot be removed", field="user_id")
         members = [m for m in thread.members if m != user_id]
-        return await self._set_members(thread_id, members)
+        event = MemberRemoved(_event_id(), thread_id, actor, utc_now_iso(), user_id, members)
+        return await self._set_members(thread_id, members, event)
+
+    async def rename(self, actor: str, thread_id: str, title: str) -> dict[str, Any]:
+        """The creator renames the thread: the title and its domain event in one write, then
+        every member's connection on every gateway is told (a `thread` frame with the title)."""
+        self.forget(thread_id)
+        thread = await self._thread(thread_id)
+        if actor not in thread.members:
+            raise Forbidden("you are not a member of this thread", field="thread_id")
+        if thread.created_by != actor:
+            raise Forbidden("only the thread's creator renames it", field="thread_id")
+        event = ThreadRenamed(_event_id(), thread_id, actor, utc_now_iso(), title)
+        updated = await self._store.set_title(thread_id, title, [event])
+        self.forget(thread_id)
+        if updated is None:
+            raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
+        if self._producer is not None:
+            changed = MembershipEvent(thread_id=thread_id, members=updated.members, title=title)
+            await self._producer.produce(
+                self._settings.events_topic, encode(changed), key=thread_id
+            )
+        return public_thread(updated)
 
     async def _require_creator(self, actor: str, thread_id: str) -> ThreadRecord:
         self.forget(thread_id)
@@ -275,37 +337,64 @@ class ThreadDirectory:
             raise Forbidden("only the thread's creator changes its members", field="thread_id")
         return thread
 
-    async def _set_members(self, thread_id: str, members: list[str]) -> dict[str, Any]:
-        updated = await self._store.set_members(thread_id, members)
+    async def _set_members(
+        self, thread_id: str, members: list[str], event: MemberAdded | MemberRemoved
+    ) -> dict[str, Any]:
+        updated = await self._store.set_members(thread_id, members, [event])
         self.forget(thread_id)
         if updated is None:
             raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
         if self._producer is not None:
-            event = MembershipEvent(thread_id=thread_id, members=tuple(members))
-            await self._producer.produce(self._settings.events_topic, encode(event), key=thread_id)
+            changed = MembershipEvent(thread_id=thread_id, members=tuple(members))
+            await self._producer.produce(
+                self._settings.events_topic, encode(changed), key=thread_id
+            )
         return public_thread(updated)
 
     # --- messages ---------------------------------------------------------------------
     async def find_message(self, message_id: str) -> MessageEvent | None:
         return await self._store.find_message(message_id)
 
-    def observe(self, event: MessageEvent) -> None:
-        """A message event this gateway consumed from chat.events."""
+    async def require_may_change(
+        self, user_id: str, thread_id: str, message_id: str, *, delete: bool
+    ) -> MessageEvent:
+        """The message `user_id` may edit (only its sender) or delete (its sender or the
+        thread's creator); refusals name the field to fix."""
+        await self.require_member(user_id, thread_id)
+        message = await self._store.find_message(message_id)
+        if message is None or message.thread_id != thread_id:
+            raise NotFound(f"message {message_id!r} is not in this thread", field="message_id")
+        if message.deleted_at is not None:
+            raise NotFound(f"message {message_id!r} was deleted", field="message_id")
+        if message.sender_id == user_id:
+            return message
+        if not delete:
+            raise Forbidden("only the sender may edit a message", field="message_id")
+        if (await self._thread(thread_id)).created_by != user_id:
+            raise Forbidden(
+                "only the sender or the thread's creator may delete a message",
+                field="message_id",
+            )
+        return message
+
+    def observe(self, event: ThreadEvent) -> None:
+        """A message, edit or delete this gateway consumed from chat.events."""
         if self._recent is not None:
             self._recent.observe(event)
 
-    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
-        """Messages after `after_seq` for a replay: from memory when it can tell, else the store."""
+    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[ThreadEvent]:
+        """Messages, edits and deletes after `after_seq` in seq order, for a replay: from
+        memory when it can tell, else the store."""
         recent = self._recent
         if recent is None:
             page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-            return list(page.messages)
+            return _in_seq_order(page.messages, page.changes)
         known = recent.page(thread_id, after_seq, limit)
         if known is not None:
             return known
         generation = recent.generation()
         page = await self._store.history(thread_id, after_seq=after_seq, limit=limit)
-        events = list(page.messages)
+        events = _in_seq_order(page.messages, page.changes)
         recent.learn_page(
             thread_id,
             after_seq,
@@ -329,8 +418,26 @@ class ThreadDirectory:
             thread_id, after_seq=after_seq, before_seq=before_seq, limit=limit
         )
         out: dict[str, Any] = {"messages": [m.client_frame() for m in page.messages]}
+        if page.changes:
+            # Additive: the edits and deletes in this seq range (their effect is already in
+            # the messages), so a client that tracks seqs sees no hole where they are.
+            out["changes"] = [asdict(change) for change in page.changes]
         if page.next_before_seq is not None:
             out["next_before_seq"] = page.next_before_seq
         if page.next_after_seq is not None:
             out["next_after_seq"] = page.next_after_seq
         return out
+
+
+def _event_id() -> str:
+    # Chosen once, at write time: the relay publishes it as is, consumers dedupe by it.
+    return str(uuid6.uuid7())
+
+
+def _in_seq_order(
+    messages: Sequence[MessageEvent], changes: Sequence[MessageChange]
+) -> list[ThreadEvent]:
+    events: list[ThreadEvent] = [*messages, *changes]
+    if changes:
+        events.sort(key=lambda event: event.seq)
+    return events

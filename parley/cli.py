@@ -32,6 +32,16 @@ def _build_parser() -> argparse.ArgumentParser:
     assets = sub.add_parser("assets", help="browser assets vendored from npm")
     assets.add_argument("action", choices=["build"])
 
+    protocol = sub.add_parser("protocol", help="generated protocol files (browser module)")
+    protocol.add_argument("action", choices=["generate", "new-event"])
+    protocol.add_argument("--type", dest="event_type", help="new-event: its type, e.g. a.b")
+    protocol.add_argument(
+        "--check", action="store_true", help="fail if a generated file is stale; write nothing"
+    )
+
+    snapshots = sub.add_parser("snapshots", help="read models rebuilt from the domain events")
+    snapshots.add_argument("action", choices=["rebuild"])
+
     certs = sub.add_parser("certs", help="TLS certificates for local HTTPS and WSS")
     certs.add_argument("action", choices=["dev"])
     certs.add_argument("--out", default=None, help="folder (default: <state dir>/certs)")
@@ -87,6 +97,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             from gateway.assets import assets_main
 
             return assets_main(args.action)
+        if args.command == "protocol":
+            from parley.protocol_cli import protocol_main
+
+            return protocol_main(args.action, check=args.check, event_type=args.event_type)
+        if args.command == "snapshots":
+            from parley.snapshots_cli import snapshots_main
+
+            return snapshots_main(args.action)
         if args.command == "certs":
             from parley.certs import certs_main
 

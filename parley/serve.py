@@ -212,7 +212,12 @@ def _actor_gauges(system: ActorSystem, status: ProcessStatus) -> None:
 
 
 async def _ensure_topics(settings: Settings, kafka: KafkaOptions) -> None:
-    topics = [settings.commands_topic, settings.events_topic, settings.dlq_topic]
+    topics = [
+        settings.commands_topic,
+        settings.events_topic,
+        settings.dlq_topic,
+        settings.domain_changes_topic,
+    ]
     delays = backoff_delays(first=0.5)
     while True:
         try:

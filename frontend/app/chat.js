@@ -2,7 +2,7 @@
 // It owns the WebSocket client and turns its frames into state; REST fills history and gaps.
 import { reactive } from "vue";
 import { ChatSocket } from "parley/ws.js";
-import { createTimeline, hasGap, insertMessages, startAt, unreadCount } from "parley/timeline.js";
+import { applyChanges, createTimeline, hasGap, insertMessages, startAt, unreadCount } from "parley/timeline.js";
 
 const PAGE = 50;
 const ACK_TIMEOUT_MS = 15000;
@@ -34,6 +34,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     typing: {}, // thread_id -> {user_id: expiresAt}
     presence: {}, // user_id -> "online" | "offline"
     banner: "", // a problem that is not about one message
+    invalidFrames: 0, // server frames refused by the protocol schemas (reported, not rendered)
     loadingOlder: false,
     threadsError: "",
   });
@@ -81,6 +82,13 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     return added;
   }
 
+  // A REST history page: its messages, and the edits and deletes in the same seq range.
+  function addPage(id, page) {
+    const added = addMessages(id, (page && page.messages) || []);
+    applyChanges(timeline(id), (page && page.changes) || []);
+    return added;
+  }
+
   // ---- REST: history and gap recovery ------------------------------------------------------
 
   async function openThread(id) {
@@ -88,10 +96,10 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     const t = timeline(id);
     if (!t.loaded) {
       const page = await api.history(id, { limit: PAGE });
-      const msgs = (page && page.messages) || [];
-      if (msgs.length) startAt(t, Math.min(...msgs.map((m) => m.seq)) - 1);
+      const rows = [...((page && page.messages) || []), ...((page && page.changes) || [])];
+      if (rows.length) startAt(t, Math.min(...rows.map((m) => m.seq)) - 1);
       else startAt(t, 0);
-      addMessages(id, msgs);
+      addPage(id, page);
       t.loaded = true;
       t.hasOlder = t.low !== null && t.low > 1;
       await recover(id);
@@ -105,7 +113,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     state.loadingOlder = true;
     try {
       const page = await api.history(id, { beforeSeq: t.low, limit: PAGE });
-      const added = addMessages(id, (page && page.messages) || []);
+      const added = addPage(id, page);
       if (!added.length || (t.low !== null && t.low <= 1)) t.hasOlder = false;
       return added.length;
     } finally {
@@ -121,7 +129,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       for (let rounds = 0; rounds < 200 && hasGap(t, state.lastSeq[id] || 0); rounds += 1) {
         const before = t.high;
         const page = await api.history(id, { afterSeq: t.high, limit: 100 });
-        addMessages(id, (page && page.messages) || []);
+        addPage(id, page);
         if (t.high === before) break; // the server has nothing more for now
       }
     })().catch((err) => { state.banner = `Could not load missed messages: ${err.message}`; })
@@ -209,6 +217,13 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         if (hasGap(timeline(f.thread_id), f.last_seq || 0)) recoverIfOpen(f.thread_id);
         return;
       }
+      case "message_edited":
+      case "message_deleted": {
+        if (f.seq > (state.lastSeq[f.thread_id] || 0)) state.lastSeq[f.thread_id] = f.seq;
+        applyChanges(timeline(f.thread_id), [f]);
+        if (hasGap(timeline(f.thread_id))) recoverIfOpen(f.thread_id);
+        return;
+      }
       case "ack": return onAck(f);
       case "typing": {
         const who = f.user_id || f.sender_id;
@@ -223,10 +238,14 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         state.presence[who] = online ? "online" : "offline";
         return;
       }
-      case "thread":
-        // A thread we belong to but do not follow yet (just created, or we were added).
-        if (!state.threads.some((t) => t.thread_id === f.thread_id)) refreshThreads();
+      case "thread": {
+        // A thread we belong to but do not follow yet (just created, or we were added), or,
+        // with a title, one of ours was renamed.
+        const known = state.threads.find((t) => t.thread_id === f.thread_id);
+        if (!known) refreshThreads();
+        else if (typeof f.title === "string") known.title = f.title;
         return;
+      }
       case "error": return onError(f);
       default:
     }
@@ -307,6 +326,16 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     state.pending[p.threadId] = (state.pending[p.threadId] || []).filter((x) => x !== p);
   }
 
+  // Edits and deletes go over the WebSocket; their ack and then message_edited /
+  // message_deleted come back like a message's (an error frame says why one was refused).
+  function editMessage(id, messageId, text) {
+    return socket.send({ type: "edit", thread_id: id, message_id: messageId, client_msg_id: newClientMsgId(), text });
+  }
+
+  function deleteMessage(id, messageId) {
+    return socket.send({ type: "delete", thread_id: id, message_id: messageId, client_msg_id: newClientMsgId() });
+  }
+
   function typing(id) {
     const now = Date.now();
     if (now - lastTypingSent < TYPING_SEND_EVERY_MS) return;
@@ -324,6 +353,13 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     getToken: () => auth.token(),
     onFrame,
     onOpen,
+    // A frame that does not match the protocol (a bug or a mismatched server): say so, show
+    // nothing of it.
+    onInvalidFrame: (f, verdict) => {
+      const where = verdict.field ? ` (field ${verdict.field})` : "";
+      state.invalidFrames += 1;
+      state.banner = `Ignored an invalid "${String(f.type).slice(0, 40)}" frame from the server${where}: ${verdict.message}`;
+    },
     onState: (s, detail) => {
       state.connection = s;
       state.retryInMs = detail.retryInMs || 0;
@@ -373,5 +409,6 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
   return {
     state, start, stop, openThread, loadOlder, createThread, refreshThreads, send, retry,
     discard, typing, typingUsers, unread, timeline, reconnectNow: () => socket.reconnectNow(),
+    editMessage, deleteMessage,
   };
 }

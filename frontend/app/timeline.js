@@ -36,6 +36,34 @@ function position(list, seq) {
   return lo;
 }
 
+export function isChange(c) {
+  return c && (c.type === "message_edited" || c.type === "message_deleted")
+    && typeof c.message_id === "string" && Number.isInteger(c.seq) && c.seq > 0;
+}
+
+// Edits and deletes have seqs of their own: they fill their place in the seq line (so gap
+// recovery sees no hole) and change the message they name, when it is here. A message that
+// arrives later (an older page) already carries its current text from the server.
+export function applyChanges(t, changes) {
+  const applied = [];
+  for (const c of changes) {
+    if (!isChange(c) || t.bySeq[c.seq]) continue;
+    t.bySeq[c.seq] = { change: true, seq: c.seq, message_id: c.message_id };
+    if (c.seq > t.maxSeen) t.maxSeen = c.seq;
+    const m = t.byId[c.message_id];
+    if (m && c.type === "message_edited" && !m.deleted_at) {
+      m.text = c.text;
+      m.edited_at = c.edited_at;
+    } else if (m && c.type === "message_deleted") {
+      m.text = "";
+      m.deleted_at = c.deleted_at;
+    }
+    applied.push(c);
+  }
+  advance(t);
+  return applied;
+}
+
 export function isMessage(m) {
   return m && typeof m.message_id === "string" && Number.isInteger(m.seq) && m.seq > 0;
 }

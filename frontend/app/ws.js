@@ -1,5 +1,9 @@
 // WebSocket client: auth frame first, reconnect with exponential backoff and jitter, liveness
 // pings. It knows nothing about threads: the chat store subscribes in onOpen and reads frames.
+// Every incoming frame is checked against the generated protocol schemas (parley/protocol.js,
+// written from the server's models by `parley protocol generate`): an invalid one goes to
+// onInvalidFrame, never to onFrame, so it is reported instead of rendered.
+import { validateServerFrame } from "parley/protocol.js";
 
 // Half fixed, half random: never zero (no reconnect storm against a restarting server), and
 // spread out so that many browsers do not come back in the same instant.
@@ -20,10 +24,10 @@ const PING_EVERY_MS = 20000;
 const SILENCE_LIMIT_MS = 45000; // no frame at all for this long: the link is dead, reconnect
 
 export class ChatSocket {
-  constructor({ url, getToken, onFrame, onOpen, onState, onAuthRefused,
+  constructor({ url, getToken, onFrame, onOpen, onState, onAuthRefused, onInvalidFrame,
                 WebSocketImpl = window.WebSocket, random = Math.random }) {
     Object.assign(this, { url, getToken, onFrame, onOpen, onState, onAuthRefused,
-                          WebSocketImpl, random });
+                          onInvalidFrame, WebSocketImpl, random });
     this.ws = null;
     this.attempt = 0;
     this.stopped = true;
@@ -85,7 +89,12 @@ export class ChatSocket {
     };
     ws.onmessage = (event) => {
       this.lastFrameAt = Date.now();
-      const frames = parseFrames(event.data);
+      const frames = [];
+      for (const frame of parseFrames(event.data)) {
+        const verdict = validateServerFrame(frame);
+        if (verdict.valid) frames.push(frame);
+        else this.reportInvalid(frame, verdict);
+      }
       if (!welcomed && frames.some((f) => f.type !== "error")) {
         // The first answer after auth: the server accepted us. Only now is the link usable.
         welcomed = true;
@@ -108,6 +117,11 @@ export class ChatSocket {
       }
     };
     ws.onerror = () => { /* onclose follows and decides */ };
+  }
+
+  reportInvalid(frame, verdict) {
+    console.warn("parley: ignored an invalid server frame", frame.type, verdict.field, verdict.message);
+    if (this.onInvalidFrame) this.onInvalidFrame(frame, verdict);
   }
 
   heartbeat(ws) {

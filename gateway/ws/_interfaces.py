@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from gateway.auth import Principal
-    from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+    from protocol.events import PresenceEvent, ThreadEvent, TypingEvent
     from protocol.refusals import Refusal
 
 __all__ = ["AcceptedMessage", "ConnectionServices", "Intake", "ThreadAccess", "Verifier"]
@@ -50,6 +50,19 @@ class Intake(Protocol):
         """
         ...
 
+    async def accept_change(
+        self,
+        principal: Principal,
+        thread_id: str,
+        message_id: str,
+        text: str | None,
+        client_msg_id: str | None,
+        via: str,
+    ) -> AcceptedMessage:
+        """An edit (``text``) or a delete (``text`` None); returns once Kafka has it, or
+        raises the refusal (not a member, not the sender or the creator, no such message)."""
+        ...
+
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...
 
 
@@ -58,7 +71,7 @@ class ThreadAccess(Protocol):
         """Raises ``protocol.refusals.Forbidden`` or ``NotFound``."""
         ...
 
-    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[MessageEvent]:
+    async def history(self, thread_id: str, after_seq: int, limit: int) -> list[ThreadEvent]:
         """Stored messages with seq > after_seq, ascending, at most ``limit``."""
         ...
 

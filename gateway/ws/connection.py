@@ -34,6 +34,8 @@ from gateway.ws.protocol import (
     PONG,
     Auth,
     CloseCode,
+    Delete,
+    Edit,
     Ping,
     Send,
     Subscribe,
@@ -74,7 +76,7 @@ def frame(payload: bytes) -> OutFrame:
 _PONG = frame(PONG)
 
 
-def _send_error(cmd: Send, exc: Refusal) -> bytes:
+def _send_error(cmd: Send | Edit | Delete, exc: Refusal) -> bytes:
     return error_frame(
         exc.code,
         exc.message,
@@ -269,6 +271,8 @@ class ConnectionActor(Actor[Inbound]):
             await self._unsubscribe(item.thread_id)
         elif isinstance(item, Auth):
             await self._refresh(item)
+        elif isinstance(item, Edit | Delete):
+            await self._change(item)
         elif isinstance(item, CommandInvalid):
             await self._outbox.put(frame(error_frame("invalid", item.message, field=item.field)))
         elif isinstance(item, Removed):
@@ -311,6 +315,24 @@ class ConnectionActor(Actor[Inbound]):
             self._outbox.release()
             raise
         self._rate_refusals = 0
+
+    async def _change(self, cmd: Edit | Delete) -> None:
+        """An edit or a delete: rare, so answered in line (its ack once Kafka has it)."""
+        assert self._principal is not None
+        text = cmd.text if isinstance(cmd, Edit) else None
+        try:
+            accepted = await self._services.ingest.accept_change(
+                self._principal, cmd.thread_id, cmd.message_id, text, cmd.client_msg_id, self._via
+            )
+        except AuthError as exc:
+            self._refuse(exc)
+            return
+        except Refusal as exc:
+            await self._outbox.put(frame(_send_error(cmd, exc)))
+            return
+        await self._outbox.put(
+            frame(ack_frame(cmd.client_msg_id, accepted.message_id, accepted.thread_id))
+        )
 
     def _sent(self, cmd: Send, outcome: AcceptedMessage | Refusal) -> None:
         # Called from the producer's delivery report: no task, so no await here.

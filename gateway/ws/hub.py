@@ -39,7 +39,7 @@ from gateway.ws.protocol import (
     thread_frame,
     wire_text_frame,
 )
-from protocol.events import Event, MembershipEvent, MessageEvent
+from protocol.events import Event, MembershipEvent, MessageDeleted, MessageEdited, MessageEvent
 from telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ SLOW_CONSUMER_REASON = "slow consumer: reconnect and subscribe with since_seq"
 # for a thread with thousands of listeners.
 ONLINE_LIST_LIMIT = 100
 _EPHEMERAL = -1  # seq marker of typing/presence frames buffered in a pending subscription
+
+# Events with a seq in their thread (a message, an edit, a delete): ordered against the
+# subscriber's replay floor; the others (typing, presence) are ephemeral.
+_SEQUENCED = (MessageEvent, MessageEdited, MessageDeleted)
 
 
 class Subscription:
@@ -308,7 +312,7 @@ class FanoutHub:
         frame = OutFrame(payload, wire_text_frame(payload))
         slow: list[Outbox] | None = None
         delivered = 0
-        if isinstance(event, MessageEvent):
+        if isinstance(event, _SEQUENCED):
             seq = event.seq
             for sub in topic.values():
                 pending = sub.pending
@@ -385,9 +389,10 @@ class FanoutHub:
         """A `thread` frame to each member's connection not yet subscribed to the thread:
         it was created with them in it, or they were added, and the client lists it now
         instead of on its next poll of GET /api/threads."""
-        payload = thread_frame(event.thread_id, list(event.members))
+        payload = thread_frame(event.thread_id, list(event.members), event.title)
         frame = OutFrame(payload, wire_text_frame(payload))
+        renamed = event.title is not None  # a rename is news to every member's connection
         for user in event.members:
             for peer in self._by_user.get(user, ()):
-                if peer not in topic and not peer.outbox.push(frame):
+                if (renamed or peer not in topic) and not peer.outbox.push(frame):
                     self._slow(peer.outbox)

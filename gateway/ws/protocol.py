@@ -9,15 +9,22 @@ Client → server (JSON text frames)::
     {"type":"send","thread_id":ID,"client_msg_id":C,"text":S}
     {"type":"typing","thread_id":ID}
     {"type":"ping"}
+    {"type":"edit","thread_id":ID,"message_id":M,"client_msg_id":C,"text":S}   sender only
+    {"type":"delete","thread_id":ID,"message_id":M,"client_msg_id":C}  sender or creator
 
 Server → client (a frame holds one object, or on the HTTP-port route a JSON array of them)::
 
     {"type":"message","thread_id","seq","message_id","sender_id","text","created_at"}
+    {"type":"message_edited","thread_id","seq","change_id","message_id","editor_id","text",
+     "edited_at"}                                    an edit, with a seq of its own
+    {"type":"message_deleted","thread_id","seq","change_id","message_id","deleted_by",
+     "deleted_at"}                                   a delete, with a seq of its own
     {"type":"ack","client_msg_id","message_id","thread_id"}
     {"type":"subscribed","thread_id","last_seq","online"}  replay done; live from last_seq + 1;
                                                       online: others subscribed here now
-    {"type":"thread","thread_id","members"}           you are a member of a thread you do not
-                                                      follow yet (created or added): list it
+    {"type":"thread","thread_id","members","title"?}  you are a member of a thread you do not
+                                                      follow yet (created or added): list it;
+                                                      with title: a thread of yours was renamed
     {"type":"typing","thread_id","user_id"}
     {"type":"presence","thread_id","user_id","status":"online"|"offline"}
     {"type":"pong"}
@@ -30,6 +37,12 @@ too big · 1011 internal error · 1013 try again later (identity or store not re
 4000 slow consumer (the mailbox overflowed): reconnect and subscribe with ``since_seq``
 set to the last seq received; nothing is lost.
 
+Every frame is a model of ``protocol.frames`` (or a record of ``protocol.events``) listed in
+``protocol.catalog``, which also gives the JSON Schemas, ``/asyncapi.json`` and the browser's
+``frontend/app/protocol.js``. A command may carry its schema version as ``"v"`` (absent: 1);
+a version this server does not speak, or a field its model does not have, is refused with an
+``error`` frame naming the field.
+
 Hostile JSON is refused with ``FrameRejected`` (close 1007): NaN/Infinity, duplicate keys,
 numbers beyond 64 bits, lone surrogates, nesting deeper than a command ever needs. A valid
 JSON object that is not a valid command raises ``CommandInvalid`` naming the field (an
@@ -41,20 +54,47 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import fields
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from gateway.ws._errors import CommandInvalid, FrameRejected
-from protocol.events import MessageEvent, PresenceEvent, TypingEvent
+from protocol.catalog import field_names, payloads_on
+from protocol.events import (
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    PresenceEvent,
+    TypingEvent,
+)
+from protocol.frames import (
+    ID_PATTERN,
+    MAX_SEQ,
+    MAX_TOKEN_CHARS,
+    AckFrame,
+    Auth,
+    Delete,
+    Edit,
+    ErrorFrame,
+    Ping,
+    PongFrame,
+    Send,
+    Subscribe,
+    SubscribedFrame,
+    ThreadFrame,
+    Typing,
+    Unsubscribe,
+)
 
 __all__ = [
     "PONG",
     "Auth",
     "CloseCode",
     "Command",
+    "Delete",
+    "Edit",
     "Ping",
     "Send",
     "Subscribe",
@@ -84,59 +124,17 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4000
 
 
-# Same rule as the REST schemas (gateway.schemas._ID_PATTERN; a test keeps them equal).
-ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
-_ID_RE = re.compile(ID_PATTERN)
 # Fields only the server sets; a client that sends them gets a clear refusal.
 SERVER_OWNED = frozenset({"sender_id", "seq", "created_at", "message_id", "accepted_at"})
-MAX_TOKEN_CHARS = 16_384
-MAX_SEQ = 2**63 - 1
+_ID_RE = re.compile(ID_PATTERN)
 _SCALARS = (str, int, float, bool, type(None))
 _MAX_CLOSE_REASON_BYTES = 123
+# The fields each command may carry, read off its model (protocol.frames), ``v`` included.
+_ALLOWED = {p.tag: field_names(p.model) for p in payloads_on("ws.client")}
+_VERSIONS = {p.tag: p.version for p in payloads_on("ws.client")}
 
 
-@dataclass(frozen=True, slots=True)
-class Auth:
-    token: str
-    type: Literal["auth"] = "auth"
-
-    def __repr__(self) -> str:  # never print a token into a log or a test report
-        return "Auth(token=<redacted>)"
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    thread_id: str
-    since_seq: int
-    type: Literal["subscribe"] = "subscribe"
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
-    thread_id: str
-    type: Literal["unsubscribe"] = "unsubscribe"
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    thread_id: str
-    client_msg_id: str
-    text: str
-    type: Literal["send"] = "send"
-
-
-@dataclass(frozen=True, slots=True)
-class Typing:
-    thread_id: str
-    type: Literal["typing"] = "typing"
-
-
-@dataclass(frozen=True, slots=True)
-class Ping:
-    type: Literal["ping"] = "ping"
-
-
-Command = Auth | Subscribe | Unsubscribe | Send | Typing | Ping
+Command = Auth | Subscribe | Unsubscribe | Send | Typing | Ping | Edit | Delete
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -146,6 +144,15 @@ def parse_command(text: str) -> Command:
     """One client text frame → a command; ``FrameRejected`` or ``CommandInvalid`` otherwise."""
     obj = _load(text)
     kind = obj.get("type")
+    if isinstance(kind, str) and kind in _ALLOWED:
+        if not _ALLOWED[kind].issuperset(obj):
+            _refuse_extra(obj, _ALLOWED[kind])
+        if "v" in obj and (type(obj["v"]) is not int or obj["v"] != _VERSIONS[kind]):
+            raise CommandInvalid(
+                f"field 'v': schema version {str(obj['v'])[:20]} of {kind[:40]!r} is not "
+                f"supported (this server speaks {_VERSIONS[kind]})",
+                field="v",
+            )
     if kind == "subscribe":
         return Subscribe(thread_id=_id(obj, "thread_id"), since_seq=_seq(obj, "since_seq"))
     if kind == "send":
@@ -162,6 +169,22 @@ def parse_command(text: str) -> Command:
         )
     if kind == "typing":
         return Typing(thread_id=_id(obj, "thread_id"))
+    if kind == "edit":
+        edited = obj.get("text")
+        if not isinstance(edited, str):
+            raise CommandInvalid("field 'text' must be a string", field="text")
+        return Edit(
+            thread_id=_id(obj, "thread_id"),
+            message_id=_id(obj, "message_id"),
+            client_msg_id=_id(obj, "client_msg_id"),
+            text=edited,
+        )
+    if kind == "delete":
+        return Delete(
+            thread_id=_id(obj, "thread_id"),
+            message_id=_id(obj, "message_id"),
+            client_msg_id=_id(obj, "client_msg_id"),
+        )
     if kind == "ping":
         return Ping()
     if kind == "unsubscribe":
@@ -177,6 +200,15 @@ def parse_command(text: str) -> Command:
     if not isinstance(kind, str):
         raise CommandInvalid("field 'type' must be a string", field="type")
     raise CommandInvalid(f"unknown command type {kind[:40]!r}", field="type")
+
+
+def _refuse_extra(obj: dict[str, Any], allowed: frozenset[str]) -> None:
+    extra = sorted(k for k in obj if k not in allowed)
+    for key in extra:
+        if key in SERVER_OWNED:
+            raise CommandInvalid(f"field {key!r} is set by the server", field=key)
+    key = extra[0][:40]
+    raise CommandInvalid(f"field {key!r} is not part of a {obj['type']!r} command", field=key)
 
 
 def _load(text: str) -> dict[str, Any]:
@@ -232,36 +264,36 @@ def _short(text: str) -> str:
 
 # --- server frames ------------------------------------------------------------------------
 
-PONG = b'{"type":"pong"}'
+PONG = orjson.dumps(PongFrame())
 
 
-def encode_event(event: MessageEvent | TypingEvent | PresenceEvent) -> bytes:
-    """The JSON payload of one event frame (``message``, ``typing`` or ``presence``)."""
+def encode_event(
+    event: MessageEvent | TypingEvent | PresenceEvent | MessageEdited | MessageDeleted,
+) -> bytes:
+    """The JSON payload of one event frame (``message``, ``typing``, ``presence``, or a
+    ``message_edited`` / ``message_deleted`` change)."""
     if isinstance(event, MessageEvent):
         return orjson.dumps(event.client_frame())
     return orjson.dumps(event)
 
 
 def ack_frame(client_msg_id: str, message_id: str, thread_id: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "ack",
-            "client_msg_id": client_msg_id,
-            "message_id": message_id,
-            "thread_id": thread_id,
-        }
-    )
+    return orjson.dumps(AckFrame(client_msg_id, message_id, thread_id))
 
 
-def thread_frame(thread_id: str, members: list[str]) -> bytes:
-    return orjson.dumps({"type": "thread", "thread_id": thread_id, "members": members})
+def thread_frame(thread_id: str, members: list[str], title: str | None = None) -> bytes:
+    return _without_none(ThreadFrame(thread_id, members, title))
 
 
 def subscribed_frame(thread_id: str, last_seq: int, online: list[str] | None = None) -> bytes:
-    frame: dict[str, object] = {"type": "subscribed", "thread_id": thread_id, "last_seq": last_seq}
-    if online is not None:
-        frame["online"] = online
-    return orjson.dumps(frame)
+    return _without_none(SubscribedFrame(thread_id, last_seq, online))
+
+
+def _without_none(frame: SubscribedFrame | ErrorFrame | ThreadFrame) -> bytes:
+    # Optional fields are left out rather than sent as null (what clients have always seen).
+    return orjson.dumps(
+        {f.name: v for f in fields(frame) if (v := getattr(frame, f.name)) is not None}
+    )
 
 
 def error_frame(
@@ -273,16 +305,8 @@ def error_frame(
     client_msg_id: str | None = None,
     retry_after_s: float | None = None,
 ) -> bytes:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if field is not None:
-        frame["field"] = field
-    if thread_id is not None:
-        frame["thread_id"] = thread_id
-    if client_msg_id is not None:
-        frame["client_msg_id"] = client_msg_id
-    if retry_after_s is not None:
-        frame["retry_after_s"] = round(retry_after_s, 3)
-    return orjson.dumps(frame)
+    retry = None if retry_after_s is None else round(retry_after_s, 3)
+    return _without_none(ErrorFrame(code, message, field, thread_id, client_msg_id, retry))
 
 
 def close_reason(text: str) -> str:

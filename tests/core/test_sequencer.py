@@ -8,12 +8,21 @@ tests/adapters.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
-from adapters import SeqConflictError, StoredMessage
+from adapters import PoisonRecordError, SeqConflictError, StoredChange, StoredMessage
 from core import ThreadSequencer
-from protocol.events import MessageEvent, PostMessage
+from protocol.events import (
+    DeleteMessage,
+    EditMessage,
+    MessageChange,
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    PostMessage,
+)
 
 
 class UniqueIndexStore:
@@ -21,6 +30,7 @@ class UniqueIndexStore:
         self.by_id: dict[str, MessageEvent] = {}
         self.by_seq: dict[tuple[str, int], str] = {}
         self.last_seq_calls = 0
+        self.changes: dict[str, MessageChange] = {}
 
     async def last_seq(self, thread_id: str) -> int:
         self.last_seq_calls += 1
@@ -45,6 +55,26 @@ class UniqueIndexStore:
             self.by_id[message.message_id] = message
             self.by_seq[key] = message.message_id
         return len(messages)
+
+    async def find_message(self, message_id: str) -> MessageEvent | None:
+        return self.by_id.get(message_id)
+
+    async def apply_change(self, change: MessageChange) -> StoredChange:
+        if change.change_id in self.changes:
+            return StoredChange(self.changes[change.change_id], duplicate=True)
+        key = (change.thread_id, change.seq)
+        if key in self.by_seq:
+            raise SeqConflictError(f"seq {change.seq} taken")
+        self.changes[change.change_id] = change
+        self.by_seq[key] = change.change_id
+        target = self.by_id[change.message_id]
+        if isinstance(change, MessageEdited):
+            self.by_id[target.message_id] = replace(
+                target, text=change.text, edited_at=change.edited_at
+            )
+        else:
+            self.by_id[target.message_id] = replace(target, text="", deleted_at=change.deleted_at)
+        return StoredChange(change, duplicate=False)
 
 
 def _post(n: int, thread: str = "t1") -> PostMessage:
@@ -188,3 +218,70 @@ async def test_a_batch_on_a_thread_with_history_falls_back_and_finds_the_real_se
     event, _ = await after_restart.handle(_post(2))
     assert event.seq == 2
     assert [e.seq for e in await after_restart.handle_new([_post(3)])] == [3]
+
+
+def _edit(n: int, target: str = "m1", thread: str = "t1") -> EditMessage:
+    return EditMessage(f"e{n}", thread, target, "alice", f"edited {n}", "2026-11-22T00:00:01.000Z")
+
+
+def _delete(n: int, target: str = "m1", thread: str = "t1") -> DeleteMessage:
+    return DeleteMessage(f"d{n}", thread, target, "alice", "2026-11-22T00:00:02.000Z")
+
+
+async def test_edits_and_deletes_take_their_own_seq_and_are_announced(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    edited, duplicate = await seq.handle_change(_edit(1))
+    assert (edited.seq, duplicate) == (2, False)
+    assert isinstance(edited, MessageEdited)
+    await seq.handle(_post(3))
+    deleted, _ = await seq.handle_change(_delete(1))
+    assert isinstance(deleted, MessageDeleted)
+    assert [e.seq for e in published] == [1, 2, 3, 4]
+    assert store.by_id["m1"].text == ""
+    assert store.by_id["m1"].deleted_at == "2026-11-22T00:00:02.000Z"
+
+
+async def test_a_redelivered_change_keeps_its_first_seq(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    first, _ = await seq.handle_change(_edit(1))
+    again, duplicate = await seq.handle_change(_edit(1))
+    assert (again.seq, duplicate) == (first.seq, True)
+    assert seq.last_seq == 2
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (_edit(1, target="m404"), r"^message m404 is not in thread t1$"),
+        (_delete(1, target="m404"), r"^message m404 is not in thread t1$"),
+    ],
+)
+async def test_a_change_to_a_message_not_in_the_thread_is_poison(
+    store: UniqueIndexStore,
+    published: list[MessageEvent],
+    command: EditMessage | DeleteMessage,
+    message: str,
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    with pytest.raises(PoisonRecordError, match=message):
+        await seq.handle_change(command)
+    assert [e.seq for e in published] == [1]
+
+
+async def test_an_edit_of_a_deleted_message_is_poison_but_a_second_delete_is_not(
+    store: UniqueIndexStore, published: list[MessageEvent]
+) -> None:
+    seq = _sequencer(store, published)
+    await seq.handle(_post(1))
+    await seq.handle_change(_delete(1))
+    with pytest.raises(PoisonRecordError, match=r"^message m1 is deleted$"):
+        await seq.handle_change(_edit(2))
+    _, duplicate = await seq.handle_change(_delete(1))
+    assert duplicate

@@ -30,7 +30,7 @@ class GatedStore:
         await self.release.wait()
         return thread
 
-    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+    async def create_thread(self, thread: ThreadRecord, outbox: object = ()) -> ThreadRecord:
         self.created.append(thread)
         self.threads[thread.thread_id] = thread
         return thread

@@ -79,7 +79,9 @@ def test_every_operations_route_wants_an_admin(
             assert forged.status_code == 401, (rule, forged.text)
         # Nothing above reached a process: it still runs, and the old snapshot is unchanged.
         assert _processes(http, tokens["admin"])[process_id]["state"] == "running"
-        assert http.get("/api/v1/server").status_code == 200
+        # /api/v1/server is the signed-in user's boot snapshot now (issue 17): a token, any.
+        assert http.get("/api/v1/server").status_code == 401
+        assert http.get("/api/v1/server", headers=_auth(tokens["alice"])).status_code == 200
 
 
 def test_an_admin_sees_the_process_its_partitions_and_its_tree(

@@ -63,7 +63,13 @@ export default {
     const fmt = (iso) => { const d = new Date(iso); return Number.isNaN(d.getTime()) ? "" : TIME.format(d); };
     const statusText = (p) => ({ waiting: "Waiting for connection…", sending: "Sending…",
                                  sent: "Sent", failed: "Not sent" })[p.status] || p.status;
-    return { scroller, olderError, s, t, pending, members, typingText, older, onScroll, fmt, statusText, presenceOf };
+    // The sender edits in place: a plain prompt keeps this shell small (the text is checked
+    // by the server like a new message's).
+    function edit(m) {
+      const text = window.prompt("Edit message", m.text);
+      if (text !== null && text.trim() && text !== m.text) props.chat.editMessage(id.value, m.message_id, text);
+    }
+    return { scroller, olderError, s, t, pending, members, typingText, older, onScroll, fmt, statusText, presenceOf, edit };
   },
   template: `
     <section class="chat" aria-labelledby="chat-title">
@@ -87,7 +93,16 @@ export default {
               :data-seq="m.seq" :data-message-id="m.message_id" data-testid="message">
             <span class="sender">{{ m.sender_id }}</span>
             <time :datetime="m.created_at">{{ fmt(m.created_at) }}</time>
-            <p class="text">{{ m.text }}</p>
+            <p v-if="m.deleted_at" class="text deleted" data-testid="deleted">Message deleted</p>
+            <p v-else class="text">{{ m.text }}</p>
+            <span v-if="m.edited_at && !m.deleted_at" class="edited" data-testid="edited"
+                  :title="'Edited ' + fmt(m.edited_at)">(edited)</span>
+            <span v-if="!m.deleted_at && (m.sender_id === s.me || thread.created_by === s.me)" class="actions">
+              <button v-if="m.sender_id === s.me" type="button" class="secondary"
+                      :aria-label="'Edit message ' + m.seq" @click="edit(m)">Edit</button>
+              <button type="button" class="secondary" :aria-label="'Delete message ' + m.seq"
+                      @click="chat.deleteMessage(thread.thread_id, m.message_id)">Delete</button>
+            </span>
           </li>
           <li v-for="p in pending" :key="p.clientMsgId" class="message mine pending" :data-status="p.status"
               data-testid="pending">

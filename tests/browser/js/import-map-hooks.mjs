@@ -10,5 +10,8 @@ export async function resolve(specifier, context, next) {
     const url = new URL(`app/${specifier.slice("parley/".length)}`, FRONTEND).href;
     return { url, shortCircuit: true };
   }
+  if (specifier === "@cfworker/json-schema") {
+    return { url: new URL("vendor/cfworker-json-schema/index.js", FRONTEND).href, shortCircuit: true };
+  }
   return next(specifier, context);
 }

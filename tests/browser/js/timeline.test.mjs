@@ -60,3 +60,24 @@ test("unread counts only others' messages after the last read seq", () => {
   assert.equal(unreadCount(t, 0, "alice"), 3);
   assert.equal(unreadCount(t, 4, "alice"), 0);
 });
+
+test("edits and deletes fill their seq and change the message they name", async () => {
+  const { applyChanges, createTimeline, hasGap, insertMessages } = await import("../../../frontend/app/timeline.js");
+  const t = createTimeline(0);
+  insertMessages(t, [
+    { message_id: "m1", seq: 1, text: "helo", sender_id: "a" },
+    { message_id: "m2", seq: 2, text: "secret", sender_id: "b" },
+  ]);
+  applyChanges(t, [{ type: "message_deleted", seq: 4, message_id: "m2", deleted_at: "t4" }]);
+  assert.equal(hasGap(t), true); // seq 3 (the edit) is not here yet
+  assert.equal(t.byId.m2.text, "");
+  assert.equal(t.byId.m2.deleted_at, "t4");
+  applyChanges(t, [{ type: "message_edited", seq: 3, message_id: "m1", text: "hello", edited_at: "t3" }]);
+  assert.equal(hasGap(t), false);
+  assert.equal(t.high, 4);
+  assert.equal(t.byId.m1.text, "hello");
+  assert.equal(t.byId.m1.edited_at, "t3");
+  assert.deepEqual(t.list.map((m) => m.seq), [1, 2]); // changes are not rows of their own
+  assert.equal(applyChanges(t, [{ type: "message_edited", seq: 3, message_id: "m1", text: "x" }]).length, 0);
+  assert.equal(t.byId.m1.text, "hello"); // a replayed change is applied once
+});

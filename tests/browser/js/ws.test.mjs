@@ -1,7 +1,10 @@
 // Backoff, frame parsing and the connection life cycle of frontend/app/ws.js.
+import { register } from "node:module";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChatSocket, backoffDelay, parseFrames } from "../../../frontend/app/ws.js";
+
+register(new URL("./import-map-hooks.mjs", import.meta.url));
+const { ChatSocket, backoffDelay, parseFrames } = await import("../../../frontend/app/ws.js");
 
 test("backoff grows, is capped, and is never zero", () => {
   assert.equal(backoffDelay(0, { random: () => 0 }), 250);
@@ -60,4 +63,36 @@ test("auth goes first, online only after the server answers, reconnect after a d
   sock.stop();
   assert.equal(sock.state, "offline");
   assert.ok(states.includes("connecting"));
+});
+
+test("a frame the protocol schemas refuse is reported, never handed to onFrame", async () => {
+  FakeSocket.all = [];
+  const frames = [];
+  const invalid = [];
+  const sock = new ChatSocket({
+    url: "ws://x/ws", getToken: async () => "tok", WebSocketImpl: FakeSocket, random: () => 0,
+    onFrame: (f) => frames.push(f), onOpen: () => {}, onState: () => {},
+    onInvalidFrame: (f, verdict) => invalid.push([f.type, verdict.field]),
+  });
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    sock.start();
+    await tick();
+    const ws = FakeSocket.all[0];
+    ws.open();
+    // One batch: a valid pong, a message without seq, an unknown type, a valid typing frame.
+    ws.onmessage({ data: JSON.stringify([
+      { type: "pong" },
+      { type: "message", thread_id: "t1", message_id: "m1", sender_id: "eve", text: "<img>", created_at: "x" },
+      { type: "dance" },
+      { type: "typing", thread_id: "t1", user_id: "bob" },
+    ]) });
+  } finally {
+    console.warn = warn;
+    sock.stop();
+  }
+  assert.deepEqual(frames.map((f) => f.type), ["pong", "typing"]);
+  assert.deepEqual(invalid, [["message", "seq"], ["dance", "type"]]);
+  assert.equal(sock.attempt, 0);
 });

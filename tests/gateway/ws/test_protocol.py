@@ -51,7 +51,8 @@ def test_rules_match_the_rest_schemas() -> None:
         ),
         ('{"type":"typing","thread_id":"t_1"}', Typing("t_1")),
         ('{"type":"ping"}', Ping()),
-        ('{"type":"ping","future_field":1}', Ping()),
+        ('{"type":"ping","v":1}', Ping()),
+        ('{"type":"subscribe","thread_id":"t_1","since_seq":0,"v":1}', Subscribe("t_1", 0)),
     ],
 )
 def test_valid_commands(text: str, command: object) -> None:
@@ -121,6 +122,27 @@ NOT_JSON = r"^frame is not valid JSON: "
             r"^field 'token' must be a non-empty string of at most 16384 characters$",
         ),
         ('{"type":"dance"}', "type", r"^unknown command type 'dance'$"),
+        # A field the command's model does not have is named (protocol.frames is the source).
+        (
+            '{"type":"ping","future_field":1}',
+            "future_field",
+            r"^field 'future_field' is not part of a 'ping' command$",
+        ),
+        (
+            '{"type":"typing","thread_id":"t","text":"x"}',
+            "text",
+            r"^field 'text' is not part of a 'typing' command$",
+        ),
+        (
+            '{"type":"ping","v":2}',
+            "v",
+            r"^field 'v': schema version 2 of 'ping' is not supported \(this server speaks 1\)$",
+        ),
+        (
+            '{"type":"ping","v":true}',
+            "v",
+            r"^field 'v': schema version True of 'ping' is not supported \(this server speaks 1\)$",
+        ),
         ('{"type":7}', "type", r"^field 'type' must be a string$"),
         ('{"thread_id":"t"}', "type", r"^field 'type' must be a string$"),
         ('{"type":"ping","x":[1]}', "x", r"^field 'x' must not be an object or an array$"),
