@@ -26,7 +26,8 @@ def _say(line: str) -> None:
 def run_main() -> int:
     settings = load_settings()
     services = LocalServices(settings)
-    _say("starting Kafka, FerretDB and the OIDC provider (first time: about a minute)")
+    model = " and the local model server" if services.llm is not None else ""
+    _say(f"starting Kafka, FerretDB, the OIDC provider{model} (first time: about a minute)")
     endpoints = services.start()
     env = dict(os.environ)
     env.update(
@@ -34,6 +35,8 @@ def run_main() -> int:
         PARLEY_MONGO_URI=endpoints.mongo_uri,
         PARLEY_OIDC_ISSUER=endpoints.oidc_issuer,
     )
+    if endpoints.llm_base_url:
+        env["PARLEY_LLM_BASE_URL"] = endpoints.llm_base_url
     url = settings.http_base_url
     _say(f"open {url} and log in as alice, bob or carol (any name works, no password)")
     _say(f"for scripts: TOKEN=$(.venv/bin/parley token alice); curl {url}/api/threads ...")
