@@ -107,7 +107,8 @@ async def test_cancelling_the_scope_disconnects_and_the_server_stops_within_1s(
         assert scope.cancelled_caught
         # The server notices the closed socket at its next token and frees the slot.
         with trio.fail_after(1):
-            while True in await _processing(probe):
+            # Polling another process's state: no event to wait for.
+            while True in await _processing(probe):  # noqa: ASYNC110
                 await trio.sleep(0.02)
         # And the client still works for the next request on a fresh connection.
         assert (await llm.stream(QUESTION, _Collect())).text
@@ -126,10 +127,9 @@ async def test_a_prompt_over_the_context_is_a_400_with_the_servers_reason(
 
 async def test_a_server_that_is_down_is_unavailable() -> None:
     url = f"http://127.0.0.1:{find_free_port()}/v1"
+    down = rf"^the model server at {re.escape(url)} cannot be reached: .+$"
     async with ChatCompletions(_options(url)) as llm:
-        with pytest.raises(
-            LlmUnavailableError, match=rf"^the model server at {re.escape(url)} cannot be reached: .+$"
-        ):
+        with pytest.raises(LlmUnavailableError, match=down):
             await llm.stream(QUESTION, _Collect())
 
 
