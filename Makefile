@@ -45,7 +45,7 @@ run: install
 	@$(PARLEY) run
 
 check: $(STAMP) ops-tools
-	$(VENV)/bin/ruff check actors adapters config core gateway infra parley plugins protocol telemetry tests bench
+	$(VENV)/bin/ruff check actors adapters assistants config core gateway infra parley plugins protocol telemetry tests bench
 	$(VENV)/bin/mypy
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	promtool check rules ops/prometheus/rules.yml

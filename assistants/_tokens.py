@@ -1,0 +1,57 @@
+"""How many tokens a text costs, estimated without the model's tokenizer.
+
+The estimate must not undershoot, or a prompt could pass the model's context. The server's
+`/tokenize` is exact but costs a round trip per text and exists only on llama.cpp, so the
+budget uses this estimate, which follows what byte-pair tokenizers do with each kind of text,
+measured against SmolLM2's tokenizer through llama.cpp's /tokenize (`python -m
+bench.llm_local`; the table is in the report of the commit that added this):
+
+- a lowercase, Capitalised or UPPERCASE word: one token per 2.5 letters (English prose
+  measured 5.6 bytes a token, German 2.7: SmolLM2 learnt mostly English, and other languages
+  split into more pieces; so English is over-counted about 2x: cheap insurance);
+- letters of mixed case (base64, identifiers): one token per letter (base64 measured 1.1
+  bytes a token);
+- a digit, an ASCII symbol, a run of whitespace (but one space before a word): one token each;
+- anything beyond ASCII: one token per 1.5 UTF-8 bytes (Chinese measured 1.76, emoji 1.61).
+
+A byte-level BPE tokenizer never makes more tokens than the text has bytes, so the estimate
+is also capped at the byte count.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["MESSAGE_OVERHEAD_TOKENS", "estimate_tokens"]
+
+# Per chat message, the template's framing: "<|im_start|>user\n" ... "<|im_end|>\n" is 5 tokens
+# with SmolLM2's ChatML template; other templates are in the same range.
+MESSAGE_OVERHEAD_TOKENS = 8
+_LETTERS_PER_WORD_TOKEN = 2.5
+_NON_ASCII_BYTES_PER_TOKEN = 1.5
+_PIECES = re.compile(r"[A-Za-z]+|[^\x00-\x7f]+|\s+|.", re.DOTALL)
+
+
+def _piece_tokens(piece: str, following: str) -> int:
+    first = piece[0]
+    if first.isascii() and first.isalpha():
+        if piece.islower() or piece.isupper() or piece.istitle():
+            return math.ceil(len(piece) / _LETTERS_PER_WORD_TOKEN)
+        return len(piece)
+    if first.isspace():
+        # One space before a word is part of the word's token; elsewhere it is one of its own.
+        return 0 if piece == " " and following.isascii() and following.isalpha() else 1
+    if not first.isascii():
+        return math.ceil(len(piece.encode("utf-8")) / _NON_ASCII_BYTES_PER_TOKEN)
+    return 1
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper estimate of the tokens `text` costs (without the message framing)."""
+    if not text:
+        return 0
+    estimate = sum(
+        _piece_tokens(m.group(), text[m.end() : m.end() + 1]) for m in _PIECES.finditer(text)
+    )
+    return min(estimate, len(text.encode("utf-8")))
