@@ -12,7 +12,10 @@ bench.llm_local`; the table is in the report of the commit that added this):
 - letters of mixed case (base64, identifiers): one token per letter (base64 measured 1.1
   bytes a token);
 - a digit, an ASCII symbol, a run of whitespace (but one space before a word): one token each;
-- anything beyond ASCII: one token per 1.5 UTF-8 bytes (Chinese measured 1.76, emoji 1.61).
+- anything beyond ASCII: one token per UTF-8 byte. Chinese measured 1.76 bytes a token and
+  emoji 1.6 with spaces between them, but a 16 KB run of emoji without spaces cut to fit
+  passed the context at 1.5 bytes a token (tests/assistants/test_prompt_on_the_model.py
+  found it), and characters outside the vocabulary fall back to one token per byte.
 
 A byte-level BPE tokenizer never makes more tokens than the text has bytes, so the estimate
 is also capped at the byte count.
@@ -29,7 +32,6 @@ __all__ = ["MESSAGE_OVERHEAD_TOKENS", "estimate_tokens"]
 # with SmolLM2's ChatML template; other templates are in the same range.
 MESSAGE_OVERHEAD_TOKENS = 8
 _LETTERS_PER_WORD_TOKEN = 2.5
-_NON_ASCII_BYTES_PER_TOKEN = 1.5
 _PIECES = re.compile(r"[A-Za-z]+|[^\x00-\x7f]+|\s+|.", re.DOTALL)
 
 
@@ -43,7 +45,7 @@ def _piece_tokens(piece: str, following: str) -> int:
         # One space before a word is part of the word's token; elsewhere it is one of its own.
         return 0 if piece == " " and following.isascii() and following.isalpha() else 1
     if not first.isascii():
-        return math.ceil(len(piece.encode("utf-8")) / _NON_ASCII_BYTES_PER_TOKEN)
+        return len(piece.encode("utf-8"))
     return 1
 
 
