@@ -1,7 +1,8 @@
 """`LocalServices`: Kafka, FerretDB, the OIDC provider and the model server under one state dir.
 
-The model server (llama.cpp, `infra._llm`) is part of the stack only while the assistants'
-model is local: `PARLEY_LLM_BASE_URL` empty, unless the caller says otherwise (`llm=`).
+The model server (llama.cpp, `infra._llm`) is part of the operator's stack only while the
+assistants' model is local (`PARLEY_LLM_BASE_URL` empty); tests and the bench ask for it
+(`llm=True`) or use the `llm_server` fixture.
 
 The state directory holds one folder per service (config, data, pidfile, log) and `ports.json`,
 the ports the running services were started with, so `status` and a second `up` check the right
@@ -92,9 +93,10 @@ class LocalServices:
     state directory.
 
     `config` is a `Settings` (ports, topics, audience, state_dir) or bare `Ports`; `state_dir`
-    overrides the settings' one. `llm`: run the local model server too (default: when
-    `PARLEY_LLM_BASE_URL` is empty). With `die_with_parent` the services are killed by the kernel
-    when the *thread* that started them exits: for test sessions, never from a worker thread.
+    overrides the settings' one. `llm`: run the local model server too (default: with Settings
+    when `PARLEY_LLM_BASE_URL` is empty; with bare Ports, not). With `die_with_parent` the
+    services are killed by the kernel when the *thread* that started them exits: for test
+    sessions, never from a worker thread.
     """
 
     def __init__(
@@ -134,7 +136,11 @@ class LocalServices:
             die_with_parent=die_with_parent,
         )
         self.llm: LlmServer | None = None
-        if llm if llm is not None else not settings.llm_base_url:
+        if llm is None:
+            # The operator's stack (Settings: `make run`, `infra up`) has the model while it is
+            # local; a bare-Ports stack (tests, bench) only when asked.
+            llm = not isinstance(config, Ports) and not settings.llm_base_url
+        if llm:
             self.llm = LlmServer(
                 self.state_dir,
                 self.ports.llm,

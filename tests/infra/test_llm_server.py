@@ -40,7 +40,8 @@ def test_the_stack_has_a_model_server_only_while_the_model_is_local(tmp_path: Pa
     assert [s.name for s in LocalServices(local).services] == ["ferretdb", "oidc", "llm", "kafka"]
     assert LocalServices(remote).llm is None
     assert LocalServices(remote).endpoints().llm_base_url == ""
-    assert LocalServices(Ports.free(), tmp_path, llm=False).llm is None
+    assert LocalServices(Ports.free(), tmp_path).llm is None  # tests and bench: when asked
+    assert LocalServices(Ports.free(), tmp_path, llm=True).llm is not None
     assert local.llm_url == f"http://127.0.0.1:{local.llm_port}/v1"
     assert remote.llm_url == "https://models.example/v1"
 
