@@ -8,8 +8,11 @@ timed by Trio's autojump clock.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -123,6 +126,55 @@ async def test_a_prompt_over_the_context_is_a_400_with_the_servers_reason(
         with pytest.raises(LlmStatusError, match=r"^the model server at \S+ answered 400 .+$") as e:
             await llm.stream(huge, _Collect())
     assert e.value.status == 400
+
+
+@pytest.mark.integration
+async def test_a_first_token_deadline_on_the_real_server_disconnects_it(
+    llm_server: LlmServer,
+) -> None:
+    root = llm_server.base_url.removesuffix("/v1")
+    # 1 ms: the server cannot have processed the prompt by then.
+    options = _options(llm_server.base_url, first_token_timeout_s=0.001)
+    async with ChatCompletions(options) as llm, httpx.AsyncClient(base_url=root) as probe:
+        with pytest.raises(
+            LlmTimeoutError, match=r"^the model server at \S+ sent no text within 0.001s$"
+        ):
+            await llm.stream(QUESTION, _Collect())
+        with trio.fail_after(5):
+            while True in await _processing(probe):  # noqa: ASYNC110 (another process)
+                await trio.sleep(0.02)
+
+
+@pytest.mark.integration
+async def test_a_model_server_killed_mid_reply_is_unavailable_naming_the_deltas(
+    tmp_path: Path,
+) -> None:
+    server = LlmServer(tmp_path, find_free_port(), die_with_parent=True)
+    server.start()
+    try:
+        long = ChatRequest(
+            messages=(ChatMessage("user", "Write a long story about a lighthouse keeper."),),
+            max_tokens=1500,
+            temperature=0.0,
+            seed=42,
+        )
+        collect = _Collect()
+
+        async def kill_after_first(text: str) -> None:
+            await collect(text)
+            pid = server.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+
+        async with ChatCompletions(_options(server.base_url)) as llm:
+            with pytest.raises(
+                LlmUnavailableError,
+                match=r"^the model server at \S+ broke the connection after \d+ deltas: .+$",
+            ):
+                await llm.stream(long, kill_after_first)
+        assert collect.parts
+    finally:
+        server.stop()
 
 
 async def test_a_server_that_is_down_is_unavailable() -> None:
