@@ -4,9 +4,11 @@
     build_prompt      system prompt + the thread's recent history with sender names, oldest
                       dropped first, never over the budget (`Prompt` says what was kept)
     defuse            chat-template markers in a text broken up (no fake turns)
+    Turn              one turn: the model's reply as turn records to a sink, `stop()`,
+                      always one `finished` (complete | stopped | error with the reason)
 
-Pure logic; the model is called through `adapters.ChatCompletions`. Turn lifecycle records are
-in `protocol.turns`.
+The model is called through `adapters.ChatCompletions`; turn records are `protocol.turns`.
+Who owns a turn (the thread's actor) and where its records go is the caller's part.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from assistants._prompt import (
     defuse,
 )
 from assistants._tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
+from assistants._turn import Turn, TurnOutcome, TurnSink
 
 __all__ = [
     "MESSAGE_OVERHEAD_TOKENS",
@@ -27,6 +30,9 @@ __all__ = [
     "Prompt",
     "PromptBudget",
     "PromptBudgetError",
+    "Turn",
+    "TurnOutcome",
+    "TurnSink",
     "build_prompt",
     "defuse",
     "estimate_tokens",
