@@ -1,5 +1,7 @@
 """Assistants: prompts within a token budget for the turns of a thread's assistant members.
 
+    AssistantConfig   an assistant plugin's [config] (system prompt, model, context budget,
+                      max reply tokens, temperature, seed), validated against the model's context
     estimate_tokens   an upper estimate of a text's tokens, measured against SmolLM2's tokenizer
     build_prompt      system prompt + the thread's recent history with sender names, oldest
                       dropped first, never over the budget (`Prompt` says what was kept)
@@ -13,6 +15,7 @@ Who owns a turn (the thread's actor) and where its records go is the caller's pa
 
 from __future__ import annotations
 
+from assistants._config import AssistantConfig, AssistantConfigError
 from assistants._prompt import (
     HistoryMessage,
     Prompt,
@@ -26,6 +29,8 @@ from assistants._turn import Turn, TurnOutcome, TurnSink
 
 __all__ = [
     "MESSAGE_OVERHEAD_TOKENS",
+    "AssistantConfig",
+    "AssistantConfigError",
     "HistoryMessage",
     "Prompt",
     "PromptBudget",
