@@ -6,6 +6,7 @@
     build_prompt      system prompt + the thread's recent history with sender names, oldest
                       dropped first, never over the budget (`Prompt` says what was kept)
     defuse            chat-template markers in a text broken up (no fake turns)
+    TurnRate          turns a user may start per minute (429 with the seconds to wait)
     Turn              one turn: the model's reply as turn records to a sink, `stop()`,
                       always one `finished` (complete | stopped | error with the reason)
 
@@ -16,6 +17,7 @@ Who owns a turn (the thread's actor) and where its records go is the caller's pa
 from __future__ import annotations
 
 from assistants._config import AssistantConfig, AssistantConfigError
+from assistants._limits import TurnRate
 from assistants._prompt import (
     HistoryMessage,
     Prompt,
@@ -37,6 +39,7 @@ __all__ = [
     "PromptBudgetError",
     "Turn",
     "TurnOutcome",
+    "TurnRate",
     "TurnSink",
     "build_prompt",
     "defuse",
