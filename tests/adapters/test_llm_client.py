@@ -146,7 +146,7 @@ async def test_a_first_token_deadline_on_the_real_server_disconnects_it(
 
 
 @pytest.mark.integration
-async def test_a_model_server_killed_mid_reply_is_unavailable_naming_the_deltas(
+async def test_a_server_killed_mid_reply_is_unavailable_and_works_again_once_restarted(
     tmp_path: Path,
 ) -> None:
     server = LlmServer(tmp_path, find_free_port(), die_with_parent=True)
@@ -172,7 +172,16 @@ async def test_a_model_server_killed_mid_reply_is_unavailable_naming_the_deltas(
                 match=r"^the model server at \S+ broke the connection after \d+ deltas: .+$",
             ):
                 await llm.stream(long, kill_after_first)
-        assert collect.parts
+            assert collect.parts
+            # Down: the next request says so at once.
+            with pytest.raises(LlmUnavailableError, match=r"^.+ cannot be reached: .+$"):
+                await llm.stream(QUESTION, _Collect())
+            # Restarted on the same port: the same client works again.
+            server.stop()
+            # Blocking, on purpose: die_with_parent ties the process to the thread that starts
+            # it, and a worker thread of trio.to_thread may exit while the server should live.
+            server.start()
+            assert (await llm.stream(QUESTION, _Collect())).text
     finally:
         server.stop()
 
