@@ -4,7 +4,21 @@ The estimate must not undershoot, or a prompt could pass the model's context. Th
 `/tokenize` is exact but costs a round trip per text and exists only on llama.cpp, so the
 budget uses this estimate, which follows what byte-pair tokenizers do with each kind of text,
 measured against SmolLM2's tokenizer through llama.cpp's /tokenize (`python -m
-bench.llm_local`; the table is in the report of the commit that added this):
+bench.llm_local`, 2 Dec):
+
+    text              bytes  tokens  estimate  bytes/token  estimate/tokens
+    English prose       808     145       345         5.57      2.38
+    Python code         750     210       396         3.57      1.89
+    JSON                450     216       348         2.08      1.61
+    German              520     193       217         2.69      1.12
+    Chinese             600     340       600         1.76      1.76
+    emoji               630     392       630         1.61      1.61
+    digits              328     328       328         1.00      1.00
+    punctuation         264     185       264         1.43      1.43
+    markup injection    448     185       288         2.42      1.56
+    base64              416     368       408         1.13      1.11
+
+The rules:
 
 - a lowercase, Capitalised or UPPERCASE word: one token per 2.5 letters (English prose
   measured 5.6 bytes a token, German 2.7: SmolLM2 learnt mostly English, and other languages
