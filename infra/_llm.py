@@ -46,12 +46,17 @@ def find_model_file() -> Path:
     )
 
 
+_LIBGOMP_HINT = "libgomp1 not found (llama.cpp's OpenMP runtime): sudo apt-get install -y libgomp1"
+
+
 def _check_runtime() -> None:
     if importlib.util.find_spec("xllamacpp") is None:
         raise MissingToolError(
             "xllamacpp (llama.cpp's server) is not installed: run `make install`, "
             "or set PARLEY_LLM_BASE_URL"
         )
+    if not _libgomp_present():
+        raise MissingToolError(f"{_LIBGOMP_HINT}, or set PARLEY_LLM_BASE_URL")
 
 
 class LlmServer(Service):
@@ -145,14 +150,14 @@ def _libgomp_present() -> bool:
 def ensure_libgomp() -> bool:
     """Install Debian's libgomp1 (OpenMP, which xllamacpp's llama.cpp links) if it is missing.
 
-    Returns True if it installed it. Not root and missing: one line naming the command.
+    Returns True if it installed it. Not root and missing: a warning, not a failure (a remote
+    model needs no local runtime); starting the local model server then names the command.
     """
     if _libgomp_present():
         return False
     if os.geteuid() != 0:
-        raise MissingToolError(
-            "libgomp1 not found (llama.cpp's OpenMP runtime): sudo apt-get install -y libgomp1"
-        )
+        print(f"parley infra: {_LIBGOMP_HINT}", file=sys.stderr)
+        return False
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "libgomp1"]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
