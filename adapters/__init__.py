@@ -1,4 +1,4 @@
-"""Adapters: the only code that talks to Kafka and MongoDB (blocking clients in threads).
+"""Adapters: the only code that talks to Kafka, MongoDB and the model server.
 
     KafkaProducer   idempotent producer (acks=all); `await produce()` returns once the
                     broker acknowledged; `send_to_dlq()`; `flush()`; bounded in-flight
@@ -13,6 +13,9 @@
     ensure_topics   create topics (AdminClient) if missing
     ProcessBoard    the deployment's process announcements and operator commands, kept
                     through a MongoStore (collections `processes`, `ops_commands`)
+    ChatCompletions streaming chat completions from any OpenAI-compatible model server
+                    (httpx on Trio, server-sent events); cancelling the caller's scope
+                    closes the HTTP stream, so the server stops generating
 
 Each takes its own options (`KafkaOptions`, `StoreOptions`), never the whole Settings:
 `parley._options` makes them from the operator's settings.
@@ -44,6 +47,11 @@ from ._errors import (
     AdapterError,
     AdapterUnavailableError,
     InvalidDocumentError,
+    LlmError,
+    LlmProtocolError,
+    LlmStatusError,
+    LlmTimeoutError,
+    LlmUnavailableError,
     PoisonRecordError,
     ProduceError,
     ProduceRejectedError,
@@ -66,8 +74,9 @@ from ._files import (
 )
 from ._git import GitError, git, git_bytes
 from ._kafka_config import consumer_config, producer_config
+from ._llm import ChatCompletions, ChatMessage, ChatRequest, Completion, OnDelta
 from ._offsets import OffsetTracker, TopicPartitionKey
-from ._options import KafkaOptions, StoreOptions
+from ._options import KafkaOptions, LlmOptions, StoreOptions
 from ._processes import ProcessBoard
 from ._producer import KafkaProducer
 from ._replay import read_whole_topic
@@ -89,7 +98,11 @@ __all__ = [
     "AdapterClosedError",
     "AdapterError",
     "AdapterUnavailableError",
+    "ChatCompletions",
+    "ChatMessage",
+    "ChatRequest",
     "ChildExited",
+    "Completion",
     "ConsumedRecord",
     "ConsumerCounters",
     "DeliveryInfo",
@@ -100,8 +113,15 @@ __all__ = [
     "KafkaConsumer",
     "KafkaOptions",
     "KafkaProducer",
+    "LlmError",
+    "LlmOptions",
+    "LlmProtocolError",
+    "LlmStatusError",
+    "LlmTimeoutError",
+    "LlmUnavailableError",
     "MongoStore",
     "OffsetTracker",
+    "OnDelta",
     "PoisonRecordError",
     "ProcessBoard",
     "ProduceError",

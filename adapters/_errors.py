@@ -1,4 +1,4 @@
-"""Errors raised by the Kafka and MongoDB adapters.
+"""Errors raised by the Kafka, MongoDB and model-server adapters.
 
     AdapterError                      base of everything below
     ├── AdapterClosedError            we stopped this adapter; it takes no more requests
@@ -12,8 +12,17 @@
     │   ├── StoreUnavailableError     no server answered in time (also an AdapterUnavailableError)
     │   ├── InvalidDocumentError      the document can never be stored (`$` key, `.` in a key)
     │   └── SeqConflictError          another writer already holds (thread_id, seq)
-    └── PoisonRecordError             raised by a record handler: the record can never be
-                                      processed; its caller sends it to the DLQ and acks it
+    ├── PoisonRecordError             raised by a record handler: the record can never be
+    │                                 processed; its caller sends it to the DLQ and acks it
+    └── LlmError                      base of chat-completion (assistants' model) failures
+        ├── LlmUnavailableError       the model server cannot be reached, or the connection
+        │                             broke mid-reply (also an AdapterUnavailableError)
+        ├── LlmTimeoutError           no first token within the first-token deadline, or the
+        │                             stream stalled past the idle deadline
+        ├── LlmStatusError            the server answered HTTP 4xx/5xx, or sent an error object
+        │                             in the stream; `status` and the server's message
+        └── LlmProtocolError          the answer is not an OpenAI chat-completion stream (bad
+                                      SSE, bad JSON, no choices, ended before `[DONE]`)
 
 Following trio, *Closed* means we closed it and *Unavailable*/*UnknownOutcome* mean the
 infrastructure failed. Every class says when it is raised.
@@ -26,6 +35,11 @@ __all__ = [
     "AdapterError",
     "AdapterUnavailableError",
     "InvalidDocumentError",
+    "LlmError",
+    "LlmProtocolError",
+    "LlmStatusError",
+    "LlmTimeoutError",
+    "LlmUnavailableError",
     "PoisonRecordError",
     "ProduceError",
     "ProduceRejectedError",
@@ -92,3 +106,32 @@ class PoisonRecordError(AdapterError):
     with `str(exc)` as the reason (`send_to_dead_letter`), then acknowledges it so its
     partition moves on.
     """
+
+
+class LlmError(AdapterError):
+    """Base of the chat-completions client's failures; str(exc) is one complete sentence."""
+
+
+class LlmUnavailableError(LlmError, AdapterUnavailableError):
+    """Raised when the model server refuses or drops the connection (down, restarting)."""
+
+
+class LlmTimeoutError(LlmError):
+    """Raised when the first token, or the next chunk of a started reply, is overdue.
+
+    The HTTP stream is closed before this is raised, so the server stops generating.
+    """
+
+
+class LlmStatusError(LlmError):
+    """Raised when the server answers an error status (400 prompt too long, 401 bad key, 429,
+    500...) or sends an error object inside the stream; `status` is the HTTP status (or the
+    error object's code, or None)."""
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LlmProtocolError(LlmError):
+    """Raised when the answer is not an OpenAI-compatible chat-completion event stream."""

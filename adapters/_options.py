@@ -6,9 +6,9 @@ same way (or build one directly). Frozen: an adapter never changes what it was g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["KafkaOptions", "StoreOptions"]
+__all__ = ["KafkaOptions", "LlmOptions", "StoreOptions"]
 
 
 # The operator's settings have their defaults in config.settings, and only there: the fields
@@ -43,3 +43,20 @@ class StoreOptions:
     # Connections, and as many blocking calls at once on the store's thread limiter.
     pool_size: int = 16
     server_timeout_ms: int = 3_000
+
+
+@dataclass(frozen=True, slots=True)
+class LlmOptions:
+    """Where the assistants' model is (any OpenAI-compatible API) and how long to wait for it."""
+
+    # The API root that `/chat/completions` is appended to, e.g. "http://127.0.0.1:8090/v1".
+    base_url: str
+    # Sent as `Authorization: Bearer KEY` when not empty.
+    api_key: str = field(repr=False)
+    model: str
+    connect_timeout_s: float = 5.0
+    # From the request sent to the first text: includes the server's prompt processing, which
+    # for a full 2,048-token context on one CPU thread is seconds, not milliseconds.
+    first_token_timeout_s: float = 60.0
+    # Longest gap between two chunks once the reply streams.
+    idle_timeout_s: float = 20.0

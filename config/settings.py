@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Role", "Settings", "load_settings"]
@@ -148,6 +148,25 @@ class Settings(BaseSettings):
         default=1024, description="Frames queued per connection before it is closed as slow."
     )
 
+    # --- assistants' model --------------------------------------------------------------
+    llm_base_url: str = Field(
+        default="",
+        description=(
+            "OpenAI-compatible API of the assistants' model, e.g. `https://api.openai.com/v1` "
+            "(empty: the local llama.cpp server that `make run` starts on PARLEY_LLM_PORT)."
+        ),
+    )
+    llm_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Bearer key for PARLEY_LLM_BASE_URL (empty: none)."
+    )
+    llm_model: str = Field(
+        default="SmolLM2-135M-Instruct", description="Model name sent with each request."
+    )
+    llm_context_tokens: int = Field(
+        default=2048,
+        description="Context window per request (prompt + reply) the model server allows.",
+    )
+
     # --- local services -----------------------------------------------------------------
     state_dir: Path = Field(
         default=REPO_ROOT / ".parley", description="Logs and data of the local services."
@@ -156,6 +175,11 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(default=9093, description="Local KRaft controller port.")
     mongo_port: int = Field(default=27017, description="Local FerretDB port.")
     oidc_port: int = Field(default=9400, description="Local OIDC provider port.")
+    llm_port: int = Field(default=8090, description="Local model server (llama.cpp) port.")
+    llm_threads: int = Field(
+        default=1,
+        description="CPU threads of the local model server (2 spin-wait on 2 cores: slower).",
+    )
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -165,6 +189,11 @@ class Settings(BaseSettings):
     def tls(self) -> bool:
         """HTTPS and WSS on both listeners (plain HTTP is then refused)."""
         return bool(self.tls_cert)
+
+    @property
+    def llm_url(self) -> str:
+        """The model API the assistants call: PARLEY_LLM_BASE_URL, or the local server's."""
+        return self.llm_base_url.rstrip("/") or f"http://127.0.0.1:{self.llm_port}/v1"
 
     @property
     def http_base_url(self) -> str:
@@ -194,6 +223,8 @@ def markdown_env_table() -> str:
         default = info.default
         if isinstance(default, Path):
             default = "<repo>/.parley"
+        elif isinstance(default, SecretStr):
+            default = default.get_secret_value()
         elif isinstance(default, StrEnum):
             default = default.value
         rows.append(f"| {shown} | `{default}` | {info.description or ''} |")

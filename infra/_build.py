@@ -176,6 +176,13 @@ def build(*, force: bool = False) -> BuildReport:
             built.append("toxiproxy")
         # Imported here: the services import this module's neighbours, not the other way round.
         from infra._cds import missing_archives, train_archives
+        from infra._llm import ensure_libgomp
+
+        # The local model server's OpenMP runtime, from Debian (like chromium for the browser).
+        if ensure_libgomp():
+            built.append("libgomp1 (apt-get)")
+        else:
+            fresh.append("libgomp1")
 
         if missing_archives():
             trained = train_archives()

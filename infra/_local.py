@@ -1,4 +1,8 @@
-"""`LocalServices`: Kafka, FerretDB and the OIDC provider as one unit under one state directory.
+"""`LocalServices`: Kafka, FerretDB, the OIDC provider and the model server under one state dir.
+
+The model server (llama.cpp, `infra._llm`) is part of the operator's stack only while the
+assistants' model is local (`PARLEY_LLM_BASE_URL` empty); tests and the bench ask for it
+(`llm=True`) or use the `llm_server` fixture.
 
 The state directory holds one folder per service (config, data, pidfile, log) and `ports.json`,
 the ports the running services were started with, so `status` and a second `up` check the right
@@ -23,6 +27,7 @@ from infra._build import build
 from infra._errors import ConfigurationError, ServiceStartError
 from infra._ferretdb import FerretDB
 from infra._kafka import Kafka
+from infra._llm import LlmServer
 from infra._oidc import OidcProvider
 from infra._ports import find_free_ports
 from infra._proc import terminate
@@ -40,6 +45,7 @@ class Ports:
     kafka_controller: int
     mongo: int
     oidc: int
+    llm: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ports:
@@ -48,13 +54,14 @@ class Ports:
             kafka_controller=settings.kafka_controller_port,
             mongo=settings.mongo_port,
             oidc=settings.oidc_port,
+            llm=settings.llm_port,
         )
 
     @classmethod
     def free(cls) -> Ports:
-        """Four ports free right now: for tests next to a running `make run`."""
-        kafka, controller, mongo, oidc = find_free_ports(4)
-        return cls(kafka=kafka, kafka_controller=controller, mongo=mongo, oidc=oidc)
+        """Ports free right now: for tests next to a running `make run`."""
+        kafka, controller, mongo, oidc, llm = find_free_ports(5)
+        return cls(kafka=kafka, kafka_controller=controller, mongo=mongo, oidc=oidc, llm=llm)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Endpoints:
     oidc_issuer: str  # "http://127.0.0.1:PORT/parley"
     state_dir: Path
     ports: Ports
+    # The assistants' model API ("http://127.0.0.1:PORT/v1"); "" when the stack has no model.
+    llm_base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,14 @@ class ServiceStatus:
 
 
 class LocalServices:
-    """Start, check and stop the local Kafka, FerretDB and OIDC provider of one state directory.
+    """Start, check and stop the local Kafka, FerretDB, OIDC provider (and model server) of one
+    state directory.
 
     `config` is a `Settings` (ports, topics, audience, state_dir) or bare `Ports`; `state_dir`
-    overrides the settings' one. With `die_with_parent` the services are killed by the kernel
-    when the *thread* that started them exits: for test sessions, never from a worker thread.
+    overrides the settings' one. `llm`: run the local model server too (default: with Settings
+    when `PARLEY_LLM_BASE_URL` is empty; with bare Ports, not). With `die_with_parent` the
+    services are killed by the kernel when the *thread* that started them exits: for test
+    sessions, never from a worker thread.
     """
 
     def __init__(
@@ -94,6 +106,7 @@ class LocalServices:
         *,
         kafka_advertised_port: int | None = None,
         die_with_parent: bool = False,
+        llm: bool | None = None,
     ) -> None:
         settings = config if isinstance(config, Settings) else load_settings()
         self.ports = config if isinstance(config, Ports) else Ports.from_settings(settings)
@@ -122,12 +135,28 @@ class LocalServices:
             admin_value=settings.admin_value,
             die_with_parent=die_with_parent,
         )
+        self.llm: LlmServer | None = None
+        if llm is None:
+            # The operator's stack (Settings: `make run`, `infra up`) has the model while it is
+            # local; a bare-Ports stack (tests, bench) only when asked.
+            llm = not isinstance(config, Ports) and not settings.llm_base_url
+        if llm:
+            self.llm = LlmServer(
+                self.state_dir,
+                self.ports.llm,
+                threads=settings.llm_threads,
+                ctx_per_slot=settings.llm_context_tokens,
+                alias=settings.llm_model,
+                die_with_parent=die_with_parent,
+            )
         self.started: tuple[str, ...] = ()
 
     @property
     def services(self) -> tuple[Service, ...]:
-        # FerretDB and the provider go first: they start while Kafka formats its storage.
-        return (self.ferretdb, self.oidc, self.kafka)
+        # FerretDB, the provider and the model go first: they start while Kafka formats its
+        # storage.
+        model = (self.llm,) if self.llm is not None else ()
+        return (self.ferretdb, self.oidc, *model, self.kafka)
 
     def endpoints(self) -> Endpoints:
         return Endpoints(
@@ -136,6 +165,7 @@ class LocalServices:
             oidc_issuer=self.oidc.issuer,
             state_dir=self.state_dir,
             ports=self.ports,
+            llm_base_url=self.llm.base_url if self.llm is not None else "",
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -227,7 +257,11 @@ class LocalServices:
 
     def status(self) -> list[ServiceStatus]:
         ports = self._recorded_ports() or self.ports
-        view = LocalServices(ports, self.state_dir) if ports != self.ports else self
+        view = (
+            LocalServices(ports, self.state_dir, llm=self.llm is not None)
+            if ports != self.ports
+            else self
+        )
         result = []
         for svc in view.services:
             pid = svc.pid()

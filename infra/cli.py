@@ -36,6 +36,11 @@ def infra_main(action: str) -> int:
             (services.kafka, f"{ep.kafka_bootstrap}  topics {', '.join(services.topics)}"),
             (services.ferretdb, ep.mongo_uri),
             (services.oidc, f"{ep.oidc_issuer}  users {_DEV_USERS} (any name, no password)"),
+            *(
+                ((services.llm, f"{ep.llm_base_url}  model {settings.llm_model}"),)
+                if services.llm is not None
+                else ()
+            ),
         ):
             state = "started" if svc.name in fresh else "running"
             _out(f"{svc.name:<9}{state:<9}pid {svc.pid()!s:<8}{where}")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters import KafkaOptions, StoreOptions
+from adapters import KafkaOptions, LlmOptions, StoreOptions
 
 if TYPE_CHECKING:
     from config.settings import Settings
 
-__all__ = ["kafka_options", "store_options"]
+__all__ = ["kafka_options", "llm_options", "store_options"]
 
 
 def kafka_options(settings: Settings) -> KafkaOptions:
@@ -34,4 +34,12 @@ def store_options(settings: Settings, *, database: str | None = None) -> StoreOp
         uri=settings.mongo_uri,
         write_majority=settings.mongo_write_majority,
         database=database,
+    )
+
+
+def llm_options(settings: Settings) -> LlmOptions:
+    return LlmOptions(
+        base_url=settings.llm_url,
+        api_key=settings.llm_api_key.get_secret_value(),
+        model=settings.llm_model,
     )

@@ -26,7 +26,8 @@ def _say(line: str) -> None:
 def run_main() -> int:
     settings = load_settings()
     services = LocalServices(settings)
-    _say("starting Kafka, FerretDB and the OIDC provider (first time: about a minute)")
+    model = " and the local model server" if services.llm is not None else ""
+    _say(f"starting Kafka, FerretDB, the OIDC provider{model} (first time: about a minute)")
     endpoints = services.start()
     env = dict(os.environ)
     env.update(
@@ -38,6 +39,8 @@ def run_main() -> int:
     # of the server (off by default for `parley serve`, so tests and the bench pay for it only
     # where they ask; an operator runs `--role plugins` processes of their own).
     env.setdefault("PARLEY_PLUGIN_HOST", "child")
+    if endpoints.llm_base_url:
+        env["PARLEY_LLM_BASE_URL"] = endpoints.llm_base_url
     url = settings.http_base_url
     _say(f"open {url} and log in as alice, bob or carol (any name works, no password)")
     _say(f"for scripts: TOKEN=$(.venv/bin/parley token alice); curl {url}/api/threads ...")

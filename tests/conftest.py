@@ -10,6 +10,10 @@ of the session, on failure too. `settings` is a `Settings` pointing at them.
         services.mongo_uri        # "mongodb://127.0.0.1:PORT/parley" (pick your own database)
         services.oidc_issuer      # "http://127.0.0.1:PORT/parley"
         fetch_access_token(services.oidc_issuer, "alice")
+
+`llm_server` starts the REAL local model server (llama.cpp serving SmolLM2-135M-Instruct, one
+thread) the same way, once per session, on a free port; `llm_server.base_url` is the OpenAI
+API root ("http://127.0.0.1:PORT/v1").
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pytest
 from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from infra import Endpoints
+    from infra import Endpoints, LlmServer
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +40,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
     # start has already stopped what it launched.
     for attempt in (1, 2):
         # die_with_parent: if the test run itself is killed, the kernel takes the services along.
-        stack = LocalServices(Ports.free(), state_dir, die_with_parent=True)
+        # The model server has a fixture of its own (`llm_server`): few tests need it.
+        stack = LocalServices(Ports.free(), state_dir, die_with_parent=True, llm=False)
         try:
             endpoints = stack.start()
             break
@@ -62,3 +67,25 @@ def settings(services: Endpoints) -> Settings:
         mongo_port=services.ports.mongo,
         oidc_port=services.ports.oidc,
     )
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
+    from config.errors import ServiceStartError
+    from infra import LlmServer, find_free_port
+
+    state_dir = tmp_path_factory.mktemp("parley-llm")
+    for attempt in (1, 2):  # a lost race for the free port gets one more try
+        server = LlmServer(
+            state_dir, find_free_port(), alias="SmolLM2-135M-Instruct", die_with_parent=True
+        )
+        try:
+            server.start()
+            break
+        except ServiceStartError:
+            if attempt == 2:
+                raise
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -44,6 +44,7 @@ def test_parley_run_serves_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> 
         PARLEY_KAFKA_CONTROLLER_PORT=str(ports.kafka_controller),
         PARLEY_MONGO_PORT=str(ports.mongo),
         PARLEY_OIDC_PORT=str(ports.oidc),
+        PARLEY_LLM_PORT=str(ports.llm),
         PARLEY_HTTP_PORT=str(http_port),
         PARLEY_WS_PORT=str(find_free_port()),
     )
@@ -61,6 +62,9 @@ def test_parley_run_serves_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> 
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.5)
         assert _processes_naming(str(state_dir)), "the local services should be running"
+        # PARLEY_LLM_BASE_URL is unset: the local model server is one of them.
+        model = httpx.get(f"http://127.0.0.1:{ports.llm}/health", timeout=5)
+        assert model.status_code == 200
         run.send_signal(signal.SIGINT)  # what Ctrl-C does
         assert run.wait(timeout=90) == 0, (tmp_path / "run.log").read_text()
     finally:
@@ -68,5 +72,6 @@ def test_parley_run_serves_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> 
             run.kill()
     output = (tmp_path / "run.log").read_text()
     assert "log in as alice" in output
+    assert "the local model server" in output
     assert "stopped" in output
     assert _processes_naming(str(state_dir)) == []

@@ -47,10 +47,12 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         PARLEY_KAFKA_CONTROLLER_PORT=str(ports.kafka_controller),
         PARLEY_MONGO_PORT=str(ports.mongo),
         PARLEY_OIDC_PORT=str(ports.oidc),
+        PARLEY_LLM_PORT=str(ports.llm),
     )
+    env.pop("PARLEY_LLM_BASE_URL", None)  # the local model server is part of this stack
     yield env
     # Whatever a failed assertion left behind is stopped here, by pidfile, never by name.
-    LocalServices(ports, tmp_path / "state").stop(deadline_s=5)
+    LocalServices(ports, tmp_path / "state", llm=True).stop(deadline_s=5)
 
 
 def _parley(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,7 +69,7 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
     assert first.returncode == 0, first.stderr
     assert re.findall(r"^(\w+)\s+started\s+pid (\d+)", first.stdout, re.M)
     pids = dict(re.findall(r"^(\w+)\s+started\s+pid (\d+)", first.stdout, re.M))
-    assert set(pids) == {"kafka", "ferretdb", "oidc"}
+    assert set(pids) == {"kafka", "ferretdb", "oidc", "llm"}
 
     again = _parley(stack_env, "infra", "up")
     assert again.returncode == 0, again.stderr
@@ -76,7 +78,7 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
     moved = _parley({**stack_env, "PARLEY_MONGO_PORT": "1"}, "infra", "up")
     assert moved.returncode == 1
     assert re.fullmatch(
-        r"parley infra: ferretdb, oidc, kafka already running in \S+ with ports .* not .*: "
+        r"parley infra: ferretdb, oidc, llm, kafka already running in \S+ with ports .* not .*: "
         r"run `parley infra down` first\n",
         moved.stderr,
     )
@@ -93,7 +95,8 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
 
     after = _parley(stack_env, "infra", "status")
     assert after.returncode == 3
-    assert re.findall(r"^(\w+)\s+stopped", after.stdout, re.M) == ["ferretdb", "oidc", "kafka"]
+    stopped = re.findall(r"^(\w+)\s+stopped", after.stdout, re.M)
+    assert stopped == ["ferretdb", "oidc", "llm", "kafka"]
     assert _parley(stack_env, "infra", "down").stdout == "infra down: nothing ran\n"
 
 
@@ -110,7 +113,7 @@ def _collection(uri: str, use: Callable[[pymongo.collection.Collection[Doc]], ob
 
 def test_data_survives_restart_until_reset(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
-    stack = LocalServices(Ports.free(), state_dir, die_with_parent=True)
+    stack = LocalServices(Ports.free(), state_dir, die_with_parent=True, llm=False)
     try:
         ep = stack.start()
         _collection(ep.mongo_uri, lambda kept: kept.insert_one({"k": "v"}))
@@ -143,7 +146,7 @@ def test_port_taken_by_a_stranger_is_one_clear_error(
         stranger.listen()
         taken = stranger.getsockname()[1]
         ports = dataclasses.replace(Ports.free(), **{field: taken})
-        stack = LocalServices(ports, tmp_path / "state")
+        stack = LocalServices(ports, tmp_path / "state", llm=False)
         with pytest.raises(
             ServiceStartError,
             match=rf"^port {taken} for {service} is in use by another process: "
