@@ -19,9 +19,9 @@ store and tries again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from adapters import PoisonRecordError, SeqConflictError
 from protocol.events import (
@@ -42,6 +42,14 @@ __all__ = ["EventPublisher", "MessageStore", "ThreadSequencer"]
 log = logging.getLogger(__name__)
 
 _MAX_SEQ_RETRIES = 5
+
+
+class _WriteOutcome(Protocol):
+    @property
+    def duplicate(self) -> bool: ...
+
+
+W = TypeVar("W", bound=_WriteOutcome)
 
 
 class MessageStore(Protocol):
@@ -87,12 +95,13 @@ class ThreadSequencer:
         self.guessed = False
         self.last_seq = await self.store.last_seq(self.thread_id)
 
-    async def handle(self, post: PostMessage) -> tuple[MessageEvent, bool]:
-        """Store and announce `post`; returns its event and whether it was stored before."""
+    async def _write_numbered(self, write: Callable[[int], Awaitable[W]]) -> W:
+        """`write(seq)` with seq = last_seq + 1 until the store takes it or finds it stored
+        before; a seq taken by someone else reloads last_seq and tries the next."""
         for _attempt in range(_MAX_SEQ_RETRIES):
             seq = self._known_last_seq() + 1
             try:
-                result = await self.store.insert_message(_numbered(post, seq))
+                result = await write(seq)
             except SeqConflictError:
                 await self._reload_after_conflict()
                 continue
@@ -101,12 +110,18 @@ class ThreadSequencer:
             else:
                 self.stored += 1
                 self.last_seq, self.guessed = seq, False
-            event = result.message
-            await self.publish([event])
-            return event, result.duplicate
+            return result
         raise SeqConflictError(
             f"thread {self.thread_id}: seq kept conflicting after {_MAX_SEQ_RETRIES} reloads"
         )
+
+    async def handle(self, post: PostMessage) -> tuple[MessageEvent, bool]:
+        """Store and announce `post`; returns its event and whether it was stored before."""
+        result = await self._write_numbered(
+            lambda seq: self.store.insert_message(_numbered(post, seq))
+        )
+        await self.publish([result.message])
+        return result.message, result.duplicate
 
     async def handle_new(self, posts: Sequence[PostMessage]) -> list[MessageEvent]:
         """Store and announce the leading posts that are new, in one write; returns their events.
@@ -140,23 +155,11 @@ class ThreadSequencer:
             )
         if target.deleted_at is not None and not isinstance(command, DeleteMessage):
             raise PoisonRecordError(f"message {command.message_id} is deleted")
-        for _attempt in range(_MAX_SEQ_RETRIES):
-            seq = self._known_last_seq() + 1
-            try:
-                result = await self.store.apply_change(_numbered_change(command, seq))
-            except SeqConflictError:
-                await self._reload_after_conflict()
-                continue
-            if result.duplicate:
-                self.duplicates += 1
-            else:
-                self.stored += 1
-                self.last_seq, self.guessed = seq, False
-            await self.publish([result.change])
-            return result.change, result.duplicate
-        raise SeqConflictError(
-            f"thread {self.thread_id}: seq kept conflicting after {_MAX_SEQ_RETRIES} reloads"
+        result = await self._write_numbered(
+            lambda seq: self.store.apply_change(_numbered_change(command, seq))
         )
+        await self.publish([result.change])
+        return result.change, result.duplicate
 
 
 def _numbered_change(command: ChangeCommand, seq: int) -> MessageChange:
