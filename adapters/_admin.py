@@ -27,11 +27,13 @@ async def ensure_topics(
     partitions: int | None = None,
     replication_factor: int = 1,
     timeout_s: float = 15.0,
+    config: dict[str, str] | None = None,
 ) -> None:
     """Create the topics that do not exist yet; an existing topic is left as it is.
 
     Production topics want replication 3 and min.insync.replicas=2 (reliability notes);
-    the single local broker can only hold 1.
+    the single local broker can only hold 1. `config` is the new topics' configuration
+    (`{"cleanup.policy": "compact"}` for a topic that keeps the newest record per key).
     """
 
     def create() -> None:
@@ -41,6 +43,7 @@ async def ensure_topics(
                 t,
                 num_partitions=partitions or options.topic_partitions,
                 replication_factor=replication_factor,
+                config=config or {},
             )
             for t in topics
         ]

@@ -10,7 +10,7 @@
                 actor_id, created_at[, text]}
                ↔ protocol.events.MessageEdited / MessageDeleted (an edit's text is
                blanked when its message is deleted)
-    threads    {thread_id, title, members, created_by, created_at}
+    threads    {thread_id, title, members, created_by, created_at[, archived]}
                ↔ protocol.records.ThreadRecord (a thread's `_id` is its thread_id; the store
                adds that on insert, see _store.py)
 
@@ -53,6 +53,8 @@ def message_document(message: MessageEvent) -> Doc:
     }
     if message.client_msg_id is not None:
         doc["client_msg_id"] = message.client_msg_id
+    if message.turn_id is not None:
+        doc["turn_id"] = message.turn_id
     return doc
 
 
@@ -67,6 +69,7 @@ def message_from_document(doc: Mapping[str, Any]) -> MessageEvent:
         client_msg_id=doc.get("client_msg_id"),
         edited_at=doc.get("edited_at"),
         deleted_at=doc.get("deleted_at"),
+        turn_id=doc.get("turn_id"),
     )
 
 
@@ -126,6 +129,8 @@ def thread_document(thread: ThreadRecord) -> Doc:
         doc["created_by"] = thread.created_by
     if thread.created_at is not None:
         doc["created_at"] = thread.created_at
+    if thread.archived:
+        doc["archived"] = True
     return doc
 
 
@@ -136,4 +141,5 @@ def thread_from_document(doc: Mapping[str, Any]) -> ThreadRecord:
         members=tuple(doc.get("members", ())),
         created_by=doc.get("created_by"),
         created_at=doc.get("created_at"),
+        archived=bool(doc.get("archived", False)),
     )

@@ -58,6 +58,8 @@ class ChatRequest:
     max_tokens: int
     temperature: float | None = None
     seed: int | None = None
+    # None: the client's model (LlmOptions.model); an assistant may name its own.
+    model: str | None = None
 
     def body(self, model: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -136,7 +138,7 @@ class ChatCompletions:
         with deadline:
             try:
                 async with self._client.stream(
-                    "POST", "chat/completions", json=request.body(opts.model)
+                    "POST", "chat/completions", json=request.body(request.model or opts.model)
                 ) as response:
                     if response.status_code >= 400:
                         raise await _status_error(response, opts.base_url)

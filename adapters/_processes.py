@@ -7,6 +7,8 @@ FerretDB's SQLite backend looks up without reading the whole collection):
     ops_commands    one OpsCommand per request, written by the gateway that took it and
                     updated by the process it names (taken, done or failed): the audit trail
                     of who asked what
+    plugin_switches one PluginSwitch per plugin an operator stopped or started (`_id` =
+                    plugin id): what every plugin host obeys, now and after a restart
 
 Both stay small (a few documents per process), so listing them reads everything.
 Every call is one single-document operation on the store's own thread limiter.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from protocol.ops import CommandState, OpsCommand, ProcessAnnouncement
+from protocol.ops import CommandState, OpsCommand, PluginSwitch, ProcessAnnouncement
 
 from ._documents import check_document
 
@@ -27,6 +29,7 @@ __all__ = ["ProcessBoard"]
 
 _PROCESSES = "processes"
 _COMMANDS = "ops_commands"
+_SWITCHES = "plugin_switches"
 
 
 class ProcessBoard:
@@ -92,6 +95,22 @@ class ProcessBoard:
         doc = command.to_doc()
         check_document(doc)
         key = {"_id": command.command_id}
+        await self._store._call(lambda: self._store._collection(_COMMANDS).replace_one(key, doc))
+
+    async def switch_plugin(self, switch: PluginSwitch) -> None:
+        """Record an operator's stop or start of a plugin (replacing the previous one)."""
+        doc = switch.to_doc()
+        check_document(doc)
+        key = {"_id": switch.plugin_id}
         await self._store._call(
-            lambda: self._store._collection(_COMMANDS).replace_one(key, doc)
+            lambda: self._store._collection(_SWITCHES).replace_one(key, doc, upsert=True)
         )
+
+    async def plugin_switches(self) -> dict[str, PluginSwitch]:
+        """Every plugin an operator stopped or started, by plugin id."""
+
+        def run() -> list[dict[str, Any]]:
+            return list(self._store._collection(_SWITCHES).find({}))
+
+        docs = await self._store._call(run)
+        return {str(d["_id"]): PluginSwitch.from_doc(d) for d in docs}

@@ -29,7 +29,14 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
-from protocol.domain import DomainEvent, decode_domain_event, domain_document
+from protocol.domain import (
+    DomainEvent,
+    MessageDeletedEvent,
+    MessageEditedEvent,
+    UserProfileUpdated,
+    decode_domain_event,
+    domain_document,
+)
 from protocol.events import MessageDeleted, MessageEdited
 
 from ._backoff import backoff_delays
@@ -74,6 +81,8 @@ _SEQ_RETRIES = 5
 _OUTBOX = "outbox"
 _PENDING = "outbox_pending"
 _MAX_PAGE = 500
+# Read markers: one document per (user, thread), `_id` = _read_key(...).
+_READS = "read_markers"
 
 
 class MongoStore:
@@ -253,7 +262,9 @@ class MongoStore:
 
         return await self._call(run)
 
-    async def apply_change(self, change: MessageChange) -> StoredChange:
+    async def apply_change(
+        self, change: MessageChange, outbox: Sequence[DomainEvent] = ()
+    ) -> StoredChange:
         """Store an edit or a delete once per change_id with its seq, then apply it to its message.
 
         Two single-document writes, each idempotent, so a crash between them is repaired by
@@ -262,10 +273,22 @@ class MongoStore:
         a later change (change_seq) got there first or it is deleted; a delete blanks the
         message's text (a tombstone keeps the seq) and the text of every edit of it, so the
         deleted text is nowhere in the store.
+
+        ``outbox``: the change's domain events, written in the change's own row (the same
+        insert), pending until the relay publishes them; the row's ``_id`` is its change_id
+        so the relay marks it by ``_id`` (the one lookup FerretDB does without a scan).
         """
         doc = change_document(change)
+        if outbox:
+            doc["_id"] = change.change_id
+            doc[_OUTBOX] = [domain_document(event) for event in outbox]
+            doc[_PENDING] = True
         check_document(doc)
-        result = await self._call(lambda: self._insert_change(doc))
+        try:
+            result = await self._call(lambda: self._insert_change(doc))
+        finally:
+            if outbox:
+                self._outbox_written()
         stored = result.change
         await self._call(lambda: self._apply_to_message(stored))
         return result
@@ -344,33 +367,60 @@ class MongoStore:
         self._outbox_event = trio.Event()
 
     async def pending_outbox(self, limit: int = 100) -> list[DomainEvent]:
-        """Domain events written but not yet marked published, oldest thread first."""
+        """Domain events written but not yet marked published: threads' first, then users',
+        then message changes' in each thread's seq order. A thread's or a user's events live
+        in one document, in the order they were written; a thread's edits and deletes are
+        rows of their own, and the store's order of rows is not the order they were written
+        in (PostgreSQL moves a row it updates), hence the sort by seq."""
 
         def run() -> list[DomainEvent]:
-            cur = self._threads().find({_PENDING: True}, {"_id": 0, _OUTBOX: 1}).limit(limit)
             events: list[DomainEvent] = []
-            for doc in cur:
-                for entry in doc.get(_OUTBOX, ()):
-                    event = decode_domain_event(entry)
-                    if event is not None:
-                        events.append(event)
+            by_seq = [("thread_id", 1), ("seq", 1)]
+            for collection, order in (
+                (self._threads(), None),
+                (self._users(), None),
+                (self._messages(), by_seq),
+            ):
+                left = limit - len(events)
+                if left <= 0:
+                    break
+                cur = collection.find({_PENDING: True}, {"_id": 0, _OUTBOX: 1})
+                if order is not None:
+                    cur = cur.sort(order)
+                cur = cur.limit(left)
+                for doc in cur:
+                    for entry in doc.get(_OUTBOX, ()):
+                        event = decode_domain_event(entry)
+                        if event is not None:
+                            events.append(event)
             return events
 
         return await self._call(run)
 
-    async def mark_published(self, thread_id: str, events: Sequence[DomainEvent]) -> None:
-        """Take published events out of a thread's outbox (each a single-document update)."""
-        # $pullAll of the exact entries: FerretDB 1.24 ignores a $pull with a condition
-        # ({"event_id": {"$in": ...}}) without an error (measured); exact values it removes.
-        entries = [domain_document(event) for event in events]
+    async def mark_published(self, events: Sequence[DomainEvent]) -> None:
+        """Take published events out of the outboxes that held them (one single-document
+        update per document: a thread's, a user's, or a change's row)."""
+        by_doc: dict[tuple[str, str], list[Doc]] = {}
+        for event in events:
+            if isinstance(event, UserProfileUpdated):
+                where = ("users", event.user_id)
+            elif isinstance(event, MessageEditedEvent | MessageDeletedEvent):
+                where = ("messages", event.event_id)  # the change's row, _id = change_id
+            else:
+                where = ("threads", event.thread_id)
+            by_doc.setdefault(where, []).append(domain_document(event))
 
         def run() -> None:
-            threads = self._threads()
-            key = self._thread_key(thread_id)
-            threads.update_one(key, {"$pullAll": {_OUTBOX: entries}})
-            # Another change may have added an event meanwhile: only an empty outbox clears
-            # the flag, in a second single-document write.
-            threads.update_one({**key, _OUTBOX: {"$size": 0}}, {"$unset": {_PENDING: ""}})
+            for (name, key), entries in by_doc.items():
+                collection = self._collection(name)
+                # $pullAll of the exact entries: FerretDB 1.24 ignores a $pull with a
+                # condition ({"event_id": {"$in": ...}}) without an error (measured).
+                collection.update_one({"_id": key}, {"$pullAll": {_OUTBOX: entries}})
+                # Another change may have added an event meanwhile: only an empty outbox
+                # clears the flag, in a second single-document write.
+                collection.update_one(
+                    {"_id": key, _OUTBOX: {"$size": 0}}, {"$unset": {_PENDING: ""}}
+                )
 
         await self._call(run)
 
@@ -409,16 +459,101 @@ class MongoStore:
         self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ()
     ) -> ThreadRecord | None:
         """Rename; the domain events go in the same update (one document write)."""
-        update: Doc = {"$set": {"title": title}}
+        return await self._set_thread_fields(thread_id, {"title": title}, outbox)
+
+    async def set_archived(
+        self, thread_id: str, outbox: Sequence[DomainEvent] = ()
+    ) -> ThreadRecord | None:
+        """Archive (readable, closed to new messages); events in the same update."""
+        return await self._set_thread_fields(thread_id, {"archived": True}, outbox)
+
+    async def _set_thread_fields(
+        self, thread_id: str, fields: Doc, outbox: Sequence[DomainEvent]
+    ) -> ThreadRecord | None:
+        update: Doc = {"$set": dict(fields)}
         if outbox:
             update["$set"][_PENDING] = True
             update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
-        check_document({"title": title})
+        check_document(fields)
         try:
             return await self._call(lambda: self._update_thread(thread_id, update))
         finally:
             if outbox:
                 self._outbox_written()
+
+    # --- users: profiles and read markers ----------------------------------------------
+    async def set_profile(
+        self, user_id: str, display_name: str, outbox: Sequence[DomainEvent] = ()
+    ) -> None:
+        """Store the user's display name (created on first use); the events in the same
+        upsert of the user's one document (``_id`` = user_id)."""
+        update: Doc = {"$set": {"user_id": user_id, "display_name": display_name}}
+        if outbox:
+            update["$set"][_PENDING] = True
+            update["$push"] = {_OUTBOX: {"$each": [domain_document(e) for e in outbox]}}
+        check_document({"user_id": user_id, "display_name": display_name})
+        try:
+            await self._call(
+                lambda: self._users().update_one({"_id": user_id}, update, upsert=True)
+            )
+        finally:
+            if outbox:
+                self._outbox_written()
+
+    async def profiles(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Display names of those users who set one."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return {}
+
+        def run() -> dict[str, str]:
+            cur = self._users().find({"_id": {"$in": ids}}, {"display_name": 1})
+            return {
+                str(doc["_id"]): str(doc["display_name"])
+                for doc in cur
+                if isinstance(doc.get("display_name"), str)
+            }
+
+        return await self._call(run)
+
+    async def all_profiles(self) -> dict[str, str]:
+        """Every stored display name (``parley snapshots rebuild``)."""
+        return await self._call(
+            lambda: {
+                str(doc["_id"]): str(doc["display_name"])
+                for doc in self._users().find({}, {"display_name": 1})
+                if isinstance(doc.get("display_name"), str)
+            }
+        )
+
+    async def mark_read(self, user_id: str, thread_id: str, seq: int) -> int:
+        """Raise the user's read marker of a thread to `seq` (never lowers it: ``$max``, one
+        single-document upsert, so racing tabs cannot move it back); returns the marker."""
+        key = _read_key(user_id, thread_id)
+
+        def run() -> int:
+            markers = self._collection(_READS)
+            markers.update_one(
+                {"_id": key},
+                {"$max": {"seq": seq}, "$set": {"user_id": user_id, "thread_id": thread_id}},
+                upsert=True,
+            )
+            doc = markers.find_one({"_id": key}, {"seq": 1})
+            return int(doc["seq"]) if doc is not None else seq
+
+        return await self._call(run)
+
+    async def read_seqs(self, user_id: str, thread_ids: Sequence[str]) -> dict[str, int]:
+        """The user's read marker of each thread that has one."""
+        keys = [_read_key(user_id, t) for t in thread_ids]
+        if not keys:
+            return {}
+
+        def run() -> dict[str, int]:
+            cur = self._collection(_READS).find({"_id": {"$in": keys}}, {"thread_id": 1, "seq": 1})
+            return {str(doc["thread_id"]): int(doc["seq"]) for doc in cur}
+
+        return await self._call(run)
 
     async def add_member(self, thread_id: str, user_id: str) -> ThreadRecord | None:
         """Add `user_id` (no-op if present); returns the thread, None if it does not exist."""
@@ -468,6 +603,9 @@ class MongoStore:
             raise AdapterClosedError("the store is closed")
         return self._db["messages"]
 
+    def _users(self) -> Collection[Doc]:
+        return self._collection("users")
+
     def _threads(self) -> Collection[Doc]:
         if self._db is None:
             raise AdapterClosedError("the store is closed")
@@ -477,7 +615,7 @@ class MongoStore:
         assert self._db is not None
         self._db.command("ping")
         existing = set(self._db.list_collection_names())
-        for name in ("messages", "threads"):
+        for name in ("messages", "threads", "users", _READS):
             if name not in existing:
                 # Another process may create it first.
                 with contextlib.suppress(CollectionInvalid, OperationFailure):
@@ -674,6 +812,11 @@ def _split(rows: list[Doc]) -> tuple[tuple[MessageEvent, ...], tuple[MessageChan
         else:
             messages.append(item)
     return tuple(messages), tuple(changes)
+
+
+def _read_key(user_id: str, thread_id: str) -> str:
+    # Both are ids of [A-Za-z0-9._:@-]: a space cannot occur in either, so keys cannot clash.
+    return f"{user_id} {thread_id}"
 
 
 def _thread_or_none(doc: Doc | None) -> ThreadRecord | None:

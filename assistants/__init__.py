@@ -7,6 +7,8 @@
                       dropped first, never over the budget (`Prompt` says what was kept)
     defuse            chat-template markers in a text broken up (no fake turns)
     TurnRate          turns a user may start per minute (429 with the seconds to wait)
+    AssistantDirectory  which bot members are assistants, with their validated configs
+                      (collection `assistants`: the plugin host writes, the core reads)
     Turn              one turn: the model's reply as turn records to a sink, `stop()`,
                       always one `finished` (complete | stopped | error with the reason)
 
@@ -17,6 +19,7 @@ Who owns a turn (the thread's actor) and where its records go is the caller's pa
 from __future__ import annotations
 
 from assistants._config import AssistantConfig, AssistantConfigError
+from assistants._directory import ASSISTANT_PREFIX, AssistantDirectory, is_bot
 from assistants._limits import TurnRate
 from assistants._prompt import (
     HistoryMessage,
@@ -30,9 +33,11 @@ from assistants._tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from assistants._turn import Turn, TurnOutcome, TurnSink
 
 __all__ = [
+    "ASSISTANT_PREFIX",
     "MESSAGE_OVERHEAD_TOKENS",
     "AssistantConfig",
     "AssistantConfigError",
+    "AssistantDirectory",
     "HistoryMessage",
     "Prompt",
     "PromptBudget",
@@ -44,4 +49,5 @@ __all__ = [
     "build_prompt",
     "defuse",
     "estimate_tokens",
+    "is_bot",
 ]

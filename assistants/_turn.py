@@ -57,16 +57,19 @@ class Turn:
         self._sink = sink
         self._scope = trio.CancelScope()
         self._stop_reason: str | None = None
+        self._stop_status: TurnStatus = "stopped"
         self.text = TurnText(started)
 
     @property
     def turn_id(self) -> str:
         return self.started.turn_id
 
-    def stop(self, reason: str) -> None:
-        """End the turn as `stopped` (the first reason wins); a no-op once it finished."""
+    def stop(self, reason: str, *, as_error: bool = False) -> None:
+        """End the turn as `stopped` (`error` with `as_error`: the owner's deadline ran out);
+        the first reason wins; a no-op once it finished."""
         if self._stop_reason is None:
             self._stop_reason = reason
+            self._stop_status = "error" if as_error else "stopped"
         self._scope.cancel()
 
     def snapshot(self) -> TurnStarted:
@@ -99,7 +102,7 @@ class Turn:
             except LlmError as exc:
                 status, reason = "error", str(exc)
         if self._scope.cancelled_caught:
-            status, reason = "stopped", self._stop_reason or "stopped"
+            status, reason = self._stop_status, self._stop_reason or "stopped"
         text = self.text.text
         finished = TurnFinished(
             thread_id=self.started.thread_id,

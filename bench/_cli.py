@@ -16,6 +16,7 @@ from bench._config import RESULTS_DIR, BenchConfig, parse_args
 from bench._e2e import run_e2e
 from bench._errors import BenchError
 from bench._memory import run_actors, run_memory
+from bench._plugins import run_plugins
 from bench._report import update_readme, write_chart, write_markdown
 from bench._results import Results, machine_info, summarise, write_json
 from bench._scenarios import Bench
@@ -23,7 +24,7 @@ from bench._targets import PARLEY_BENCH_ENV, REPO, ParleyTarget, Target
 
 __all__ = ["main", "run"]
 
-_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory"}
+_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory", "plugins"}
 
 
 def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
@@ -33,6 +34,7 @@ def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
         "e2e": lambda: run_e2e(bench),
         "memory": lambda: run_memory(bench),
         "actors": lambda: run_actors(bench),
+        "plugins": lambda: run_plugins(bench),
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 __all__ = ["GENERATORS", "SCENARIOS", "TARGETS", "BenchConfig", "parse_args"]
 
-SCENARIOS = ("fanout", "ingest", "e2e", "memory", "actors")
+SCENARIOS = ("fanout", "ingest", "e2e", "memory", "actors", "plugins")
 # parley: the server under test; peer: the reference servers; ceiling: the generator against
 # the no-op server. `--targets peer,ceiling` needs no Kafka, store or provider.
 TARGETS = ("parley", "peer", "ceiling")

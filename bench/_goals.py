@@ -16,6 +16,7 @@ __all__ = ["GOALS", "Goal", "GoalResult", "evaluate"]
 
 _GO = "go peer (franz-go+mongo+gorilla)"
 _STACK = "CPU per message, all processes summed"
+_NO_PLUGIN = "parley, no plugin"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,20 @@ class GoalResult:
 
 
 GOALS = (
+    Goal(
+        "e2e p99 with a busy-looping plugin / without",
+        "plugins",
+        "e2e p99 at",
+        _NO_PLUGIN,
+        at_most=1.1,
+    ),
+    Goal(
+        "e2e max rate without a plugin / with a busy-looping one",
+        "plugins",
+        "e2e max rate",
+        _NO_PLUGIN,
+        at_least=1 / 1.1,
+    ),
     Goal("e2e stack CPU per message, Parley / Go peer", "e2e", _STACK, _GO, at_most=1.5),
     Goal(
         "REST ingest stack CPU per message, Parley / Go peer",

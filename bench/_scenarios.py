@@ -4,6 +4,7 @@ generator against the no-op server once (the ceiling), and turns the runs into `
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -244,7 +245,27 @@ class Bench:
             self.results.distributions[title] = series
 
 
-_SERVICE_LABELS = {"ferretdb": "store"}
+# The local store is FerretDB and the PostgreSQL under it: one row.
+_SERVICE_LABELS = {"ferretdb": "store", "postgres": "store"}
+
+
+def _with_children(pid: int) -> list[int]:
+    """`pid` and its child processes: PostgreSQL does its work in one backend process per
+    connection (FerretDB's pool keeps them for the run), none of it in the postmaster."""
+    found = [pid]
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                found.extend(int(c) for c in f.read().split())
+        except FileNotFoundError:
+            continue
+    return found
+
+
 _CPU_ORDER = ("app", "kafka", "store", "oidc", "generator", STACK)
 
 
@@ -253,7 +274,8 @@ def cpu_groups(target: Target, services: dict[str, int]) -> dict[str, list[int]]
     service by role (FerretDB as `store`); the generator joins when its window opens."""
     groups = {"app": list(target.app_pids or [target.server_pid])}
     for name, pid in {**services, **target.own_services}.items():
-        groups.setdefault(_SERVICE_LABELS.get(name, name), []).append(pid)
+        pids = _with_children(pid) if name == "postgres" else [pid]
+        groups.setdefault(_SERVICE_LABELS.get(name, name), []).extend(pids)
     return groups
 
 

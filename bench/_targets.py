@@ -98,9 +98,15 @@ class ParleyTarget(Target):
         users: int,
         services: tuple[str, str, str] | None = None,
         service_pids: Sequence[int] = (),
+        *,
+        name: str = "parley",
+        extra_env: dict[str, str] | None = None,
+        members: Sequence[str] = (),
     ) -> None:
         """`services` = (kafka bootstrap, mongo URI, OIDC issuer) of a running stack to reuse
-        (the test session's); without it the bench starts its own and stops it at the end."""
+        (the test session's); without it the bench starts its own and stops it at the end.
+        `extra_env` is added to the server's environment; `members` join every thread it creates
+        (a plugin's bot user)."""
         from infra import LocalServices, Ports, fetch_access_token, find_free_ports
 
         raise_fd_limit()
@@ -139,6 +145,7 @@ class ParleyTarget(Target):
                 PARLEY_DLQ_TOPIC=f"bench.{run}.dlq",
                 PARLEY_CORE_GROUP=f"bench-{run}-core",
             )
+            env.update(extra_env or {})
             parley = Path(sys.executable).with_name("parley")
             with open(self._log, "wb") as log:
                 self._proc = subprocess.Popen(
@@ -152,7 +159,7 @@ class ParleyTarget(Target):
             own = {svc.name: pid for svc in stack if (pid := svc.pid()) is not None}
             services_pids = [*own.values(), *service_pids]
             super().__init__(
-                name="parley",
+                name=name,
                 ws={"host": ws_url.hostname, "port": ws_url.port, "path": ws_url.path or "/"},
                 http={"host": "127.0.0.1", "port": http_port},
                 server_pid=self._proc.pid,
@@ -160,6 +167,7 @@ class ParleyTarget(Target):
                 app_pids=[self._proc.pid],
                 own_services=own,
             )
+            self._members = list(members)
             self._users = [f"bench-{i}" for i in range(max(2, users))]
             self._tokens = [
                 fetch_access_token(issuer, u, config.get("audience", "parley")) for u in self._users
@@ -201,7 +209,7 @@ class ParleyTarget(Target):
         return list(itertools.islice(itertools.cycle(self._tokens), max(1, users)))
 
     def new_threads(self, count: int, users: int) -> list[str]:
-        members = self._users[: max(2, users)]
+        members = [*self._users[: max(2, users)], *self._members]
         ids = []
         for i in range(count):
             resp = self._post_retrying(

@@ -10,8 +10,11 @@ the filter and the sort reach the backend, and what plan did it run). Bounded: l
 at `--load-limit-s` (the size reached is reported), each measurement at `--queries` requests or
 `--query-limit-s` seconds, whichever comes first (at least 3 requests).
 
-PostgreSQL is Debian's package (`/usr/lib/postgresql/N/bin`), a throw-away cluster in a
-temporary directory, run as the `postgres` user when this runs as root.
+PostgreSQL is the local store of `infra` (Debian's package, a cluster under the run's temporary
+state directory, GIN indexes from `infra/postgres/indexes.sql`); after each load the run waits
+for autovacuum to finish and runs `VACUUM ANALYZE` (`settle_s`), so that the page is measured on
+a store at rest. SQLite is a FerretDB of its own on SQLite files. `rest_replay_after_seq` is
+`GET ...?after_seq=0`, the store call a WebSocket subscribe replays with.
 """
 
 from __future__ import annotations
@@ -20,9 +23,6 @@ import argparse
 import contextlib
 import datetime as dt
 import functools
-import glob
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -71,125 +71,39 @@ def _timed(
     return samples
 
 
-# --- PostgreSQL + FerretDB -------------------------------------------------------------------
-def _pg_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise BenchError("PostgreSQL not installed: apt-get install postgresql")
-    return Path(found[-1]).parent
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
-    if proc.returncode != 0:
-        raise BenchError(f"{Path(cmd[4 if cmd[0] == 'runuser' else 0]).name}: {proc.stderr[-500:]}")
-
-
-def gin_index(psql: list[str], database: str) -> None:
-    """FerretDB 1.24 filters `_jsonb -> 'thread_id' @> '"ID"'`, which its own btree indexes
-    (on `(_jsonb -> 'thread_id')`) cannot serve; a GIN index on the same expression can.
-    Created behind FerretDB's back, in the schema it keeps the database in."""
-    table = subprocess.run(
-        [
-            *psql,
+# --- the two stores ---------------------------------------------------------------------
+def _settle(psql: Callable[..., subprocess.CompletedProcess[str]], limit_s: float) -> float:
+    """Wait until no autovacuum worker runs (the load's aftermath: ANALYZE and VACUUM of the
+    fresh rows, which compete for the two cores), then merge GIN pending lists; seconds waited.
+    A history page is measured on a store at rest, as it would be a while after the writes."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        busy = psql(
             "-c",
-            "SELECT table_name FROM information_schema.tables "
-            f"WHERE table_schema = '{database}' AND table_name LIKE 'messages%'",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not table:
-        raise BenchError(f"no messages table in schema {database}")
-    _run(
-        [
-            *psql,
-            "-c",
-            f'CREATE INDEX IF NOT EXISTS bench_thread_gin ON "{database}"."{table}" '
-            "USING gin ((_jsonb -> 'thread_id'))",
-        ]
-    )
-    _run([*psql, "-c", f'ANALYZE "{database}"."{table}"'])
-
-
-def _wait_ping(uri: str, limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while True:
-        try:
-            with pymongo.MongoClient(uri, serverSelectionTimeoutMS=1000) as client:
-                client.admin.command("ping")
-                return
-        except pymongo.errors.PyMongoError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+        ).stdout.strip()
+        if busy in ("", "0"):
+            break
+        time.sleep(1.0)
+    psql("-c", "VACUUM ANALYZE")
+    return time.monotonic() - started
 
 
 @contextlib.contextmanager
-def ferretdb_on_postgresql() -> Iterator[tuple[str, list[str]]]:
-    """A throw-away PostgreSQL cluster and FerretDB on it; yields the MongoDB URI and the
-    psql command line of the cluster."""
-    from infra import find_free_ports
-    from infra._paths import FERRETDB_BIN
+def ferretdb_on_sqlite(root: Path) -> Iterator[str]:
+    """A FerretDB of its own on SQLite files (the earlier local store); yields its URI."""
+    from infra import find_free_port
+    from infra._ferretdb import FerretDB
 
-    pg = _pg_bin()
-    # A directory of its own, readable by the postgres user (a temporary dir is 0700).
-    root = Path(tempfile.mkdtemp(prefix="parley-history-pg-"))
-    os.chmod(root, 0o755)
-    data, log = root / "pg", root / "pg.log"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-        log.touch()
-        shutil.chown(log, "postgres", "postgres")
-    pg_port, port = find_free_ports(2)
-    _run(_as_postgres([str(pg / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]))
-    opts = f"-p {pg_port} -k {data} -c listen_addresses=127.0.0.1"
-    ctl = [str(pg / "pg_ctl"), "-D", str(data), "-l", str(log)]
-    _run(_as_postgres([*ctl, "-o", opts, "-w", "start"]))
-    ferret: subprocess.Popen[bytes] | None = None
+    store = FerretDB(root, find_free_port())
+    store.launch()
     try:
-        subprocess.run(
-            [
-                str(pg / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(pg_port),
-                "-U",
-                "postgres",
-                "ferretdb",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        with open(root / "ferretdb.log", "wb") as out:
-            ferret = subprocess.Popen(
-                [
-                    str(FERRETDB_BIN),
-                    f"--listen-addr=127.0.0.1:{port}",
-                    "--handler=postgresql",
-                    f"--postgresql-url=postgres://postgres@127.0.0.1:{pg_port}/ferretdb",
-                    "--log-level=warn",
-                ],
-                stdout=out,
-                stderr=out,
-            )
-        uri = f"mongodb://127.0.0.1:{port}/parley"
-        _wait_ping(uri)
-        psql = [str(pg / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres"]
-        yield uri, [*psql, "-v", "ON_ERROR_STOP=1", "-qAt", "ferretdb"]
+        store.wait_ready(time.monotonic() + store.start_deadline_s)
+        yield f"mongodb://127.0.0.1:{store.port}/parley"
     finally:
-        if ferret is not None:
-            ferret.terminate()
-            ferret.wait(10)
-        subprocess.run(_as_postgres([*ctl, "-m", "fast", "stop"]), check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        if store.proc is not None:
+            store.proc.terminate()
+            store.proc.wait(10)
 
 
 # --- one backend -----------------------------------------------------------------------------
@@ -206,6 +120,52 @@ def _filler(start: int, count: int, run: str) -> list[dict[str, Any]]:
         }
         for i in range(start, start + count)
     ]
+
+
+CONTROL_SIZE = 10_000
+CONTROL_THREAD = "control-thread"
+
+
+def _control_collection(
+    db: pymongo.database.Database[Any], run: str
+) -> pymongo.collection.Collection[Any]:
+    """A collection of CONTROL_SIZE messages, one thread of 10 among them, in a database of its
+    own (so it gets the same indexes), kept at that size while the measured one grows."""
+    control = db["messages"]
+    if control.count_documents({}) == 0:
+        for start in range(0, CONTROL_SIZE - 10, BATCH):
+            control.insert_many(
+                _filler(start, min(BATCH, CONTROL_SIZE - 10 - start), f"c{run}"), ordered=False
+            )
+        control.insert_many(
+            [
+                {**doc, "thread_id": CONTROL_THREAD, "seq": k + 1}
+                for k, doc in enumerate(_filler(CONTROL_SIZE, 10, f"c{run}"))
+            ]
+        )
+    return control
+
+
+def _interleaved(
+    control: pymongo.collection.Collection[Any],
+    measured: pymongo.collection.Collection[Any],
+    thread: str,
+    queries: int,
+) -> dict[str, Any]:
+    small: list[float] = []
+    large: list[float] = []
+    for _ in range(queries):
+        for coll, tid, samples in ((control, CONTROL_THREAD, small), (measured, thread, large)):
+            start = time.perf_counter()
+            list(coll.find({"thread_id": tid}).sort("seq", -1).limit(51))
+            samples.append(time.perf_counter() - start)
+    lo, hi = quantiles(small), quantiles(large)
+    return {
+        "control_10k": lo,
+        "this_size": hi,
+        "p50_ratio": round(hi["p50_ms"] / lo["p50_ms"], 2),
+        "p99_ratio": round(hi["p99_ms"] / lo["p99_ms"], 2),
+    }
 
 
 def _explain(messages: pymongo.collection.Collection[Any], find: dict[str, Any]) -> Any:
@@ -225,7 +185,7 @@ def measure_backend(
     load_limit_s: float,
     min_queries: int = 3,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
-    after_load: Callable[[str], None] = lambda database: None,
+    after_load: Callable[[], float] = lambda: 0.0,
 ) -> list[dict[str, Any]]:
     kafka, mongo, issuer = endpoints
     out: list[dict[str, Any]] = []
@@ -254,6 +214,7 @@ def measure_backend(
                 messages = client[db_name]["messages"]
                 run = uuid.uuid4().hex[:6]
                 stored = messages.count_documents({})
+                control = _control_collection(client[f"{db_name}_control"], run)
                 loaded, load_s = 0, 0.0
                 for size in sizes:
                     started = time.monotonic()
@@ -263,11 +224,24 @@ def measure_backend(
                         loaded += n
                         stored += n
                     load_s += time.monotonic() - started
-                    after_load(db_name)
+                    settle_s = after_load()
                     history_q = {"filter": {"thread_id": thread}, "sort": {"seq": -1}, "limit": 51}
                     last_q = {"filter": {"thread_id": thread}, "sort": {"seq": -1}, "limit": 1}
+                    replay_q = {
+                        "filter": {"thread_id": thread, "seq": {"$gt": 0}},
+                        "sort": {"seq": 1},
+                        "limit": 101,
+                    }
                     rest = _timed(
                         lambda: http.get(page).raise_for_status(),
+                        queries,
+                        query_limit_s,
+                        min_queries,
+                    )
+                    # `after_seq` is the store path a WebSocket subscribe replays with
+                    # (`since_seq`): the same `MongoStore.history(after_seq=...)` call.
+                    replay = _timed(
+                        lambda: http.get(page, params={"after_seq": 0}).raise_for_status(),
                         queries,
                         query_limit_s,
                         min_queries,
@@ -291,11 +265,19 @@ def measure_backend(
                         "target_size": size,
                         "stored": stored,
                         "load_s": round(load_s, 1),
+                        "settle_s": round(settle_s, 1),
                         "rest_history_page": quantiles(rest),
+                        "rest_replay_after_seq": quantiles(replay),
                         "store_history_query": quantiles(store_history),
                         "store_last_seq_query": quantiles(store_last),
+                        # The same query alternately on a 10,000-message collection and on this
+                        # one: both see the same moment of a machine others share.
+                        "interleaved_store_history": _interleaved(
+                            control, messages, thread, queries
+                        ),
                         "explain_history": _explain(messages, history_q),
                         "explain_last_seq": _explain(messages, last_q),
+                        "explain_replay": _explain(messages, replay_q),
                     }
                     print(
                         orjson.dumps({k: v for k, v in row.items() if "explain" not in k}).decode(),
@@ -307,10 +289,6 @@ def measure_backend(
     finally:
         target.close()
     return out
-
-
-def _nothing(database: str) -> None:
-    return None
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -327,9 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--query-limit-s", type=float, default=30.0)
     p.add_argument("--load-limit-s", type=float, default=900.0)
     p.add_argument(
-        "--pg-gin-index",
-        action="store_true",
-        help="PostgreSQL: add a GIN index on the thread_id expression FerretDB filters on",
+        "--settle-limit-s",
+        type=float,
+        default=300.0,
+        help="PostgreSQL: after loading, wait at most this long for autovacuum to finish",
     )
     p.add_argument(
         "--min-queries", type=int, default=3, help="requests per measurement even past the limit"
@@ -348,19 +327,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write(args.out, results)
 
     with tempfile.TemporaryDirectory(prefix="parley-history-") as tmp:
+        # The stack's own store is FerretDB on PostgreSQL with the GIN indexes of
+        # `infra/postgres/indexes.sql`, exactly as `make run` and the tests have it.
         local = LocalServices(Ports.free(), Path(tmp) / "services")
         ends = local.start()
         try:
             for backend in args.backends.split(","):
                 print(f"history_scale: {backend} ...", file=sys.stderr, flush=True)
                 with contextlib.ExitStack() as stack:
-                    after_load: Callable[[str], None] = _nothing
+                    after_load: Callable[[], float] = lambda: 0.0  # noqa: E731
                     if backend == "sqlite":
-                        mongo = ends.mongo_uri
+                        mongo = stack.enter_context(ferretdb_on_sqlite(Path(tmp) / "sqlite"))
                     elif backend == "postgresql":
-                        mongo, psql = stack.enter_context(ferretdb_on_postgresql())
-                        if args.pg_gin_index:
-                            after_load = functools.partial(gin_index, psql)
+                        pg = local.postgres
+                        if pg is None:
+                            raise BenchError("the stack runs with PARLEY_STORE_BACKEND=sqlite")
+                        mongo = ends.mongo_uri
+                        after_load = functools.partial(_settle, pg.psql, args.settle_limit_s)
                     else:
                         raise BenchError(f"unknown backend {backend!r}")
                     measure_backend(
@@ -382,9 +365,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{r['backend']:10} stored {r['stored']:>9,}  REST page p50 "
             f"{rest.get('p50_ms', 0):9.1f} ms"
-            f"  p99 {rest.get('p99_ms', 0):9.1f} ms (n={rest['count']})  store history p50 "
+            f"  p99 {rest.get('p99_ms', 0):9.1f} ms (n={rest['count']})  replay p50 "
+            f"{r['rest_replay_after_seq'].get('p50_ms', 0):9.1f} ms  p99 "
+            f"{r['rest_replay_after_seq'].get('p99_ms', 0):9.1f} ms  store history p50 "
             f"{r['store_history_query'].get('p50_ms', 0):9.1f} ms  last-seq p50 "
-            f"{r['store_last_seq_query'].get('p50_ms', 0):9.1f} ms"
+            f"{r['store_last_seq_query'].get('p50_ms', 0):9.1f} ms  interleaved with 10k: p50 "
+            f"x{r['interleaved_store_history']['p50_ratio']} p99 "
+            f"x{r['interleaved_store_history']['p99_ratio']}"
         )
     print(f"history_scale: wrote {args.out}", file=sys.stderr)
     return 0

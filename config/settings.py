@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Role", "Settings", "load_settings"]
+__all__ = ["Role", "Settings", "StoreBackend", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+StoreBackend = Literal["postgresql", "sqlite"]
 
 
 class Role(StrEnum):
@@ -66,6 +70,11 @@ class Settings(BaseSettings):
     commands_topic: str = Field(default="chat.commands", description="Accepted messages.")
     events_topic: str = Field(default="chat.events", description="Persisted, sequenced events.")
     dlq_topic: str = Field(default="chat.dlq", description="Records that can never be processed.")
+    turns_topic: str = Field(
+        default="chat.turns",
+        validation_alias=AliasChoices("PARLEY_TURNS_TOPIC", "KAFKA_TURNS_TOPIC"),
+        description="Assistant turns as they stream (started, deltas, finished); not durable.",
+    )
     domain_changes_topic: str = Field(
         default="parley.domain-changes",
         validation_alias=AliasChoices("PARLEY_DOMAIN_CHANGES_TOPIC", "KAFKA_DOMAIN_CHANGES_TOPIC"),
@@ -167,6 +176,32 @@ class Settings(BaseSettings):
         description="Context window per request (prompt + reply) the model server allows.",
     )
 
+    # --- assistants' turns ---------------------------------------------------------------
+    turns_per_user_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Assistant turns one user's messages may start per minute (more: refused).",
+    )
+    turn_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Assistant turns one core runs at once (more wait their turn, queued); size it to "
+            "the model server's parallel slots."
+        ),
+    )
+    # At most 55 s: a thread's actor is passivated after 60-120 s without a message, and a
+    # passivation stops the turn it runs.
+    turn_deadline_s: float = Field(
+        default=45.0,
+        gt=0,
+        le=55.0,
+        description=(
+            "Longest an assistant's turn may run: then it is stopped, its partial reply stored, "
+            "and it finishes as `error` (at most 55)."
+        ),
+    )
+
     # --- local services -----------------------------------------------------------------
     state_dir: Path = Field(
         default=REPO_ROOT / ".parley", description="Logs and data of the local services."
@@ -174,6 +209,13 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, description="Local Kafka broker port.")
     kafka_controller_port: int = Field(default=9093, description="Local KRaft controller port.")
     mongo_port: int = Field(default=27017, description="Local FerretDB port.")
+    store_backend: StoreBackend = Field(
+        default="postgresql",
+        description=(
+            "Storage of the local FerretDB: postgresql (Debian's PostgreSQL under the state "
+            "directory, indexed history) or sqlite (the earlier store; scans per query)."
+        ),
+    )
     oidc_port: int = Field(default=9400, description="Local OIDC provider port.")
     llm_port: int = Field(default=8090, description="Local model server (llama.cpp) port.")
     llm_threads: int = Field(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from actors import ActorSystem
     from adapters import KafkaConsumer, KafkaProducer, MongoStore
     from config.settings import Settings
+    from core._turns import TurnDeps
     from telemetry.metrics import Metrics
 
 __all__ = ["Core"]
@@ -41,6 +42,7 @@ class Core:
         producer: KafkaProducer,
         consumer: KafkaConsumer,
         metrics: Metrics,
+        turns: TurnDeps | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -57,6 +59,7 @@ class Core:
             dead_letter=self.dead_letter,
             on_stored=self._on_stored,
             on_duplicate=lambda _event: metrics.duplicates.inc(),
+            turns=turns,
         )
 
     async def start_registry(self, system: ActorSystem) -> Registry[str, Work]:

@@ -1,12 +1,13 @@
 """OutboxRelay: publishes the domain events the store holds pending, then marks them published.
 
-A change and its domain event are written in one document write (the thread document's
-outbox, see MongoStore.create_thread / set_members); this relay is the only thing that moves
-them to ``parley.domain-changes`` (``KAFKA_DOMAIN_CHANGES_TOPIC``). Order per event: publish
-and await the broker's ack (acks=all), then mark it published. A SIGKILL before the publish
-leaves it pending, so the next relay (after a restart, or another core) publishes it; a SIGKILL
-between the publish and the mark publishes it again with the SAME event_id, which consumers
-dedupe by. Nothing is lost either way.
+A change and its domain event are written in one document write (the outbox of the thread's
+document, the user's document, or an edit's or delete's own row: MongoStore.create_thread,
+set_members, set_title, set_archived, set_profile, apply_change); this relay is the only thing
+that moves them to ``parley.domain-changes`` (``KAFKA_DOMAIN_CHANGES_TOPIC``). Order per event:
+publish and await the broker's ack (acks=all), then mark it published. A SIGKILL before the
+publish leaves it pending, so the next relay (after a restart, or another core) publishes it; a
+SIGKILL between the publish and the mark publishes it again with the SAME event_id, which
+consumers dedupe by. Nothing is lost either way.
 
 The store has no change streams (FerretDB), and on FerretDB every query on `threads` but by
 `_id` scans the collection, so the relay must not poll fast: it wakes at once when this
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 
 from adapters import AdapterError, backoff_delays
-from protocol.domain import encode_domain_event
+from protocol.domain import encode_domain_event, key_of
 
 if TYPE_CHECKING:
     from adapters import DeliveryInfo
@@ -42,7 +43,7 @@ _BATCH = 100
 class OutboxStore(Protocol):
     async def pending_outbox(self, limit: int = ...) -> list[DomainEvent]: ...
     def outbox_written(self) -> trio.Event: ...
-    async def mark_published(self, thread_id: str, events: Sequence[DomainEvent]) -> None: ...
+    async def mark_published(self, events: Sequence[DomainEvent]) -> None: ...
 
 
 class Publisher(Protocol):
@@ -101,13 +102,9 @@ class OutboxRelay:
         if not events:
             return 0
         await self._producer.produce_many(
-            self._topic, [(event.thread_id, encode_domain_event(event)) for event in events]
+            self._topic, [(key_of(event), encode_domain_event(event)) for event in events]
         )
-        by_thread: dict[str, list[DomainEvent]] = {}
-        for event in events:
-            by_thread.setdefault(event.thread_id, []).append(event)
-        for thread_id, published in by_thread.items():
-            await self._store.mark_published(thread_id, published)
+        await self._store.mark_published(events)
         self.published += len(events)
         return len(events)
 

@@ -9,7 +9,8 @@ in-memory store (tests/core/test_sequencer.py).
 2. the stored message is published to `chat.events` and the broker's ack awaited.
 
 An edit or a delete takes the same path with a seq of its own (handle_change): numbered,
-stored once per change_id and applied to its message (MongoStore.apply_change), announced.
+stored once per change_id with its domain event in the same row (the outbox relay publishes
+it), applied to its message (MongoStore.apply_change), announced.
 
 If another core still believes it owns the thread (a zombie after a rebalance), the unique
 (thread_id, seq) index refuses one of the two writes; the loser reloads last_seq from the
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from adapters import PoisonRecordError, SeqConflictError
+from protocol.domain import change_event
 from protocol.events import (
     ChangeCommand,
     DeleteMessage,
@@ -36,6 +38,7 @@ from protocol.events import (
 
 if TYPE_CHECKING:
     from adapters import StoredChange, StoredMessage
+    from protocol.domain import DomainEvent
 
 __all__ = ["EventPublisher", "MessageStore", "ThreadSequencer"]
 
@@ -57,7 +60,9 @@ class MessageStore(Protocol):
     async def insert_message(self, message: MessageEvent) -> StoredMessage: ...
     async def insert_new_messages(self, messages: Sequence[MessageEvent]) -> int: ...
     async def find_message(self, message_id: str) -> MessageEvent | None: ...
-    async def apply_change(self, change: MessageChange) -> StoredChange: ...
+    async def apply_change(
+        self, change: MessageChange, outbox: Sequence[DomainEvent] = ...
+    ) -> StoredChange: ...
 
 
 class EventPublisher(Protocol):
@@ -155,9 +160,13 @@ class ThreadSequencer:
             )
         if target.deleted_at is not None and not isinstance(command, DeleteMessage):
             raise PoisonRecordError(f"message {command.message_id} is deleted")
-        result = await self._write_numbered(
-            lambda seq: self.store.apply_change(_numbered_change(command, seq))
-        )
+
+        def write(seq: int) -> Awaitable[StoredChange]:
+            change = _numbered_change(command, seq)
+            # Its domain event (message.edited / message.deleted) in the change's own row.
+            return self.store.apply_change(change, [change_event(change)])
+
+        result = await self._write_numbered(write)
         await self.publish([result.change])
         return result.change, result.duplicate
 
@@ -192,4 +201,5 @@ def _numbered(post: PostMessage, seq: int) -> MessageEvent:
         text=post.text,
         created_at=post.created_at,
         client_msg_id=post.client_msg_id,
+        turn_id=post.turn_id,
     )

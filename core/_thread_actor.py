@@ -27,12 +27,14 @@ from adapters import (
     backoff_delays,
 )
 from core._sequencer import MessageStore, ThreadSequencer
+from core._turns import ThreadTurns, TurnDeps
 from protocol.events import (
     ChangeCommand,
     MessageChange,
     MessageEvent,
     PostMessage,
     ThreadCommand,
+    TurnStopRequest,
     encode,
 )
 
@@ -68,10 +70,32 @@ class ThreadActor(Actor[Work]):
     mailbox_capacity = 4096
     mailbox_policy = MailboxPolicy.REJECT
     stop_grace = 10.0
+    # The assistant turns of the thread run in the actor's nursery (never a connection's).
+    uses_nursery = True
 
     def __init__(self, thread_id: str, deps: CoreDeps) -> None:
         self._deps = deps
         self._sequencer = ThreadSequencer(thread_id, deps.store, self._publish)
+        self._turns = (
+            None
+            if deps.turns is None
+            else ThreadTurns(thread_id, deps.turns, lambda: self.nursery, self._store_reply_now)
+        )
+
+    async def on_stopping(self) -> None:
+        # Drain or passivation: a running turn is stopped and its partial reply stored here
+        # (the mailbox loop has ended, so the sequencer is this task's alone).
+        if self._turns is not None:
+            await self._turns.drain()
+
+    async def _store_reply_now(self, post: PostMessage) -> None:
+        event, duplicate = await self._sequencer.handle(post)
+        if not duplicate:
+            self._deps.on_stored(event)
+
+    async def _turns_after(self, events: Sequence[MessageEvent]) -> None:
+        if self._turns is not None and events:
+            await self._turns.on_stored(list(events))
 
     def on_passivate(self) -> object:
         # Keep only the last seq: a reactivated actor need not ask the store again.
@@ -98,6 +122,12 @@ class ThreadActor(Actor[Work]):
         start = 0
         while start < len(batch):
             first = batch[start].post
+            if isinstance(first, TurnStopRequest):
+                if self._turns is not None:
+                    self._turns.stop(first)
+                self._deps.consumer.ack(batch[start].record)
+                start += 1
+                continue
             if not isinstance(first, PostMessage):
                 await self._store_change(batch[start], first)
                 start += 1
@@ -141,6 +171,7 @@ class ThreadActor(Actor[Work]):
             for event, work in zip(events, batch, strict=False):
                 self._deps.on_stored(event)
                 self._deps.consumer.ack(work.record)
+            await self._turns_after(events)
             return len(events)
 
     async def _store_one(self, msg: Work, post: PostMessage) -> None:
@@ -158,6 +189,9 @@ class ThreadActor(Actor[Work]):
                 self._deps.on_duplicate(event)
             else:
                 self._deps.on_stored(event)
+                self._deps.consumer.ack(msg.record)
+                await self._turns_after([event])
+                return
             break
         self._deps.consumer.ack(msg.record)
 
@@ -179,3 +213,5 @@ class CoreDeps:
     dead_letter: Callable[[ConsumedRecord, str], Awaitable[None]]
     on_stored: Callable[[MessageEvent], None]
     on_duplicate: Callable[[MessageEvent], None]
+    # None: this core runs no assistant turns (tests of the message path alone).
+    turns: TurnDeps | None = None

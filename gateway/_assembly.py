@@ -3,7 +3,8 @@
 Start order (the actor system stops in reverse, so the last started is the first stopped):
 
     token keys → thread refresher → chat.events consumer → events pump
-    → connections supervisor → [fan-out flusher → WebSocket listener]
+    → chat.turns consumer → turns pump → connections supervisor
+    → [fan-out flusher → WebSocket listener]
 
 The HTTP server is started by `parley serve` after every role, so it is stopped first.
 Every part runs in the process's one actor system: connection actors are children of the
@@ -20,7 +21,7 @@ from actors import TaskService, start_service
 from adapters import KafkaConsumer, ProcessBoard
 from gateway.auth import TokenVerifier
 from gateway.context import GatewayContext
-from gateway.events_bridge import events_group_id, pump_events
+from gateway.events_bridge import events_group_id, pump_events, pump_turns, turns_group_id
 from gateway.ingest import Ingest
 from gateway.limits import UserRateLimiter
 from gateway.recent import RecentMessages
@@ -96,6 +97,16 @@ async def start_gateway(
     await start_service(
         system, "events-pump", TaskService(partial(pump_events, threads, hub, events))
     )
+    # Assistant turns: lossy, from the end of the log (a late subscriber gets a snapshot).
+    turns = KafkaConsumer(
+        adapters.kafka,
+        [settings.turns_topic],
+        turns_group_id(status.process_id),
+        pin_start_offsets=True,
+        **_LATEST,
+    )
+    await start_service(system, "turns-consumer", turns)
+    await start_service(system, "turns-pump", TaskService(partial(pump_turns, hub, turns)))
     connections = await system.start_supervisor(
         "connections", max_restarts=_CONNECTION_CRASHES_TOLERATED, within=1.0
     )

@@ -54,10 +54,16 @@ def create_app(ctx: GatewayContext, extra: Sequence[Blueprint] = ()) -> QuartTri
     return app
 
 
-def create_ops_app(settings: Settings, status: ProcessStatus) -> QuartTrio:
+def create_ops_app(
+    settings: Settings, status: ProcessStatus, extra: Sequence[Blueprint] = ()
+) -> QuartTrio:
     """A process without the gateway role (a core) answers the operator endpoints; its
-    chat API answers 503 so that a client aimed at it by mistake retries elsewhere."""
+    chat API answers 503 so that a client aimed at it by mistake retries elsewhere.
+
+    `extra`: the role's internal blueprints (a plugin host's route endpoint)."""
     app = _base_app(settings, status, browser=browser_config(settings))
+    for blueprint in extra:
+        app.register_blueprint(blueprint)
 
     @app.route("/api/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def _no_chat_here(_rest: str) -> Response:

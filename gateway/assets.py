@@ -1,7 +1,7 @@
 """`parley assets build`: vendor the browser's pinned npm packages, without a bundler.
 
-The browser shell loads Vue, oidc-client-ts and @cfworker/json-schema as native ES modules
-through an import map, so set-up only has to copy each package's ES-module browser build into
+The browser shell loads Vue, oidc-client-ts, @cfworker/json-schema and markdown-it as native ES
+modules through an import map, so set-up only has to copy each package's ES-module build into
 ``frontend/vendor/`` (gitignored), which the gateway serves at ``/vendor/``. Versions are
 pinned by the committed ``frontend/package.json`` and ``package-lock.json``; ``npm ci``
 installs them into a cache under the state directory (``.parley/npm``), never into the
@@ -78,6 +78,9 @@ VENDORED: tuple[VendoredFile, ...] = (
     # The operator page's charts (frontend/ops.html).
     VendoredFile("uplot", "dist/uPlot.esm.js", "uPlot.esm.js"),
     VendoredFile("uplot", "dist/uPlot.min.css", "uPlot.min.css"),
+    # Markdown of assistant replies (app/markdown.js): the package's self-contained ES-module
+    # browser build (its dependencies are bundled in), used with raw HTML disabled.
+    VendoredFile("markdown-it", "dist/browser/markdown-it.esm.min.mjs", "markdown-it.mjs"),
 )
 _LICENSES = ("LICENSE", "LICENSE.md", "LICENSE.txt")
 

@@ -1,4 +1,4 @@
-"""Every gateway reads all of `chat.events` and hands each event to its FanoutHub.
+"""Every gateway reads all of `chat.events` (and `chat.turns`) and hands each to its FanoutHub.
 
 Each gateway is a consumer group of its own (it needs every partition) that starts at the
 log's end: a client that was away recovers from the store with `since_seq`, so the gateway
@@ -21,6 +21,7 @@ from protocol.events import (
     MessageEvent,
     decode_event,
 )
+from protocol.turns import decode_turn
 from telemetry import seconds_since_iso
 
 if TYPE_CHECKING:
@@ -28,13 +29,44 @@ if TYPE_CHECKING:
     from gateway.threads import ThreadDirectory
     from gateway.ws import FanoutHub
 
-__all__ = ["events_group_id", "pump_events"]
+__all__ = ["events_group_id", "pump_events", "pump_turns", "turns_group_id"]
 
 log = logging.getLogger(__name__)
 
 
 def events_group_id(gateway_id: str) -> str:
     return f"parley-gateway-{gateway_id}"
+
+
+def turns_group_id(gateway_id: str) -> str:
+    return f"parley-gateway-turns-{gateway_id}"
+
+
+async def pump_turns(
+    hub: FanoutHub,
+    consumer: KafkaConsumer,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Deliver assistant turn records (started, deltas, finished) as they stream.
+
+    Not durable and never replayed: a gateway starts at the end of `chat.turns`; a client
+    that joins mid-turn gets the text so far from the hub's `ActiveTurns`.
+    """
+    task_status.started()
+    async for record in consumer:
+        try:
+            turn = decode_turn(record.value or b"")
+        except EventDecodeError as exc:
+            log.error(
+                "skipping malformed turn record",
+                extra={"partition": record.partition, "offset": record.offset, "why": str(exc)},
+            )
+            consumer.ack(record)
+            continue
+        if turn is not None:
+            hub.publish_turn(turn)
+        consumer.ack(record)
 
 
 async def pump_events(

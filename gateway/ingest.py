@@ -28,6 +28,7 @@ from protocol.events import (
     EditMessage,
     PostMessage,
     PresenceEvent,
+    TurnStopRequest,
     TypingEvent,
     encode,
     utc_now_iso,
@@ -176,7 +177,7 @@ class Ingest:
         except RateLimited:
             self._metrics.refused.labels("rate").inc()
             raise
-        await self._threads.require_member(user, thread_id)
+        await self._threads.require_open(user, thread_id)
 
         message_id = message_id_for(user, client_msg_id)
         if client_msg_id is not None:
@@ -270,6 +271,27 @@ class Ingest:
             raise self._refusal_for(exc) from None
         self._metrics.ingested.labels(via).inc()
         return AcceptedChange(change_id, message_id, thread_id, now)
+
+    async def request_stop(self, principal: Principal, thread_id: str, turn_id: str) -> str:
+        """Ask the core that runs the thread's turn `turn_id` to stop it (any member may);
+        returns when Kafka has the request (its time). On the thread's partition, so it
+        reaches the ThreadActor that owns the turn; a turn already over ignores it."""
+        self._refuse_when_busy()
+        for field, value in (("thread_id", thread_id), ("turn_id", turn_id)):
+            if _ID.match(value) is None:
+                raise ValidationFailed(
+                    f"{field} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -", field=field
+                )
+        await self._threads.require_member(principal.user_id, thread_id)
+        now = utc_now_iso()
+        request = TurnStopRequest(thread_id, turn_id, principal.user_id, now)
+        try:
+            await self._producer.produce(
+                self._settings.commands_topic, encode(request), key=thread_id
+            )
+        except AdapterError as exc:
+            raise self._refusal_for(exc) from None
+        return now
 
     def _refuse_when_busy(self) -> None:
         if self._readiness.draining.is_set():

@@ -16,9 +16,11 @@ from gateway.schemas import (
     AddMember,
     CreateThread,
     EditMessageBody,
+    MarkRead,
     PostMessageBody,
     PostThreadMessageBody,
     RenameThread,
+    UpdateProfile,
 )
 from protocol.asyncapi import asyncapi_document
 from protocol.catalog import PAYLOADS, schema_of
@@ -75,6 +77,8 @@ def openapi_document() -> dict[str, Any]:
             AddMember,
             EditMessageBody,
             RenameThread,
+            MarkRead,
+            UpdateProfile,
         )
     }
     schemas["Error"] = {
@@ -140,11 +144,27 @@ def openapi_document() -> dict[str, Any]:
             "/api/threads/{thread_id}": {
                 "get": {"parameters": [thread_id], "responses": _answers("200", "thread", 403)},
                 "patch": {
-                    "summary": "Rename (the creator only); a thread.renamed domain event",
+                    "summary": "Rename and/or archive (the creator only); a thread.renamed or "
+                    "thread.archived domain event",
                     "parameters": [thread_id],
                     "requestBody": _body("RenameThread"),
                     "responses": _answers("200", "thread", 403, 404),
                 },
+            },
+            "/api/threads/{thread_id}/read": {
+                "post": {
+                    "summary": "Raise your read marker of the thread (never lowered)",
+                    "parameters": [thread_id],
+                    "requestBody": _body("MarkRead"),
+                    "responses": _answers("200", "read_seq", 403, 404),
+                }
+            },
+            "/api/v1/me": {
+                "patch": {
+                    "summary": "Your display name; a user.profile_updated domain event",
+                    "requestBody": _body("UpdateProfile"),
+                    "responses": _answers("200", "profile"),
+                }
             },
             "/api/threads/{thread_id}/messages/{message_id}": {
                 "patch": {

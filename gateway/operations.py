@@ -11,6 +11,14 @@ the Authorization header only, never from the URL.
     GET  /api/v1/ops/processes/{id}/actors      its supervision tree (last announcement)
     POST /api/v1/ops/processes/{id}/drain       the SIGTERM path, asked for remotely
     POST /api/v1/ops/processes/{id}/restart     {"path": "/parley/threads"}: restart a subtree
+    POST /api/v1/ops/plugins/{plugin_id}/stop   stop a plugin on every plugin host
+    POST /api/v1/ops/plugins/{plugin_id}/start  start it again
+
+A plugin's stop/start is a desired state for the whole deployment (`protocol.ops.PluginSwitch`
+in the store), not a command to one process: every plugin host obeys it within a second,
+and one started later obeys it before it loads the plugin. The request waits until every
+live process that runs the plugin announces the new state; a plugin no live process runs is
+404 `not_found`.
 
 Everything is read from the processes' announcements in the store (`adapters.ProcessBoard`),
 so any gateway answers for every process, a core-only one included. A command is queued for
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -34,7 +43,7 @@ from quart import Blueprint, Response, current_app, request
 from adapters import AdapterError
 from gateway.auth import bearer_token, is_admin
 from gateway.schemas import parse_json
-from protocol.ops import CommandKind, CommandState, Liveness, OpsCommand
+from protocol.ops import CommandKind, CommandState, Liveness, OpsCommand, PluginSwitch
 from protocol.refusals import (
     AdminRequired,
     CommandNotTaken,
@@ -64,6 +73,8 @@ OPS_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/api/v1/ops/processes/<process_id>/actors"),
     ("POST", "/api/v1/ops/processes/<process_id>/drain"),
     ("POST", "/api/v1/ops/processes/<process_id>/restart"),
+    ("POST", "/api/v1/ops/plugins/<plugin_id>/stop"),
+    ("POST", "/api/v1/ops/plugins/<plugin_id>/start"),
 )
 
 # How often a waiting command request looks at its document.
@@ -74,6 +85,10 @@ _LISTED_FOR_S = 86_400.0
 # How long one read or write of the announcements may take before the API answers 503.
 _STORE_TIMEOUT_S = 5.0
 _MAX_PATH_CHARS = 1_000
+# A plugin id as plugin.toml allows it (plugins._manifest; the gateway does not import plugins).
+_PLUGIN_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+# A plugin host reads the switches once a second, then the next heartbeat announces it.
+_SWITCH_GRACE_S = 2.0
 
 
 async def _stored(call: Callable[[], Awaitable[T]]) -> T:
@@ -231,6 +246,66 @@ async def _run_command(ctx: GatewayContext, command: OpsCommand) -> dict[str, An
         f"({command.command_id}) within {ctx.settings.heartbeat_timeout_s:g}s",
         retry_after_s=1,
     )
+
+
+@operations_blueprint.post("/api/v1/ops/plugins/<plugin_id>/stop")
+async def stop_plugin(plugin_id: str) -> Response:
+    return _json(await _switch_plugin(plugin_id, running=False))
+
+
+@operations_blueprint.post("/api/v1/ops/plugins/<plugin_id>/start")
+async def start_plugin(plugin_id: str) -> Response:
+    return _json(await _switch_plugin(plugin_id, running=True))
+
+
+async def _switch_plugin(plugin_id: str, *, running: bool) -> dict[str, Any]:
+    ctx = _ctx()
+    principal = await require_admin(ctx)
+    if not _PLUGIN_ID.match(plugin_id):
+        raise ValidationFailed(
+            f"{plugin_id[:60]!r} is not a plugin id (lowercase letters, digits, -)",
+            field="plugin_id",
+        )
+    timeout = ctx.settings.heartbeat_timeout_s
+    if not _hosts_of(await _stored(ctx.board.processes), plugin_id, timeout):
+        raise NotFound(f"no live plugin host runs plugin {plugin_id!r}", field="plugin_id")
+    action = "start" if running else "stop"
+    switch = PluginSwitch(plugin_id, running, principal.user_id, _now())
+    log.info(
+        "operator command asked",
+        extra={"command": f"plugin {action}", "plugin": plugin_id, "asked_by": switch.asked_by},
+    )
+    await _stored(partial(ctx.board.switch_plugin, switch))
+    wanted = "running" if running else "stopped"
+    hosts: dict[str, str] = {}
+    with trio.move_on_after(ctx.settings.heartbeat_timeout_s + _SWITCH_GRACE_S):
+        while True:
+            hosts = _hosts_of(await _stored(ctx.board.processes), plugin_id, timeout)
+            # A start does not make a failed or refused plugin run: it is done once no host
+            # shows it stopped any more.
+            if all(state == wanted or (running and state != "stopped") for state in hosts.values()):
+                return {"plugin": switch.to_json(), "state": wanted, "hosts": hosts}
+            await trio.sleep(_COMMAND_POLL_S)
+    raise CommandNotTaken(
+        f"plugin {action} of {plugin_id!r} recorded, but not every host announced it within "
+        f"{ctx.settings.heartbeat_timeout_s + _SWITCH_GRACE_S:g}s: {hosts}",
+        retry_after_s=1,
+    )
+
+
+def _hosts_of(
+    processes: list[ProcessAnnouncement], plugin_id: str, timeout_s: float
+) -> dict[str, str]:
+    """{process id: the plugin's state} for every live process that runs `plugin_id`."""
+    now = _now()
+    hosts: dict[str, str] = {}
+    for process in processes:
+        if process.liveness(now, timeout_s) in (Liveness.GONE, Liveness.STOPPED):
+            continue
+        for plugin in process.plugins:
+            if plugin.get("id") == plugin_id:
+                hosts[process.process_id] = str(plugin.get("state", ""))
+    return hosts
 
 
 def _self(ctx: GatewayContext) -> str:

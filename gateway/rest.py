@@ -13,7 +13,9 @@ from gateway.schemas import (
     CreateThread,
     EditMessageBody,
     HistoryQuery,
+    MarkRead,
     RenameThread,
+    UpdateProfile,
     parse_body,
     parse_json,
 )
@@ -95,10 +97,38 @@ async def get_thread(thread_id: str) -> Response:
 
 
 @rest_blueprint.patch("/api/threads/<thread_id>")
-async def rename_thread(thread_id: str) -> Response:
+async def change_thread(thread_id: str) -> Response:
+    """Rename (``title``) and/or archive (``archived: true``); the creator only."""
     principal = await _principal()
     body = parse_body(RenameThread, await _body())
-    return _json(await _ctx().threads.rename(principal.user_id, thread_id, body.title))
+    if body.title is None and body.archived is None:
+        raise ValidationFailed("give a title or archived: true", field="body")
+    if body.archived is False:
+        raise ValidationFailed("archiving is final: only archived: true", field="archived")
+    threads = _ctx().threads
+    thread: dict[str, Any] = {}
+    if body.title is not None:
+        thread = await threads.rename(principal.user_id, thread_id, body.title)
+    if body.archived:
+        thread = await threads.archive(principal.user_id, thread_id)
+    return _json(thread)
+
+
+@rest_blueprint.post("/api/threads/<thread_id>/read")
+async def mark_read(thread_id: str) -> Response:
+    """The signed-in user read the thread up to ``seq`` (members only)."""
+    principal = await _principal()
+    body = parse_body(MarkRead, await _body())
+    return _json(await _ctx().threads.mark_read(principal.user_id, thread_id, body.seq))
+
+
+@rest_blueprint.patch("/api/v1/me")
+async def update_profile() -> Response:
+    """The signed-in user's display name; the people they share a thread with see it live."""
+    principal = await _principal()
+    body = parse_body(UpdateProfile, await _body())
+    people = _ctx().threads.people
+    return _json(await people.update_profile(principal.user_id, body.display_name))
 
 
 @rest_blueprint.post("/api/threads/<thread_id>/members")
@@ -135,6 +165,15 @@ async def delete_message(thread_id: str, message_id: str) -> Response:
     return _json(accepted.body(), 202)
 
 
+@rest_blueprint.post("/api/threads/<thread_id>/turns/<turn_id>/stop")
+async def stop_turn(thread_id: str, turn_id: str) -> Response:
+    """Stop an assistant's turn (any member): 202 once the request is on its way to the
+    core that runs it; the `turn` frame `finished` with status `stopped` follows."""
+    principal = await _principal()
+    accepted_at = await _ctx().ingest.request_stop(principal, thread_id, turn_id)
+    return _json({"thread_id": thread_id, "turn_id": turn_id, "accepted_at": accepted_at}, 202)
+
+
 @rest_blueprint.get("/api/v1/server")
 async def boot_snapshot() -> Response:
     """Everything the browser needs to boot, for the signed-in user, in one answer."""
@@ -152,11 +191,19 @@ async def boot_snapshot() -> Response:
     for claim in ("name", "preferred_username", "email"):
         if isinstance(claims.get(claim), str):
             profile[claim] = claims[claim]
+    people = {user, *online}
+    for thread in threads:
+        people.update(thread["members"])
+    # Display names people chose (PATCH /api/v1/me), for everyone this user meets.
+    names = await ctx.threads.people.names(sorted(people))
+    if user in names:
+        profile["display_name"] = names[user]
     return _json(
         {
             "profile": profile,
             "threads": threads,
             "online": sorted(online),
+            "display_names": names,
             "generated_at": utc_now_iso(),
         }
     )

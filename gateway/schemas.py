@@ -19,9 +19,11 @@ __all__ = [
     "CreateThread",
     "EditMessageBody",
     "HistoryQuery",
+    "MarkRead",
     "PostMessageBody",
     "PostThreadMessageBody",
     "RenameThread",
+    "UpdateProfile",
     "check_text",
     "parse_body",
     "parse_json",
@@ -63,9 +65,23 @@ class CreateThread(_Strict):
 
 
 class RenameThread(_Strict):
-    """``PATCH /api/threads/{id}``: a new title (the creator only)."""
+    """``PATCH /api/threads/{id}``: a new title and/or ``archived: true`` (the creator only;
+    archiving is final: the thread stays readable and takes no new messages)."""
 
-    title: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    archived: bool | None = None
+
+
+class UpdateProfile(_Strict):
+    """``PATCH /api/v1/me``: the signed-in user's display name."""
+
+    display_name: str = Field(max_length=200)
+
+
+class MarkRead(_Strict):
+    """``POST /api/threads/{id}/read``: read up to ``seq`` (the marker only moves forward)."""
+
+    seq: int = Field(ge=0, le=2**63 - 1)
 
 
 class AddMember(_Strict):
@@ -145,7 +161,8 @@ def parse_body(model: type[M], payload: Any) -> M:
     if not isinstance(payload, dict):
         raise ValidationFailed("body must be a JSON object", field="body")
     for key in payload:
-        if key in SERVER_OWNED:
+        # A field of the model itself is the client's to send (a read marker's `seq`).
+        if key in SERVER_OWNED and key not in model.model_fields:
             raise ValidationFailed(f"field {key!r} is set by the server", field=key)
         if key.startswith("$") or "." in key:
             raise ValidationFailed(f"field name {key!r} is not allowed", field=key)

@@ -31,11 +31,13 @@ import trio
 import uuid6
 
 from adapters import AdapterError
+from gateway.people import People, PeopleStore, unread
 from gateway.schemas import _ID_PATTERN
 from protocol.domain import (
     DomainEvent,
     MemberAdded,
     MemberRemoved,
+    ThreadArchived,
     ThreadCreated,
     ThreadRenamed,
 )
@@ -48,7 +50,7 @@ from protocol.events import (
     utc_now_iso,
 )
 from protocol.records import ThreadRecord
-from protocol.refusals import Forbidden, NotFound, ValidationFailed
+from protocol.refusals import ArchivedThread, Forbidden, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
     from adapters import HistoryPage, KafkaProducer
@@ -68,7 +70,7 @@ _REFRESH_BACKLOG = 1024
 _MAX_MEMBERS = 1000
 
 
-class ThreadStore(Protocol):
+class ThreadStore(PeopleStore, Protocol):
     async def create_thread(
         self, thread: ThreadRecord, outbox: Sequence[DomainEvent] = ...
     ) -> ThreadRecord: ...
@@ -79,6 +81,9 @@ class ThreadStore(Protocol):
     ) -> ThreadRecord | None: ...
     async def set_title(
         self, thread_id: str, title: str, outbox: Sequence[DomainEvent] = ...
+    ) -> ThreadRecord | None: ...
+    async def set_archived(
+        self, thread_id: str, outbox: Sequence[DomainEvent] = ...
     ) -> ThreadRecord | None: ...
     async def last_seqs(self, thread_ids: Sequence[str]) -> dict[str, int]: ...
     async def find_message(self, message_id: str) -> MessageEvent | None: ...
@@ -100,6 +105,7 @@ def public_thread(thread: ThreadRecord) -> dict[str, Any]:
         "members": list(thread.members),
         "created_by": thread.created_by,
         "created_at": thread.created_at,
+        "archived": thread.archived,
     }
 
 
@@ -134,6 +140,7 @@ class ThreadDirectory:
         # Set while run_refresher() runs; without it (unit tests) old entries are fetched in line.
         self._refresh_requests: trio.MemorySendChannel[str] | None = None
         self._refresh_queued: set[str] = set()
+        self.people = People(settings, store, producer)
 
     # --- membership -------------------------------------------------------------------
     async def _thread(self, thread_id: str) -> ThreadRecord:
@@ -229,6 +236,20 @@ class ThreadDirectory:
         if user_id not in thread.members:
             raise Forbidden("you are not a member of this thread", field="thread_id")
 
+    async def require_open(self, user_id: str, thread_id: str) -> None:
+        """A member, and the thread takes new messages (it is not archived)."""
+        thread = await self._thread(thread_id)
+        if user_id not in thread.members:
+            raise Forbidden("you are not a member of this thread", field="thread_id")
+        if thread.archived:
+            raise ArchivedThread(f"thread {thread_id!r} is archived", field="thread_id")
+
+    async def mark_read(self, user_id: str, thread_id: str, seq: int) -> dict[str, Any]:
+        """Raise the user's read marker of a thread (members only; archived ones too)."""
+        await self.require_member(user_id, thread_id)
+        read_seq = await self.people.mark_read(user_id, thread_id, seq)
+        return {"thread_id": thread_id, "read_seq": read_seq}
+
     # --- threads ----------------------------------------------------------------------
     async def create(self, creator: str, title: str, members: list[str]) -> dict[str, Any]:
         for member in members:
@@ -284,10 +305,24 @@ class ThreadDirectory:
         return [public_thread(t) for t in await self._store.list_threads(user_id)]
 
     async def boot_threads(self, user_id: str) -> list[dict[str, Any]]:
-        """The user's threads with each one's last seq (one store aggregation for all)."""
+        """The user's threads with each one's last seq (one store aggregation for all), the
+        user's read marker and the unread count after it."""
         threads = await self._store.list_threads(user_id)
-        last = await self._store.last_seqs([t.thread_id for t in threads])
-        return [{**public_thread(t), "last_seq": last.get(t.thread_id, 0)} for t in threads]
+        ids = [t.thread_id for t in threads]
+        last = await self._store.last_seqs(ids)
+        read = await self.people.read_seqs(user_id, ids)
+        booted = []
+        for thread in threads:
+            last_seq, read_seq = last.get(thread.thread_id, 0), read.get(thread.thread_id, 0)
+            booted.append(
+                {
+                    **public_thread(thread),
+                    "last_seq": last_seq,
+                    "read_seq": read_seq,
+                    "unread": unread(last_seq, read_seq),
+                }
+            )
+        return booted
 
     async def get_for(self, user_id: str, thread_id: str) -> dict[str, Any]:
         await self.require_member(user_id, thread_id)
@@ -310,31 +345,49 @@ class ThreadDirectory:
     async def rename(self, actor: str, thread_id: str, title: str) -> dict[str, Any]:
         """The creator renames the thread: the title and its domain event in one write, then
         every member's connection on every gateway is told (a `thread` frame with the title)."""
-        self.forget(thread_id)
-        thread = await self._thread(thread_id)
-        if actor not in thread.members:
-            raise Forbidden("you are not a member of this thread", field="thread_id")
-        if thread.created_by != actor:
-            raise Forbidden("only the thread's creator renames it", field="thread_id")
+        await self._require_creator(actor, thread_id, "renames it")
         event = ThreadRenamed(_event_id(), thread_id, actor, utc_now_iso(), title)
         updated = await self._store.set_title(thread_id, title, [event])
+        return await self._announce_change(thread_id, updated)
+
+    async def archive(self, actor: str, thread_id: str) -> dict[str, Any]:
+        """The creator archives the thread: readable, closed to new messages (one write with
+        its ``thread.archived`` event); every member's connection is told. Archiving an
+        archived thread changes nothing and writes no event."""
+        thread = await self._require_creator(actor, thread_id, "archives it")
+        if thread.archived:
+            return public_thread(thread)
+        event = ThreadArchived(_event_id(), thread_id, actor, utc_now_iso())
+        updated = await self._store.set_archived(thread_id, [event])
+        return await self._announce_change(thread_id, updated)
+
+    async def _announce_change(
+        self, thread_id: str, updated: ThreadRecord | None
+    ) -> dict[str, Any]:
         self.forget(thread_id)
         if updated is None:
             raise NotFound(f"thread {thread_id!r} does not exist", field="thread_id")
         if self._producer is not None:
-            changed = MembershipEvent(thread_id=thread_id, members=updated.members, title=title)
+            changed = MembershipEvent(
+                thread_id=thread_id,
+                members=updated.members,
+                title=updated.title,
+                archived=updated.archived,
+            )
             await self._producer.produce(
                 self._settings.events_topic, encode(changed), key=thread_id
             )
         return public_thread(updated)
 
-    async def _require_creator(self, actor: str, thread_id: str) -> ThreadRecord:
+    async def _require_creator(
+        self, actor: str, thread_id: str, does: str = "changes its members"
+    ) -> ThreadRecord:
         self.forget(thread_id)
         thread = await self._thread(thread_id)
         if actor not in thread.members:
             raise Forbidden("you are not a member of this thread", field="thread_id")
         if thread.created_by != actor:
-            raise Forbidden("only the thread's creator changes its members", field="thread_id")
+            raise Forbidden(f"only the thread's creator {does}", field="thread_id")
         return thread
 
     async def _set_members(
@@ -366,6 +419,9 @@ class ThreadDirectory:
             raise NotFound(f"message {message_id!r} is not in this thread", field="message_id")
         if message.deleted_at is not None:
             raise NotFound(f"message {message_id!r} was deleted", field="message_id")
+        if not delete and (await self._thread(thread_id)).archived:
+            # Deletes still work: taking one's words back is not new content.
+            raise ArchivedThread(f"thread {thread_id!r} is archived", field="thread_id")
         if message.sender_id == user_id:
             return message
         if not delete:

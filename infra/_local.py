@@ -1,4 +1,5 @@
-"""`LocalServices`: Kafka, FerretDB, the OIDC provider and the model server under one state dir.
+"""`LocalServices`: Kafka, FerretDB on PostgreSQL, the OIDC provider and the model server under
+one state dir.
 
 The model server (llama.cpp, `infra._llm`) is part of the operator's stack only while the
 assistants' model is local (`PARLEY_LLM_BASE_URL` empty); tests and the bench ask for it
@@ -30,11 +31,11 @@ from infra._kafka import Kafka
 from infra._llm import LlmServer
 from infra._oidc import OidcProvider
 from infra._ports import find_free_ports
+from infra._postgres import Postgres
 from infra._proc import terminate
 from infra._service import Service, tcp_open
 
 __all__ = ["Endpoints", "LocalServices", "Ports", "ServiceStatus"]
-
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class LocalServices:
             settings.events_topic,
             settings.dlq_topic,
             settings.domain_changes_topic,
+            settings.turns_topic,
         )
         self.topic_partitions = settings.topic_partitions
         self.kafka = Kafka(
@@ -126,7 +128,19 @@ class LocalServices:
             advertised_port=kafka_advertised_port,
             die_with_parent=die_with_parent,
         )
-        self.ferretdb = FerretDB(self.state_dir, self.ports.mongo, die_with_parent=die_with_parent)
+        self.store_backend = settings.store_backend
+        self.postgres: Postgres | None = None
+        if settings.store_backend == "postgresql":
+            # A stack that dies with its parent is a test session's, data deleted with it.
+            self.postgres = Postgres(
+                self.state_dir, die_with_parent=die_with_parent, ephemeral=die_with_parent
+            )
+        self.ferretdb = FerretDB(
+            self.state_dir,
+            self.ports.mongo,
+            postgres=self.postgres,
+            die_with_parent=die_with_parent,
+        )
         self.oidc = OidcProvider(
             self.state_dir,
             self.ports.oidc,
@@ -153,10 +167,12 @@ class LocalServices:
 
     @property
     def services(self) -> tuple[Service, ...]:
-        # FerretDB, the provider and the model go first: they start while Kafka formats its
-        # storage.
+        # The store, the provider and the model go first: they start while Kafka formats its
+        # storage. PostgreSQL is waited for before FerretDB: its readiness step installs the
+        # index trigger, which must exist before FerretDB creates the first collection.
         model = (self.llm,) if self.llm is not None else ()
-        return (self.ferretdb, self.oidc, *model, self.kafka)
+        pg = (self.postgres,) if self.postgres is not None else ()
+        return (*pg, self.ferretdb, self.oidc, *model, self.kafka)
 
     def endpoints(self) -> Endpoints:
         return Endpoints(
@@ -229,7 +245,8 @@ class LocalServices:
 
     def _terminate(self, services: Sequence[Service], deadline_s: float = 20.0) -> list[str]:
         pids = {pid: s.marker for s in services if (pid := s.pid()) is not None}
-        terminate(pids, deadline_s)
+        signals = {pid: s.stop_signal for s in services if (pid := s.pid()) is not None}
+        terminate(pids, deadline_s, signals)
         for svc in services:
             if svc.proc is not None:
                 svc.proc.wait()  # reap our own children; nothing is left as a zombie

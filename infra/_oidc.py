@@ -3,8 +3,11 @@
 Issuer `http://127.0.0.1:PORT/parley`. Any user name typed on the login page (or sent as
 `username` in a password grant) becomes the token's `sub`; alice, bob and carol are the
 documented dev users but nothing restricts the name. Every grant gets `aud` = the audience.
-The password grant of the documented user `admin` also gets the admin claim
-(`PARLEY_ADMIN_CLAIM`: [`PARLEY_ADMIN_VALUE`]), which opens the operations API.
+The documented user `admin` gets the admin claim (`PARLEY_ADMIN_CLAIM`:
+[`PARLEY_ADMIN_VALUE`]), which opens the operations API, both through the password grant and
+when the name is typed on the login page (the code flow): a request mapping on `subject`,
+which mock-oauth2-server matches against the login name since 5.0 (and the password grant's
+username since 6.0), so nobody types the claim into the login form's claims box.
 Signing keys are the ones bundled in the jar, so tokens stay valid across restarts.
 """
 
@@ -58,7 +61,8 @@ class OidcProvider(Service):
         # The first mapping that matches wins. A request naming an `audience` (tests asking for a
         # wrong one) gets it; every other request ("grant_type" is always present) gets ours.
         # `sub` is left to the grant: the login name, or the password grant's username.
-        # The user `admin` (password grant) is matched first, so it gets the admin claim.
+        # The user `admin` (login page or password grant: `subject` is the name either way) is
+        # matched first, so it gets the admin claim.
         admin = {"aud": [self.audience], self.admin_claim: [self.admin_value]}
         return {
             "interactiveLogin": True,
@@ -68,7 +72,7 @@ class OidcProvider(Service):
                     "issuerId": ISSUER_ID,
                     "tokenExpiry": 3600,
                     "requestMappings": [
-                        {"requestParam": "username", "match": "admin", "claims": admin},
+                        {"requestParam": "subject", "match": "admin", "claims": admin},
                         {
                             "requestParam": "audience",
                             "match": "*",

@@ -10,6 +10,7 @@ __all__ = [
     "INFRA_DIR",
     "KAFKA_DIR",
     "OIDC_DIR",
+    "POSTGRES_SQL",
     "TOXIPROXY_BIN",
     "TOXIPROXY_DIR",
 ]
@@ -22,3 +23,5 @@ FERRETDB_BIN = FERRETDB_DIR / "bin" / "ferretdb-launcher"
 # The network fault proxy the chaos tests put between Parley and the store.
 TOXIPROXY_DIR = INFRA_DIR / "toxiproxy"
 TOXIPROXY_BIN = TOXIPROXY_DIR / "bin" / "toxiproxy-server"
+# Run on every start of the local PostgreSQL: the GIN indexes FerretDB's filters can use.
+POSTGRES_SQL = INFRA_DIR / "postgres" / "indexes.sql"

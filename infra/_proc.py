@@ -104,12 +104,17 @@ def wait_gone(pid: int, marker: str, deadline_s: float) -> bool:
         time.sleep(0.05)
 
 
-def terminate(pids: Mapping[int, str], deadline_s: float = 20.0) -> None:
-    """SIGTERM every (pid, marker) still ours, then SIGKILL what is left after the deadline."""
+def terminate(
+    pids: Mapping[int, str],
+    deadline_s: float = 20.0,
+    signals: Mapping[int, signal.Signals] | None = None,
+) -> None:
+    """SIGTERM (or the pid's entry in `signals`) every (pid, marker) still ours, then SIGKILL
+    what is left after the deadline."""
     live = {pid: m for pid, m in pids.items() if is_ours(pid, m)}
     for pid in live:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, (signals or {}).get(pid, signal.SIGTERM))
     end = time.monotonic() + deadline_s
     for pid, marker in live.items():
         if not wait_gone(pid, marker, max(0.0, end - time.monotonic())):

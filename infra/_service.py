@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -30,6 +31,8 @@ class Service(ABC):
     name: str
     port_env: str  # the setting that moves `port`, named in errors
     start_deadline_s: float = 60.0
+    # What `down` sends first (SIGKILL follows after the deadline).
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def __init__(self, state_dir: Path, port: int, *, die_with_parent: bool = False) -> None:
         self.dir = state_dir / self.name

@@ -34,7 +34,17 @@ def infra_main(action: str) -> int:
         fresh = set(services.started)
         for svc, where in (
             (services.kafka, f"{ep.kafka_bootstrap}  topics {', '.join(services.topics)}"),
-            (services.ferretdb, ep.mongo_uri),
+            *(
+                (
+                    (
+                        services.postgres,
+                        f"socket {services.postgres.socket_dir}  (FerretDB's storage)",
+                    ),
+                )
+                if services.postgres is not None
+                else ()
+            ),
+            (services.ferretdb, f"{ep.mongo_uri}  on {services.store_backend}"),
             (services.oidc, f"{ep.oidc_issuer}  users {_DEV_USERS} (any name, no password)"),
             *(
                 ((services.llm, f"{ep.llm_base_url}  model {settings.llm_model}"),)

@@ -69,7 +69,14 @@ class {name}:
 
 '''
     text = _replace_once(text, "DomainEvent = ", model + "DomainEvent = ")
-    text = re.sub(r"^(DomainEvent = .*)$", rf"\1 | {name}", text, count=1, flags=re.M)
+    # The union is one parenthesised member a line: the new one goes before its ")".
+    text = re.sub(
+        r"^(DomainEvent = \(\n(?:    \| .*\n|    \w.*\n)*)\)",
+        rf"\1    | {name}\n)",
+        text,
+        count=1,
+        flags=re.M,
+    )
     text = _replace_once(
         text,
         "_BY_TYPE: dict[str, type[DomainEvent]] = {\n",
@@ -80,13 +87,18 @@ class {name}:
 
     catalog = root / "protocol" / "catalog.py"
     text = catalog.read_text(encoding="utf-8")
-    text = re.sub(
-        r"^from protocol\.domain import (.*)$",
-        rf"from protocol.domain import \1, {name}",
-        text,
-        count=1,
-        flags=re.M,
-    )
+    if "from protocol.domain import (\n" in text:  # one name a line, as ruff writes it
+        text = _replace_once(
+            text, "from protocol.domain import (\n", f"from protocol.domain import (\n    {name},\n"
+        )
+    else:
+        text = re.sub(
+            r"^from protocol\.domain import (.*)$",
+            rf"from protocol.domain import \1, {name}",
+            text,
+            count=1,
+            flags=re.M,
+        )
     text = _replace_once(
         text,
         "\n)\n\n\ndef payloads_on",

@@ -1,4 +1,4 @@
-"""`parley ops ps|tree|drain|restart`: the operations API from a terminal.
+"""`parley ops ps|tree|drain|restart|plugin stop|start`: the operations API from a terminal.
 
 Talks to any gateway (`--url`, default `PARLEY_OPS_URL`, else this machine's gateway) with
 an admin's access token (`--token`, default `PARLEY_TOKEN`, else one fetched from the local
@@ -41,6 +41,9 @@ def add_ops_parser(sub: Any) -> None:
     restart = actions.add_parser("restart", help="restart an actor subtree of a process")
     restart.add_argument("id")
     restart.add_argument("path", help="the node's path as `parley ops tree` shows it")
+    plugin = actions.add_parser("plugin", help="stop or start a plugin on every plugin host")
+    plugin.add_argument("plugin_action", choices=("stop", "start"))
+    plugin.add_argument("id", help="the plugin's id")
 
 
 def ops_main(args: argparse.Namespace) -> int:
@@ -72,6 +75,11 @@ def ops_main(args: argparse.Namespace) -> int:
             body = {"path": args.path}
             answer = _call(client, "POST", f"/api/v1/ops/processes/{args.id}/restart", body)
             print(f"{args.id}: {answer['command']['outcome']}")
+        elif action == "plugin":
+            verb = args.plugin_action
+            answer = _call(client, "POST", f"/api/v1/ops/plugins/{args.id}/{verb}")
+            hosts = ", ".join(f"{h}: {s}" for h, s in sorted(answer["hosts"].items()))
+            print(f"{args.id}: {answer['state']} ({hosts})")
     return 0
 
 

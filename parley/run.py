@@ -27,7 +27,8 @@ def run_main() -> int:
     settings = load_settings()
     services = LocalServices(settings)
     model = " and the local model server" if services.llm is not None else ""
-    _say(f"starting Kafka, FerretDB, the OIDC provider{model} (first time: about a minute)")
+    store = "FerretDB on PostgreSQL" if services.postgres is not None else "FerretDB on SQLite"
+    _say(f"starting Kafka, {store}, the OIDC provider{model} (first time: about a minute)")
     endpoints = services.start()
     env = dict(os.environ)
     env.update(

@@ -149,10 +149,12 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     gateway: GatewayContext | None = None
     if role in (Role.ALL, Role.GATEWAY):
         gateway = await start_gateway(system, settings, status, shared)
+    internal: list[Blueprint] = []
     if role is Role.PLUGINS:
         from plugins import start_plugin_host
 
-        await start_plugin_host(system, settings, status, shared)
+        host = await start_plugin_host(system, settings, status, shared)
+        internal.append(host.routes_blueprint())
     if role is Role.ALL:
         from plugins import plugin_host_child
 
@@ -163,7 +165,7 @@ async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus)
     app = (
         create_asgi_app(gateway, _plugin_routes(gateway, store))
         if gateway is not None
-        else create_ops_app(settings, status)
+        else create_ops_app(settings, status, internal)
     )
     await start_service(system, "http", HttpServer(app, settings, status.readiness.draining))
     await start_service(system, "drain-flag", _DrainFlag(status))
@@ -176,8 +178,8 @@ def _plugin_routes(gateway: GatewayContext, store: MongoStore) -> list[Blueprint
     from gateway.auth import bearer_token
     from plugins import plugins_blueprint
 
-    async def authenticate(authorization: str | None) -> object:
-        return await gateway.authenticate(bearer_token(authorization))
+    async def authenticate(authorization: str | None) -> str:
+        return (await gateway.authenticate(bearer_token(authorization))).user_id
 
     return [plugins_blueprint(store, authenticate)]
 
@@ -217,6 +219,7 @@ async def _ensure_topics(settings: Settings, kafka: KafkaOptions) -> None:
         settings.events_topic,
         settings.dlq_topic,
         settings.domain_changes_topic,
+        settings.turns_topic,
     ]
     delays = backoff_delays(first=0.5)
     while True:

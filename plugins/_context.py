@@ -15,8 +15,10 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import orjson
+import trio
 
 from protocol.events import PostMessage, utc_now_iso
+from protocol.turns import MAX_DELTA_CHARS
 
 from .api import JSONValue, Message, PluginApiError, ReplyStream, StreamPart
 
@@ -56,8 +58,8 @@ class PluginServices(Protocol):
     async def schedule(self, plugin_id: str, delay_s: float, post: PostMessage) -> None:
         """Post `post` after `delay_s` seconds, durably."""
 
-    def stream_part(self, part: StreamPart) -> None:
-        """Hand a stream part to whoever watches (lossy; must not block)."""
+    async def stream_part(self, part: StreamPart) -> None:
+        """Hand a stream part to whoever watches (lossy: returns once it is queued)."""
 
 
 class _State:
@@ -118,17 +120,31 @@ class _Stream:
     async def write(self, delta: str) -> None:
         if not self._open:
             raise PluginApiError("the stream has ended")
-        self._parts.append(delta)
-        self._part("delta", len(self._parts) - 1, delta)
+        if not isinstance(delta, str):
+            raise PluginApiError("a stream writes text")
+        # Readers number deltas one by one and bound each one (MAX_DELTA_CHARS): a long write
+        # becomes several deltas, each with its own index.
+        for start in range(0, len(delta), MAX_DELTA_CHARS):
+            chunk = delta[start : start + MAX_DELTA_CHARS]
+            self._parts.append(chunk)
+            await self._part("delta", len(self._parts) - 1, chunk)
 
     async def abort(self, reason: str) -> None:
         if self._open:
             self._open = False
-            self._part("abort", len(self._parts), reason)
+            await self._part("abort", len(self._parts), reason)
 
-    def _part(self, kind: Any, index: int, text: str) -> None:
-        part = StreamPart(kind, self.message_id, self._thread_id, index, text)
-        self._ctx._services.stream_part(part)
+    async def _part(self, kind: Any, index: int, text: str) -> None:
+        part = StreamPart(
+            kind,
+            self.message_id,
+            self._thread_id,
+            index,
+            text,
+            sender_id=self._ctx.bot_user_id,
+            reply_to=self._ctx._trigger,
+        )
+        await self._ctx._services.stream_part(part)
 
 
 class HookContext:
@@ -175,7 +191,9 @@ class HookContext:
             raise PluginApiError("no thread: this hook has no trigger thread, name one")
         return chosen
 
-    def _make_post(self, thread_id: str, text: str, message_id: str) -> PostMessage:
+    def _make_post(
+        self, thread_id: str, text: str, message_id: str, turn_id: str | None = None
+    ) -> PostMessage:
         if not isinstance(text, str) or not text.strip():
             raise PluginApiError("a reply needs some text")
         if len(text.encode()) > self._max_text_bytes:
@@ -186,6 +204,7 @@ class HookContext:
             sender_id=self.bot_user_id,
             text=text,
             created_at=utc_now_iso(),
+            turn_id=turn_id,
         )
 
     async def _check_member(self, thread_id: str) -> None:
@@ -221,18 +240,24 @@ class HookContext:
         target = self._thread(thread_id)
         await self._check_member(target)
         out = _Stream(self, target, self._next_id())
-        out._part("start", 0, "")
+        await out._part("start", 0, "")
         try:
             yield out
         except BaseException:
-            await out.abort("the plugin's stream block failed")
+            # Shielded, briefly: a hook cancelled at its deadline still tells readers that the
+            # reply ended, or they would show it growing forever.
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                await out.abort("the plugin's stream block failed")
             raise
         if not out._open:
             return
         out._open = False
-        post = self._make_post(target, out.text, out.message_id)
+        # The stored reply carries its stream's id (turn_id), so a browser replaces the reply
+        # it watched grow with the stored one.
+        post = self._make_post(target, out.text, out.message_id, turn_id=out.message_id)
         await self._services.post(post)
-        out._part("finish", len(out._parts), out.text)
+        await out._part("finish", len(out._parts), out.text)
 
     async def history(self, thread_id: str | None = None, *, limit: int = 50) -> list[Message]:
         target = self._thread(thread_id)

@@ -100,11 +100,139 @@ async def test_remind_answers_and_schedules(plugin) -> None:
     assert replies == ["I will remind you in 10m."]
 '''
 
+_ACTIVITY_TOML = """\
+id = "activity"
+version = "1.0.0"
+api_version = 1
+description = "A live panel: how many messages its bot saw, from its own HTTP route"
+
+[server]
+entry = "server.py"
+
+[browser]
+entry = "ui.js"
+"""
+
+_ACTIVITY_SERVER = '''\
+"""A live panel: add `plugin:activity` to threads; the sidebar shows what it saw.
+
+The counts live in the plugin's durable state (so every plugin host, and every version,
+sees the same numbers); the browser module polls GET /api/plugins/activity/stats.
+"""
+
+from __future__ import annotations
+
+from plugins.api import Context, HttpRequest, JSONValue, Message, Routes
+
+routes = Routes()
+
+
+async def on_message(ctx: Context, message: Message) -> None:
+    seen = await ctx.state.get("messages", 0)
+    await ctx.state.set("messages", int(seen) + 1 if isinstance(seen, int) else 1)
+    key = f"thread:{message.thread_id}"
+    in_thread = await ctx.state.get(key, 0)
+    await ctx.state.set(key, int(in_thread) + 1 if isinstance(in_thread, int) else 1)
+    await ctx.state.set("last", {"sender_id": message.sender_id, "at": message.created_at})
+
+
+@routes.get("/stats")
+async def stats(ctx: Context, request: HttpRequest) -> JSONValue:
+    return {
+        "messages": await ctx.state.get("messages", 0),
+        "threads": len(await ctx.state.keys("thread:")),
+        "last": await ctx.state.get("last"),
+        "version": ctx.version,
+    }
+
+
+@routes.get("/threads/{thread_id}")
+async def thread_stats(ctx: Context, request: HttpRequest) -> JSONValue:
+    return {"messages": await ctx.state.get(f"thread:{request.params['thread_id']}", 0)}
+'''
+
+_ACTIVITY_UI = """\
+// The activity plugin's browser module. The shell imports it from its versioned URL and
+// calls mount(element, plugin); the function mount returns is called before a new version
+// (or nothing) takes the slot. plugin.fetch(path) calls /api/plugins/activity<path> with
+// the user's token and gives the JSON answer.
+export const label = "Messages seen";
+
+export function mount(element, plugin) {
+  const title = document.createElement("h3");
+  title.textContent = `Activity ${plugin.version}`;
+  const line = document.createElement("p");
+  line.dataset.testid = "activity-stats";
+  line.textContent = "…";
+  element.replaceChildren(title, line);
+  let timer = null;
+  let stopped = false;
+  async function refresh() {
+    try {
+      const stats = await plugin.fetch("/stats");
+      line.textContent = `${label}: ${stats.messages} in ${stats.threads} threads`;
+    } catch (err) {
+      line.textContent = `Activity unavailable: ${err.message}`;
+    }
+    if (!stopped) timer = setTimeout(refresh, 1000);
+  }
+  refresh();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+"""
+
+_ACTIVITY_TEST = '''\
+"""Run with `parley plugin test activity`."""
+
+from __future__ import annotations
+
+
+async def test_it_counts_without_replying(plugin) -> None:
+    assert await plugin.say("hello") == []
+    assert await plugin.say("again") == []
+'''
+
+_ASSISTANT_TOML = """\
+id = "local-assistant"
+version = "1.0.0"
+api_version = 1
+description = "An assistant on the local model (SmolLM2-135M: small and weak, but real)"
+
+[server]
+entry = "server.py"
+
+# Makes the plugin an assistant: add `plugin:local-assistant` to a thread, and each message a
+# person posts there starts its turn (run by the thread's core, streamed to every member).
+[assistant]
+system_prompt = "You are a helpful assistant in a group chat. Answer briefly."
+model = ""                      # empty: PARLEY_LLM_MODEL
+context_budget_tokens = 1536
+max_reply_tokens = 256
+temperature = 0.7
+"""
+
+_ASSISTANT_EXAMPLE_SERVER = '''\
+"""local-assistant: its turns are run by Parley's core from the [assistant] table of plugin.toml.
+
+No hook is needed; one could add commands (on_message) beside the assistant's answers.
+"""
+'''
+
 EXAMPLES: dict[str, dict[str, str]] = {
+    "local-assistant": {
+        "plugin.toml": _ASSISTANT_TOML,
+        "server.py": _ASSISTANT_EXAMPLE_SERVER,
+    },
     "commands": {
         "plugin.toml": _COMMANDS_TOML,
         "server.py": _COMMANDS_SERVER,
         "tests/test_commands.py": _COMMANDS_TEST,
+    },
+    "activity": {
+        "plugin.toml": _ACTIVITY_TOML,
+        "server.py": _ACTIVITY_SERVER,
+        "ui.js": _ACTIVITY_UI,
+        "tests/test_activity.py": _ACTIVITY_TEST,
     },
 }
 
@@ -136,9 +264,12 @@ async def on_message(ctx: Context, message: Message) -> None:
 '''
 
 _UI_MODULE = """\
-// {name}: a browser module; the shell imports it from /plugins/{name}/<version>/ui.js
-export function mount(element) {{
-  element.textContent = "Hello from {name}";
+// {name}: a browser module; the shell imports it from /plugins/{name}/<version>/ui.js and
+// calls mount(element, plugin) (plugin: id, version, fetch(path) of its routes); what
+// mount returns, if a function, is called when a new version replaces this one.
+export function mount(element, plugin) {{
+  element.textContent = `Hello from {name} ${{plugin.version}}`;
+  return () => element.replaceChildren();
 }}
 """
 

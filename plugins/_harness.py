@@ -79,7 +79,7 @@ class _Thread:
     async def schedule(self, plugin_id: str, delay_s: float, post: PostMessage) -> None:
         self.scheduled.append((delay_s, post))
 
-    def stream_part(self, part: StreamPart) -> None:
+    async def stream_part(self, part: StreamPart) -> None:
         self.parts.append(part)
 
 

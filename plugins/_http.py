@@ -9,8 +9,12 @@ the API: `authenticate` is the gateway's, passed in as a callable.
     GET /api/plugins -> {"plugins": [{"id", "version", "commit", "state", "last_error",
                           "bot_user_id", "description", "hook_calls", "failures",
                           "restarts", "p50_ms", "p99_ms", "host", "browser_entry",
-                          "ui_url"}]}
+                          "ui_url", "routes": ["GET /stats", ...], "kind"}]}
+        kind: "assistant" when the plugin's bot answers in turns (a host published its
+        config to collection `assistants`), else "bot"; the browser's member picker says so
     GET /plugins/<id>/<ui version>/<file> -> a version's browser file, cached immutably
+    GET|POST|PUT|PATCH|DELETE /api/plugins/<id>/<path> -> the plugin's own route, run in a
+        plugin host (see plugins._route_proxy for how, and the answers it may give)
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from quart import Blueprint, Response, request
 
 from adapters import DocumentCollection
 
+from ._route_proxy import METHODS, HostClient, route_proxy
+
 if TYPE_CHECKING:
     from adapters import MongoStore
 
@@ -33,24 +39,31 @@ _STALE_S = 10.0
 _FIELDS = (
     "id", "version", "commit", "state", "last_error", "bot_user_id", "description",
     "hook_calls", "failures", "restarts", "p50_ms", "p99_ms", "host", "browser_entry", "ui_url",
+    "routes",
 )  # fmt: skip
 
 
 def plugins_blueprint(
-    store: MongoStore, authenticate: Callable[[str | None], Awaitable[object]]
+    store: MongoStore, authenticate: Callable[[str | None], Awaitable[str]]
 ) -> Blueprint:
-    """The plugin routes; `authenticate(Authorization header)` raises a refusal (401)."""
+    """The plugin routes; `authenticate(Authorization header)` gives the caller's user id or
+    raises a refusal (401)."""
     blueprint = Blueprint("plugins", __name__)
     status = DocumentCollection(store, "plugin_status")
     assets = DocumentCollection(store, "plugin_assets")
+    assistants = DocumentCollection(store, "assistants")
 
     @blueprint.get("/api/plugins")
     async def list_plugins() -> Response:
         await authenticate(request.headers.get("Authorization"))
         now = time.time()
         docs = [d for d in await status.find({}) if now - float(d.get("updated_at", 0)) < _STALE_S]
+        answering = {d.get("_id") for d in await assistants.find({})}
         plugins: list[dict[str, Any]] = [
-            {k: d.get(k) for k in _FIELDS}
+            {
+                **{k: d.get(k) for k in _FIELDS},
+                "kind": "assistant" if d.get("bot_user_id") in answering else "bot",
+            }
             for d in sorted(docs, key=lambda d: (str(d.get("id")), str(d.get("host"))))
         ]
         return Response(
@@ -73,4 +86,12 @@ def plugins_blueprint(
             headers={"Cache-Control": "public, max-age=31536000, immutable"},
         )
 
+    hosts = HostClient()
+    blueprint.before_app_serving(hosts.open)
+    blueprint.after_app_serving(hosts.close)
+    proxy = route_proxy(status, authenticate, hosts)
+    blueprint.add_url_rule("/api/plugins/<plugin_id>/", "plugin_route_root", proxy, methods=METHODS)
+    blueprint.add_url_rule(
+        "/api/plugins/<plugin_id>/<path:path>", "plugin_route", proxy, methods=METHODS
+    )
     return blueprint

@@ -33,7 +33,7 @@ from typing import Any
 
 from ._errors import PluginLoadError
 from ._manifest import Manifest
-from .api import HOOK_NAMES
+from .api import HOOK_NAMES, Routes
 
 __all__ = [
     "LoadedPlugin",
@@ -66,6 +66,10 @@ class LoadedPlugin:
     package: str
     module: types.ModuleType
     hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: the validated config this instance runs with (None: the manifest's defaults)
+    config: dict[str, Any] | None = None
+    #: the module's `routes` (plugins.api.Routes), None when it declares none
+    routes: Routes | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -134,6 +138,11 @@ def load_plugin(source: PluginSource) -> LoadedPlugin:
                 f"{manifest.id}: {manifest.server_entry}: {_describe(exc)}"
             ) from None
         hooks = _hooks(manifest, module)
+        routes = getattr(module, "routes", None)
+        if routes is not None and not isinstance(routes, Routes):
+            raise PluginLoadError(
+                f"{manifest.id}: routes must be a plugins.api.Routes, not {type(routes).__name__}"
+            )
         check = getattr(module, "self_check", None)
         if check is not None:
             if not callable(check) or inspect.iscoroutinefunction(check):
@@ -147,13 +156,14 @@ def load_plugin(source: PluginSource) -> LoadedPlugin:
     except BaseException:
         _drop(package)
         raise
-    return LoadedPlugin(source=source, package=package, module=module, hooks=hooks)
+    return LoadedPlugin(source=source, package=package, module=module, hooks=hooks, routes=routes)
 
 
 def unload(loaded: LoadedPlugin) -> None:
     """Forget the version's modules; the objects go once nothing else refers to them."""
     _drop(loaded.package)
     loaded.hooks.clear()
+    loaded.routes = None
 
 
 def _drop(package: str) -> None:

@@ -12,6 +12,10 @@
     type = "int"                      # string | int | float | bool
     default = 6
     description = "faces of a die"
+    [assistant]                       # optional: the plugin is an assistant (issue 16)
+    system_prompt = "You are ..."     # assistants.AssistantConfig: system_prompt, model,
+    max_reply_tokens = 256            # context_budget_tokens, max_reply_tokens,
+                                      # temperature, seed
     [runtime]                         # optional, every key has a default
     hook_timeout_s = 5.0              # deadline of one hook call
     max_failures = 3                  # failures in a row before the plugin is restarted
@@ -30,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
+
+from assistants import AssistantConfig, AssistantConfigError
 
 from ._errors import ManifestError
 
@@ -56,8 +62,21 @@ _SEMVER = re.compile(
 )
 _ENTRY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TOP_KEYS = frozenset(
-    {"id", "version", "api_version", "description", "server", "browser", "config", "runtime"}
+    {
+        "id",
+        "version",
+        "api_version",
+        "description",
+        "server",
+        "browser",
+        "config",
+        "runtime",
+        "assistant",
+    }
 )
+# The manifest is checked without knowing the model: the host checks the assistant's config
+# again against the model's real context (PARLEY_LLM_CONTEXT_TOKENS) when it loads it.
+_ANY_CONTEXT = 1_000_000
 _CONFIG_KEYS = frozenset({"type", "default", "description"})
 _RUNTIME_KEYS = frozenset({"hook_timeout_s", "max_failures", "restarts"})
 _MAX_DESCRIPTION = 500
@@ -101,6 +120,8 @@ class Manifest:
     runtime: RuntimePolicy = field(default_factory=RuntimePolicy)
     #: where it was read from (for messages); the plugin folder is its parent
     path: str = "plugin.toml"
+    #: the `[assistant]` table: the plugin is an assistant member answering with the model
+    assistant: Mapping[str, Any] | None = None
 
     @property
     def bot_user_id(self) -> str:
@@ -152,7 +173,20 @@ def parse_manifest(text: str, path: str) -> Manifest:
         config=_config_schema(raw.get("config", {}), path),
         runtime=_runtime(raw.get("runtime", {}), path),
         path=path,
+        assistant=_assistant(raw.get("assistant"), path),
     )
+
+
+def _assistant(raw: Any, path: str) -> Mapping[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ManifestError(path, "assistant", f"must be a table, got {_kind(raw)}")
+    try:
+        AssistantConfig.load(raw, context_tokens=_ANY_CONTEXT)
+    except AssistantConfigError as exc:
+        raise ManifestError(path, f"assistant.{exc.key}", str(exc)) from None
+    return dict(raw)
 
 
 def check_unique_ids(manifests: Iterable[Manifest]) -> None:

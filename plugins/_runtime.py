@@ -1,8 +1,13 @@
 """One supervised actor per loaded plugin: hook calls with deadlines, failures counted.
 
     PluginActor (one per plugin id, child of the host's "plugins" supervisor)
-      mailbox: HookCall | Swap | Unload, handled one at a time (so a hook call in flight
-      finishes on the version it started on; the swap waits behind it)
+      mailbox: HookCall | Swap | Unload | Pause | Resume, handled one at a time (so a hook
+      call in flight finishes on the version it started on; the swap waits behind it)
+
+An operator's stop (`parley ops plugin stop ID`) is a Pause: `on_stop` runs, the state is
+`stopped` and hook calls are skipped (their Kafka records still acked: a stopped bot does
+not answer later what was said while it was stopped). A new version swapped in meanwhile is
+loaded but stays stopped; Resume runs `on_start` on the current version.
 
 Failure policy (plugin.toml `[runtime]`): a hook call that raises or overruns its deadline
 counts as a failure; `max_failures` in a row restart the plugin (its version is loaded again
@@ -39,9 +44,11 @@ from ._manifest import bot_user_id
 
 __all__ = [
     "HookCall",
+    "Pause",
     "PluginActor",
     "PluginSlot",
     "PluginState",
+    "Resume",
     "Swap",
     "Unload",
 ]
@@ -56,7 +63,7 @@ class PluginState(StrEnum):
     RUNNING = "running"
     FAILED = "failed"  #: kept failing; waits for a new version
     REFUSED = "refused"  #: its only version was refused (see last_error)
-    STOPPED = "stopped"
+    STOPPED = "stopped"  #: left the workspace, or stopped by an operator (see stopped_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class HookCall:
     thread_id: str | None
     #: called once the call ended, however it ended (the host acks the Kafka record)
     done: Callable[[], None] | None = None
+    #: trio.current_time() when the host consumed the trigger (None: not from Kafka)
+    consumed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +91,21 @@ class Unload:
     """The plugin left the workspace: stop it for good."""
 
 
-PluginMsg = HookCall | Swap | Unload
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An operator stopped the plugin: run `on_stop`, then skip hook calls until Resume."""
+
+    asked_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """An operator started the plugin again: `on_start` on the current version."""
+
+    asked_by: str
+
+
+PluginMsg = HookCall | Swap | Unload | Pause | Resume
 
 
 class _RingHandler(logging.Handler):
@@ -106,6 +129,8 @@ class PluginSlot:
     last_error: str = ""
     #: why the newest version found in the workspace was refused (the old one serves on)
     refusal: str = ""
+    #: the operator who stopped it ("" while it is not stopped by an operator)
+    stopped_by: str = ""
     hook_calls: int = 0
     failures: int = 0
     failures_in_row: int = 0
@@ -113,6 +138,8 @@ class PluginSlot:
     skipped: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=_DURATIONS))
+    #: trigger consumed -> hook call over (its replies accepted by Kafka), mailbox included
+    turnarounds: deque[float] = field(default_factory=lambda: deque(maxlen=_DURATIONS))
     logs: deque[str] = field(default_factory=lambda: deque(maxlen=_LOG_LINES))
     logger: logging.Logger = field(init=False)
 
@@ -129,10 +156,11 @@ class PluginSlot:
     def bot_user_id(self) -> str:
         return bot_user_id(self.plugin_id)
 
-    def percentile_ms(self, q: float) -> float | None:
-        if not self.durations:
+    def percentile_ms(self, q: float, samples: deque[float] | None = None) -> float | None:
+        samples = self.durations if samples is None else samples
+        if not samples:
             return None
-        ordered = sorted(self.durations)
+        ordered = sorted(samples)
         rank = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
         return round(ordered[rank] * 1000, 3)
 
@@ -148,6 +176,7 @@ class PluginSlot:
             "version": loaded.manifest.version if loaded else "",
             "commit": loaded.source.commit if loaded else "",
             "state": self.state.value,
+            "stopped_by": self.stopped_by or None,
             "last_error": self.refusal or self.last_error,
             "bot_user_id": self.bot_user_id,
             "description": loaded.manifest.description if loaded else "",
@@ -163,6 +192,8 @@ class PluginSlot:
             "skipped": self.skipped,
             "p50_ms": self.percentile_ms(0.5),
             "p99_ms": self.percentile_ms(0.99),
+            "trigger_p50_ms": self.percentile_ms(0.5, self.turnarounds),
+            "trigger_p99_ms": self.percentile_ms(0.99, self.turnarounds),
             "counters": dict(self.counts),
         }
 
@@ -222,6 +253,10 @@ class PluginActor(Actor[PluginMsg]):
                     msg.done()
         elif isinstance(msg, Swap):
             await self._swap(msg.loaded)
+        elif isinstance(msg, Pause):
+            await self._pause(msg.asked_by)
+        elif isinstance(msg, Resume):
+            await self._resume(msg.asked_by)
         else:
             await self._unload()
             self.stop()
@@ -254,6 +289,8 @@ class PluginActor(Actor[PluginMsg]):
                 "(a crash, or a busy loop killed by the probe): not run again"
             )
         elif await self._journaled(loaded, call):
+            if call.consumed_at is not None:
+                slot.turnarounds.append(trio.current_time() - call.consumed_at)
             return
         if slot.failures_in_row < loaded.manifest.runtime.max_failures:
             return
@@ -288,6 +325,7 @@ class PluginActor(Actor[PluginMsg]):
             slot.state = PluginState.FAILED
             slot.record_error(str(exc))
             return
+        fresh.config = loaded.config
         unload(loaded)
         slot.loaded = fresh
         slot.logger.warning("restarted (%d of %d)", slot.restarts, loaded.manifest.runtime.restarts)
@@ -301,14 +339,44 @@ class PluginActor(Actor[PluginMsg]):
                 await self._call(old, HookCall("on_stop", (), "stop", None), count=False)
             unload(old)
         slot.loaded = new
-        slot.state = PluginState.RUNNING
         slot.failures_in_row = 0
         slot.restarts = 0
         slot.last_error = ""
-        slot.logger.info("running version %s (%s)", new.manifest.version, new.source.commit)
         if self._on_swapped is not None:
             self._on_swapped(slot.plugin_id)
+        if slot.stopped_by:
+            slot.state = PluginState.STOPPED
+            slot.logger.info(
+                "version %s (%s) loaded; stays stopped (by %s)",
+                new.manifest.version,
+                new.source.commit,
+                slot.stopped_by,
+            )
+            return
+        slot.state = PluginState.RUNNING
+        slot.logger.info("running version %s (%s)", new.manifest.version, new.source.commit)
         await self._call(new, HookCall("on_start", (), self._start_trigger(), None))
+
+    async def _pause(self, asked_by: str) -> None:
+        slot = self.slot
+        loaded = slot.loaded
+        if loaded is not None and slot.state is PluginState.RUNNING:
+            await self._call(loaded, HookCall("on_stop", (), "stop", None), count=False)
+        slot.stopped_by = asked_by
+        if loaded is not None:
+            slot.state = PluginState.STOPPED
+        slot.logger.warning("stopped by operator %s", asked_by)
+
+    async def _resume(self, asked_by: str) -> None:
+        slot = self.slot
+        slot.stopped_by = ""
+        loaded = slot.loaded
+        if loaded is None or slot.state is not PluginState.STOPPED:
+            return
+        slot.state = PluginState.RUNNING
+        slot.failures_in_row = 0
+        slot.logger.warning("started by operator %s", asked_by)
+        await self._call(loaded, HookCall("on_start", (), self._start_trigger(), None))
 
     async def _unload(self) -> None:
         slot = self.slot
@@ -368,5 +436,7 @@ class PluginActor(Actor[PluginMsg]):
     def _config(self, loaded: LoadedPlugin) -> dict[str, Any]:
         from ._manifest import validate_config
 
+        if loaded.config is not None:
+            return dict(loaded.config)  # validated by the host when it was loaded
         overrides = self.deps.config_overrides.get(loaded.manifest.id, {})
         return validate_config(loaded.manifest, overrides)

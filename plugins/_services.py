@@ -2,6 +2,8 @@
 
 post        chat.commands (key thread_id), like a gateway's post: Kafka first, the
             core's ThreadActor stores it once per message id and announces it
+stream      chat.turns (key thread_id): a streamed reply's parts as `turn` records, the
+            same frames an assistant's turn gives browsers; the reply itself is a post
 state       collection plugin_state, one document per (plugin, key)
 schedule    collection plugin_schedule, one document per message id (a second host
             posting the same one is harmless: the store keeps one message per id)
@@ -17,8 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from adapters import DocumentCollection
+from adapters import AdapterError, DocumentCollection
 from protocol.events import PostMessage, encode
+from protocol.turns import (
+    MAX_REASON_CHARS,
+    TurnDelta,
+    TurnFinished,
+    TurnRecord,
+    TurnStarted,
+    encode_turn,
+)
 
 from .api import JSONValue, StreamPart
 
@@ -26,7 +36,7 @@ if TYPE_CHECKING:
     from adapters import KafkaProducer, MongoStore
     from config.settings import Settings
 
-__all__ = ["HostServices"]
+__all__ = ["HostServices", "stream_turn_record"]
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +104,49 @@ class HostServices:
             await self.schedule_docs.delete(str(doc["_id"]))
         return len(due)
 
-    def stream_part(self, part: StreamPart) -> None:
-        # The live path for deltas (WebSocket `turn` frames) is the assistants issue's; the
-        # finished reply already goes through Kafka and the store.
-        log.debug("stream part", extra={"kind": part.kind, "message_id": part.message_id})
+    async def stream_part(self, part: StreamPart) -> None:
+        """A streamed reply's part as a `turn` record on the turns topic: every gateway shows
+        it growing like an assistant's turn. Lossy by design (the stored reply is what
+        counts), so a part that cannot be queued is logged, never the hook's failure."""
+        record = stream_turn_record(part, started_at=_now())
+        topic = self._settings.turns_topic
+        try:
+            if isinstance(record, TurnFinished):
+                # Awaited: once the hook returns, every gateway can have the whole reply.
+                await self._producer.produce(topic, encode_turn(record), key=part.thread_id)
+            else:
+                await self._producer.produce_then(
+                    topic, encode_turn(record), part.thread_id, _ignore_report
+                )
+        except AdapterError as exc:
+            log.warning("stream part not sent", extra={"kind": part.kind, "why": str(exc)})
+
+
+def stream_turn_record(part: StreamPart, *, started_at: str) -> TurnRecord:
+    """A plugin's stream part as the turn record browsers already follow; the turn id is the
+    reply's message id (a redelivered trigger streams under the same id)."""
+    turn_id = part.message_id
+    if part.kind == "start":
+        return TurnStarted(
+            thread_id=part.thread_id,
+            turn_id=turn_id,
+            assistant_id=part.sender_id,
+            reply_to=part.reply_to,
+            message_id=part.message_id,
+            started_at=started_at,
+        )
+    if part.kind == "delta":
+        return TurnDelta(part.thread_id, turn_id, part.index, part.text)
+    if part.kind == "finish":
+        return TurnFinished(
+            part.thread_id, turn_id, "complete", part.index, message_id=part.message_id
+        )
+    reason = (part.text or "the plugin ended its reply")[:MAX_REASON_CHARS]
+    return TurnFinished(part.thread_id, turn_id, "error", part.index, reason=reason)
+
+
+def _ignore_report(error: object) -> None:
+    """Deltas are lossy: a failed report is the reader's gap, which it repairs."""
 
 
 def _now() -> str:

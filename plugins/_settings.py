@@ -31,7 +31,16 @@ class PluginSettings(BaseSettings):
     cache: Path | None = Field(
         default=None, description="Materialised commits (default: <state>/plugin-cache)."
     )
+    config_dir: Path | None = Field(
+        default=None,
+        description="Operators' overrides of plugins' [config], <id>.toml each "
+        "(default: <state>/plugin-config).",
+    )
     group: str = Field(default="plugins", description="Consumer group of the plugin hosts.")
+    versions_topic: str = Field(
+        default="parley.plugin-versions",
+        description="Compacted topic through which commit-mode hosts converge on versions.",
+    )
     host: Literal["off", "child"] = Field(
         default="off",
         description="child: `--role all` also runs the plugin host as a child process.",
@@ -40,9 +49,19 @@ class PluginSettings(BaseSettings):
         default=10.0, description="A child host not answering /healthz this long is killed."
     )
     poll_s: float = Field(default=0.5, description="How often commit mode asks git for HEAD.")
+    routes_url: str = Field(
+        default="",
+        description=(
+            "Where gateways reach this host's plugin routes (default: http://<PARLEY_HTTP_HOST>"
+            ":<PARLEY_HTTP_PORT>; set it when the host listens on 0.0.0.0 or behind NAT)."
+        ),
+    )
 
     def workspace_path(self, state_dir: Path) -> Path:
         return self.workspace if self.workspace is not None else state_dir / "plugins"
+
+    def config_path(self, state_dir: Path) -> Path:
+        return self.config_dir if self.config_dir is not None else state_dir / "plugin-config"
 
     def cache_path(self, state_dir: Path) -> Path:
         return self.cache if self.cache is not None else state_dir / "plugin-cache"

@@ -59,6 +59,9 @@ class ScanResult:
     errors: dict[str, str] = field(default_factory=dict)
     #: folder -> plugin id, for every folder whose manifest named an id
     folders: dict[str, str] = field(default_factory=dict)
+    #: plugin id -> the full commit its version came from (commit mode and pins only: a
+    #: working tree's version is not a commit another host could fetch)
+    commits: dict[str, str] = field(default_factory=dict)
 
 
 class Workspace:
@@ -158,9 +161,37 @@ class Workspace:
                 folder, tree = found
                 root = await self._materialise(tree)
                 result.sources[plugin_id] = await self._source(root, folder, sha[:12], tree)
+                result.commits[plugin_id] = sha
             except PluginError as exc:
                 result.errors[plugin_id] = str(exc)
         return result
+
+    async def source_at(self, plugin_id: str, sha: str, *, fetch: bool = True) -> PluginSource:
+        """`plugin_id` as committed in `sha`, fetched from the remote `origin` first when this
+        clone does not have the commit (another host's workspace announced it)."""
+        if not await self._has_commit(sha) and fetch:
+            try:
+                await git(self.path, "fetch", "-q", "origin")
+            except GitError as exc:
+                raise WorkspaceError(
+                    f"commit {sha[:12]} is not in {self.path} and fetching origin failed: {exc}"
+                ) from None
+        if not await self._has_commit(sha):
+            raise WorkspaceError(f"commit {sha[:12]} is not in {self.path} nor in its origin")
+        trees = await self._trees(sha)
+        found = await self._find_id(sha, trees, plugin_id)
+        if found is None:
+            raise PluginNotFound(f"commit {sha[:12]} has no plugin {plugin_id!r}")
+        folder, tree = found
+        root = await self._materialise(tree)
+        return await self._source(root, folder, sha[:12], tree)
+
+    async def _has_commit(self, sha: str) -> bool:
+        try:
+            await git(self.path, "cat-file", "-e", f"{sha}^{{commit}}")
+        except GitError:
+            return False
+        return True
 
     async def _scan_tree(self, result: ScanResult) -> None:
         dirty = await self._dirty_folders()
@@ -209,6 +240,7 @@ class Workspace:
                 result.sources[manifest.id] = await self._source(
                     roots[folder], folder, sha[:12], trees[folder], manifest
                 )
+                result.commits[manifest.id] = sha
             except ManifestError as exc:
                 result.errors[manifest.id] = str(exc)
 

@@ -16,6 +16,12 @@ server entry is a Python module defining any of these module-level coroutine fun
 
     def self_check() -> None: ...   # optional: raise to refuse this version at load time
 
+    routes = Routes()               # optional: HTTP routes under /api/plugins/<id>/...
+
+    @routes.get("/stats")
+    async def stats(ctx: Context, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, {"seen": await ctx.state.get("seen", 0)})
+
 The plugin's bot user (`plugin:<id>`, see `Context.bot_user_id`) is added to a thread like
 any member; the hooks then see that thread. The bot's own messages never trigger it.
 
@@ -32,6 +38,12 @@ Guarantees and limits:
   trigger never posts twice. Keep replies in the same order for the same trigger.
 - A reply goes through the normal pipeline (Kafka `chat.commands`, then the thread's
   sequencer): `reply()` returns once Kafka has it, not once it is stored.
+- A route is called by any signed-in user through a gateway (`/api/plugins/<id>/<path>`,
+  the same bearer token as the rest of the API; `request.user_id` says who). It runs in the
+  plugin host beside the hooks, not queued behind them, within `hook_timeout_s` (then the
+  caller gets 504). It takes and gives JSON only: a body up to 64 KiB, an answer up to
+  1 MiB. An exception answers 500 with its message; neither counts as a hook failure (a bad
+  request must not restart a plugin for everyone).
 - Code runs inside Parley's plugin host (trusted code, same user); do not block the event
   loop: use `await`, never `time.sleep` or blocking sockets.
 
@@ -41,10 +53,12 @@ names; a change that breaks plugins makes a new version and the host keeps runni
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = [
@@ -52,11 +66,16 @@ __all__ = [
     "HOOK_NAMES",
     "Context",
     "Counters",
+    "HttpMethod",
+    "HttpRequest",
+    "HttpResponse",
     "JSONValue",
     "MemberChange",
     "Message",
     "PluginApiError",
     "ReplyStream",
+    "RouteHandler",
+    "Routes",
     "State",
     "StreamPart",
     "Thread",
@@ -127,6 +146,8 @@ class StreamPart:
     thread_id: str
     index: int = 0
     text: str = ""
+    sender_id: str = ""  # the plugin's bot user, who the reply is from
+    reply_to: str = ""  # the trigger the reply answers
 
 
 class State(Protocol):
@@ -206,7 +227,12 @@ class Context(Protocol):
                 async for token in model.tokens():
                     await out.write(token)
 
-        An exception out of the block aborts it (nothing is posted) and propagates.
+        Every subscriber of the thread sees the reply grow as `turn` frames (started, deltas
+        numbered from 0, finished), like an assistant's turn; a write longer than 4,096
+        characters becomes several deltas. The stored reply carries the stream's id as its
+        `turn_id`. An exception out of the block aborts it (readers see `error`, nothing is
+        posted) and propagates. Readers cannot stop a plugin's stream (Stop reaches only
+        turns the core runs).
         """
         ...
 
@@ -220,3 +246,139 @@ OnStart = Callable[[Context], Awaitable[None]]
 OnMessage = Callable[[Context, Message], Awaitable[None]]
 OnThreadCreated = Callable[[Context, Thread], Awaitable[None]]
 OnMemberChange = Callable[[Context, MemberChange], Awaitable[None]]
+
+
+# --- HTTP routes -----------------------------------------------------------------------------
+
+HttpMethod: TypeAlias = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+_METHODS: tuple[HttpMethod, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_SEGMENT = re.compile(r"^(?:\{[a-z_][a-z0-9_]*\}|[A-Za-z0-9._~-]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A call of one of the plugin's routes, as the gateway received it.
+
+    `path` is the part after `/api/plugins/<id>` (always starting with `/`); `params` the
+    values of the route's `{name}` segments; `query` the query string (the last value of a
+    repeated name); `body` the parsed JSON body (None without one); `user_id` the signed-in
+    caller (the token's subject), already verified by the gateway.
+    """
+
+    method: HttpMethod
+    path: str
+    user_id: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    body: JSONValue = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """What a route answers: an HTTP status (100-599) and a JSON body."""
+
+    status: int = 200
+    body: JSONValue = None
+
+
+#: a route handler; returning a plain JSON value means `HttpResponse(200, value)`
+RouteHandler = Callable[[Context, HttpRequest], Awaitable["HttpResponse | JSONValue"]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    method: HttpMethod
+    pattern: str
+    parts: tuple[str, ...]
+    handler: RouteHandler
+
+
+class Routes:
+    """A plugin's HTTP routes; a module-level `routes = Routes()` in the server entry.
+
+        routes = Routes()
+
+        @routes.get("/stats")
+        async def stats(ctx: Context, request: HttpRequest) -> HttpResponse: ...
+
+        @routes.post("/threads/{thread_id}/note")
+        async def note(ctx: Context, request: HttpRequest) -> dict[str, str]:
+            await ctx.post(request.params["thread_id"], str(request.body))
+            return {"ok": "posted"}
+
+    A pattern is `/` and segments: literal ones, or `{name}` matching one segment. A
+    declaration that is not valid raises PluginApiError, which refuses the version at load.
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    def route(self, method: HttpMethod, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
+        if method not in _METHODS:
+            raise PluginApiError(f"route {pattern!r}: method must be one of {', '.join(_METHODS)}")
+        parts = _pattern_parts(pattern)
+
+        def register(handler: RouteHandler) -> RouteHandler:
+            if not inspect.iscoroutinefunction(handler):
+                raise PluginApiError(f"route {method} {pattern}: the handler must be an async def")
+            if any(r.method == method and r.parts == parts for r in self._routes):
+                raise PluginApiError(f"route {method} {pattern} is declared twice")
+            self._routes.append(_Route(method, pattern, parts, handler))
+            return handler
+
+        return register
+
+    def get(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("GET", pattern)
+
+    def post(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("POST", pattern)
+
+    def put(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("PUT", pattern)
+
+    def patch(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("PATCH", pattern)
+
+    def delete(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("DELETE", pattern)
+
+    def declared(self) -> list[tuple[str, str]]:
+        """(method, pattern) of every route, in declaration order."""
+        return [(r.method, r.pattern) for r in self._routes]
+
+    def match(self, method: str, path: str) -> tuple[RouteHandler, dict[str, str]] | None:
+        """The handler for `method path` and its `{name}` values; None when nothing matches.
+
+        Literal segments win over `{name}` ones (`/stats` before `/{anything}`)."""
+        segments = tuple(s for s in path.split("/") if s)
+        best: tuple[int, RouteHandler, dict[str, str]] | None = None
+        for route in self._routes:
+            if route.method != method or len(route.parts) != len(segments):
+                continue
+            params: dict[str, str] = {}
+            literal = 0
+            for part, segment in zip(route.parts, segments, strict=True):
+                if part.startswith("{"):
+                    params[part[1:-1]] = segment
+                elif part == segment:
+                    literal += 1
+                else:
+                    break
+            else:
+                if best is None or literal > best[0]:
+                    best = (literal, route.handler, params)
+        return None if best is None else (best[1], best[2])
+
+
+def _pattern_parts(pattern: str) -> tuple[str, ...]:
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise PluginApiError(f"route pattern {pattern!r} must start with /")
+    parts = tuple(p for p in pattern.split("/") if p)
+    for part in parts:
+        if not _SEGMENT.match(part):
+            raise PluginApiError(
+                f"route pattern {pattern!r}: segment {part!r} is neither a literal "
+                "(letters, digits, . _ ~ -) nor {name}"
+            )
+    return parts

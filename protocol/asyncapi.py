@@ -19,7 +19,9 @@ _CHANNELS: dict[str, tuple[str, str, tuple[Channel, ...]]] = {
     "ws": ("/ws", "gateway", ("ws.client", "ws.server")),
     "chatCommands": ("chat.commands", "kafka", ("chat.commands",)),
     "chatEvents": ("chat.events", "kafka", ("chat.events",)),
+    "chatTurns": ("chat.turns", "kafka", ("chat.turns",)),
     "domainChanges": ("parley.domain-changes", "kafka", ("domain-changes",)),
+    "pluginVersions": ("parley.plugin-versions", "kafka", ("plugin-versions",)),
 }
 _OPERATIONS: dict[str, tuple[str, str, Channel, str]] = {
     # operation id: (action, channel id, payload channel, summary)
@@ -27,11 +29,18 @@ _OPERATIONS: dict[str, tuple[str, str, Channel, str]] = {
     "sendFrame": ("send", "ws", "ws.server", "A server frame (an object, or an array of them)"),
     "consumeChatCommand": ("receive", "chatCommands", "chat.commands", "Accepted, not stored"),
     "produceChatEvent": ("send", "chatEvents", "chat.events", "Stored or ephemeral events"),
+    "produceTurn": ("send", "chatTurns", "chat.turns", "Assistant turns as they stream (lossy)"),
     "publishDomainChange": (
         "send",
         "domainChanges",
         "domain-changes",
         "Thread changes, from the outbox (dedupe by event_id)",
+    ),
+    "announcePluginVersion": (
+        "send",
+        "pluginVersions",
+        "plugin-versions",
+        "The version of a plugin every plugin host runs (compacted, key = plugin id)",
     ),
 }
 

@@ -25,7 +25,16 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from protocol.domain import MemberAdded, MemberRemoved, ThreadCreated, ThreadRenamed
+from protocol.domain import (
+    MemberAdded,
+    MemberRemoved,
+    MessageDeletedEvent,
+    MessageEditedEvent,
+    ThreadArchived,
+    ThreadCreated,
+    ThreadRenamed,
+    UserProfileUpdated,
+)
 from protocol.events import (
     DeleteMessage,
     EditMessage,
@@ -35,6 +44,8 @@ from protocol.events import (
     MessageEvent,
     PostMessage,
     PresenceEvent,
+    ProfileEvent,
+    TurnStopRequest,
     TypingEvent,
 )
 from protocol.frames import (
@@ -45,6 +56,8 @@ from protocol.frames import (
     ErrorFrame,
     Ping,
     PongFrame,
+    ProfileFrame,
+    Read,
     Send,
     Subscribe,
     SubscribedFrame,
@@ -52,6 +65,8 @@ from protocol.frames import (
     Typing,
     Unsubscribe,
 )
+from protocol.plugins import PluginVersion
+from protocol.turns import StopTurn, TurnFrame
 
 __all__ = [
     "PAYLOADS",
@@ -63,7 +78,10 @@ __all__ = [
     "ws_schemas",
 ]
 
-Channel = Literal["ws.client", "ws.server", "chat.commands", "chat.events", "domain-changes"]
+Channel = Literal[
+    "ws.client", "ws.server", "chat.commands", "chat.events", "chat.turns", "domain-changes",
+    "plugin-versions",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,24 +107,35 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("ping", Ping, ("ws.client",)),
     Payload("edit", Edit, ("ws.client",)),
     Payload("delete", Delete, ("ws.client",)),
+    Payload("read", Read, ("ws.client",)),
+    Payload("stop", StopTurn, ("ws.client",)),
     Payload("message", MessageEvent, ("ws.server", "chat.events")),
     Payload("message_edited", MessageEdited, ("ws.server", "chat.events")),
     Payload("message_deleted", MessageDeleted, ("ws.server", "chat.events")),
     Payload("ack", AckFrame, ("ws.server",)),
     Payload("subscribed", SubscribedFrame, ("ws.server",)),
     Payload("thread", ThreadFrame, ("ws.server",)),
+    Payload("profile", ProfileFrame, ("ws.server",)),
     Payload("typing", TypingEvent, ("ws.server", "chat.events")),
     Payload("presence", PresenceEvent, ("ws.server", "chat.events")),
     Payload("pong", PongFrame, ("ws.server",)),
     Payload("error", ErrorFrame, ("ws.server",)),
+    Payload("turn", TurnFrame, ("ws.server", "chat.turns")),
     Payload("post", PostMessage, ("chat.commands",)),
     Payload("edit", EditMessage, ("chat.commands",)),
     Payload("delete", DeleteMessage, ("chat.commands",)),
+    Payload("turn.stop", TurnStopRequest, ("chat.commands",)),
     Payload("membership", MembershipEvent, ("chat.events",)),
+    Payload("profile", ProfileEvent, ("chat.events",)),
     Payload("thread.created", ThreadCreated, ("domain-changes",)),
     Payload("thread.renamed", ThreadRenamed, ("domain-changes",)),
     Payload("member.added", MemberAdded, ("domain-changes",)),
     Payload("member.removed", MemberRemoved, ("domain-changes",)),
+    Payload("thread.archived", ThreadArchived, ("domain-changes",)),
+    Payload("message.edited", MessageEditedEvent, ("domain-changes",)),
+    Payload("message.deleted", MessageDeletedEvent, ("domain-changes",)),
+    Payload("user.profile_updated", UserProfileUpdated, ("domain-changes",)),
+    Payload("plugin.version", PluginVersion, ("plugin-versions",)),
 )
 
 

@@ -1,8 +1,12 @@
 """The records that cross Kafka, in one place: what a gateway produces and a core consumes.
 
-    chat.commands  key=thread_id  value=PostMessage      (accepted, not yet stored)
+    chat.commands  key=thread_id  value=PostMessage      (accepted, not yet stored; an
+                                                            assistant's reply has a turn_id)
                                         | EditMessage      (an edit by the sender, accepted)
                                         | DeleteMessage    (a delete, accepted)
+                                        | TurnStopRequest  (a member asked to stop a turn: on
+                                                            the thread's partition, so it
+                                                            reaches the core that runs it)
     chat.events    key=thread_id  value=MessageEvent     (stored, with its per-thread seq)
                                         | MessageEdited    (stored, with a seq of its own)
                                         | MessageDeleted   (stored, with a seq of its own)
@@ -40,8 +44,10 @@ __all__ = [
     "MessageEvent",
     "PostMessage",
     "PresenceEvent",
+    "ProfileEvent",
     "ThreadCommand",
     "ThreadEvent",
+    "TurnStopRequest",
     "TypingEvent",
     "decode_command",
     "decode_event",
@@ -78,6 +84,8 @@ class PostMessage:
     text: str
     created_at: NonEmpty
     client_msg_id: str | None = None
+    # Set on an assistant's reply: the turn that produced it (its message_id derives from it).
+    turn_id: str | None = None
     type: Literal["post"] = "post"
 
 
@@ -96,6 +104,8 @@ class MessageEvent:
     # text was edited at edited_at, or the message was deleted (text "" then; seq stays).
     edited_at: str | None = None
     deleted_at: str | None = None
+    # An assistant's reply: the turn that produced it (`turn` frames named the same id).
+    turn_id: str | None = None
     type: Literal["message"] = "message"
 
     def client_frame(self) -> dict[str, Any]:
@@ -115,6 +125,8 @@ class MessageEvent:
             frame["edited_at"] = self.edited_at
         if self.deleted_at is not None:
             frame["deleted_at"] = self.deleted_at
+        if self.turn_id is not None:
+            frame["turn_id"] = self.turn_id
         frame["type"] = "message"
         return frame
 
@@ -145,6 +157,21 @@ class DeleteMessage:
     deleted_by: NonEmpty
     deleted_at: NonEmpty
     type: Literal["delete"] = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStopRequest:
+    """A member asked to stop an assistant's turn (WebSocket `stop` or REST), accepted.
+
+    Keyed by thread_id like every command, so it lands on the partition of the core whose
+    ThreadActor runs the turn; a turn that already finished ignores it.
+    """
+
+    thread_id: NonEmpty
+    turn_id: NonEmpty
+    stopped_by: NonEmpty
+    requested_at: NonEmpty
+    type: Literal["turn.stop"] = "turn.stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,20 +223,33 @@ class PresenceEvent:
 @dataclass(frozen=True, slots=True)
 class MembershipEvent:
     """Members of a thread changed (gateways drop subscriptions of removed users), or its
-    title did (``title`` set: every member's connection is told)."""
+    title did (``title`` set) or it was archived (``archived``): every member's connection
+    is told of those two."""
 
     thread_id: NonEmpty
     members: tuple[str, ...]
     title: str | None = None
+    archived: bool = False
     type: Literal["membership"] = "membership"
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileEvent:
+    """A user changed their display name; every gateway tells the connections of
+    ``audience`` (the users who share a thread with them, and they themselves)."""
+
+    user_id: NonEmpty
+    display_name: str
+    audience: tuple[str, ...]
+    type: Literal["profile"] = "profile"
+
+
 ChangeCommand = EditMessage | DeleteMessage
-ThreadCommand = PostMessage | ChangeCommand
+ThreadCommand = PostMessage | ChangeCommand | TurnStopRequest
 MessageChange = MessageEdited | MessageDeleted
 # What a thread's log holds, each with its own seq: a replay sends these in seq order.
 ThreadEvent = MessageEvent | MessageChange
-Event = MessageEvent | TypingEvent | PresenceEvent | MembershipEvent | MessageChange
+Event = MessageEvent | TypingEvent | PresenceEvent | MembershipEvent | MessageChange | ProfileEvent
 
 
 def encode(record: ThreadCommand | Event) -> bytes:
@@ -250,6 +290,7 @@ def decode_command(raw: bytes) -> PostMessage:
         text=_text(obj),
         created_at=_str(obj, "created_at"),
         client_msg_id=_str(obj, "client_msg_id", optional=True),
+        turn_id=_str(obj, "turn_id", optional=True),
     )
 
 
@@ -279,6 +320,13 @@ def decode_thread_command(raw: bytes) -> ThreadCommand:
             message_id=_str(obj, "message_id"),
             deleted_by=_str(obj, "deleted_by"),
             deleted_at=_str(obj, "deleted_at"),
+        )
+    if kind == "turn.stop":
+        return TurnStopRequest(
+            thread_id=_str(obj, "thread_id"),
+            turn_id=_str(obj, "turn_id"),
+            stopped_by=_str(obj, "stopped_by"),
+            requested_at=_str(obj, "requested_at"),
         )
     raise EventDecodeError(f"unknown command type {str(kind)[:40]!r}")
 
@@ -315,6 +363,7 @@ def decode_event(raw: bytes) -> Event | None:
             text=_text(obj),
             created_at=_str(obj, "created_at"),
             client_msg_id=_str(obj, "client_msg_id", optional=True),
+            turn_id=_str(obj, "turn_id", optional=True),
         )
     if kind == "typing":
         return TypingEvent(thread_id=_str(obj, "thread_id"), user_id=_str(obj, "user_id"))
@@ -353,5 +402,16 @@ def decode_event(raw: bytes) -> Event | None:
             thread_id=_str(obj, "thread_id"),
             members=tuple(members),
             title=title if isinstance(title, str) else None,
+            archived=obj.get("archived") is True,
+        )
+    if kind == "profile":
+        audience = obj.get("audience")
+        if not isinstance(audience, list) or not all(isinstance(m, str) for m in audience):
+            raise EventDecodeError("field 'audience' must be a list of strings")
+        name = obj.get("display_name")
+        if not isinstance(name, str):
+            raise EventDecodeError("field 'display_name' must be a string")
+        return ProfileEvent(
+            user_id=_str(obj, "user_id"), display_name=name, audience=tuple(audience)
         )
     return None

@@ -32,6 +32,8 @@ __all__ = [
     "Id",
     "Ping",
     "PongFrame",
+    "ProfileFrame",
+    "Read",
     "Send",
     "Seq",
     "Subscribe",
@@ -124,6 +126,16 @@ class Typing:
 
 
 @dataclass(frozen=True, slots=True)
+class Read:
+    """I have read a thread up to ``seq`` (its read marker only moves forward); the
+    boot snapshot counts ``unread`` from it. No answer unless refused (``error``)."""
+
+    thread_id: Id
+    seq: Seq
+    type: Literal["read"] = "read"
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """Liveness; answered by ``pong``."""
 
@@ -156,12 +168,23 @@ class SubscribedFrame:
 @dataclass(frozen=True, slots=True)
 class ThreadFrame:
     """You are a member of a thread you do not follow yet (created or added): list it; or a
-    thread of yours was renamed (``title`` set)."""
+    thread of yours was renamed (``title`` set) or archived (``archived`` true: readable,
+    closed to new messages)."""
 
     thread_id: Id
     members: list[str]
     title: str | None = None
+    archived: bool | None = None
     type: Literal["thread"] = "thread"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFrame:
+    """Someone you share a thread with (or you) changed their display name."""
+
+    user_id: Id
+    display_name: str
+    type: Literal["profile"] = "profile"
 
 
 @dataclass(frozen=True, slots=True)

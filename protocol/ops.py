@@ -14,6 +14,9 @@ ones take defaults).
     OpsCommand            an operator's request to one process (drain, restart a subtree),
                           with who asked; the target takes it at its next heartbeat and
                           writes the outcome back into the same document.
+    PluginSwitch          an operator's stop or start of a plugin (``_id`` = plugin id), for
+                          the whole deployment: a desired state rather than a command to one
+                          process, so a plugin host started later (or restarted) obeys it too.
 
 Times are Unix seconds (wall clock): they are compared across machines.
 """
@@ -30,6 +33,7 @@ __all__ = [
     "CommandState",
     "Liveness",
     "OpsCommand",
+    "PluginSwitch",
     "ProcessAnnouncement",
 ]
 
@@ -189,4 +193,31 @@ class OpsCommand:
             outcome=str(doc.get("outcome", "")),
             error_code=str(doc.get("error_code", "")),
             done_at=None if done_at is None else float(done_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSwitch:
+    """Whether a plugin should run on every plugin host, and who said so."""
+
+    plugin_id: str
+    running: bool
+    asked_by: str
+    asked_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = self.to_json()
+        doc["_id"] = doc.pop("plugin_id")
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> PluginSwitch:
+        return cls(
+            plugin_id=str(doc["_id"]),
+            running=bool(doc.get("running", True)),
+            asked_by=str(doc.get("asked_by", "")),
+            asked_at=float(doc.get("asked_at", 0.0)),
         )

@@ -28,3 +28,4 @@ class ThreadRecord:
     members: tuple[str, ...] = ()
     created_by: str | None = None
     created_at: str | None = None
+    archived: bool = False  # readable, but refuses new messages

@@ -33,7 +33,9 @@ on the bottom floor beside ``protocol.events``: free of I/O, importable from eve
         ├── NotFound               404  1008  not_found             no such thread
         │   └── ProcessGone        404  1008  process_gone          command to a gone process
         ├── Conflict               409  1008  conflict              client_msg_id reused
-        │   └── NotRestartable     409  1008  not_restartable       a service, the root...
+        │   ├── NotRestartable     409  1008  not_restartable       a service, the root...
+        │   └── ArchivedThread     409  1008  thread_archived       a post or edit to an
+        │                                                           archived thread
         ├── PayloadTooLarge        413  1009  too_large             text over the byte limit
         └── Unavailable            503  1013  unavailable           draining, overloaded, or
             │                                                       *Broken*: Kafka/store down
@@ -64,6 +66,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AdminRequired",
     "ApiError",
+    "ArchivedThread",
     "AuthError",
     "AuthFrameRejected",
     "AuthTimeout",
@@ -348,6 +351,14 @@ class Conflict(ApiError):
 
     status = 409
     code = "conflict"
+
+
+class ArchivedThread(Conflict):
+    """Raised when a message is posted to (or edited in) an archived thread: it stays
+    readable, its history and deletes still work, but it takes nothing new."""
+
+    code = "thread_archived"
+    hint = "the thread is archived: it is read-only"
 
 
 class PayloadTooLarge(ApiError):

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
+from pydantic import Field
 
 from protocol.events import EventDecodeError
+from protocol.frames import Id
 
 __all__ = [
     "MAX_DELTA_CHARS",
@@ -49,6 +51,7 @@ __all__ = [
     "TurnCommandError",
     "TurnDelta",
     "TurnFinished",
+    "TurnFrame",
     "TurnGapError",
     "TurnRecord",
     "TurnStarted",
@@ -127,9 +130,36 @@ TurnRecord = TurnStarted | TurnDelta | TurnFinished
 
 
 @dataclass(frozen=True, slots=True)
+class TurnFrame:
+    """An assistant's turn: `phase` started (text so far, next_index), delta (index, text)
+    or finished (status, reason, deltas, message_id).
+
+    One schema for the three phases, for the catalog (a tag has one schema); the records
+    above are what the code builds, and `decode_turn` checks each phase's fields.
+    """
+
+    thread_id: Annotated[str, Field(min_length=1, max_length=128)]
+    turn_id: Annotated[str, Field(min_length=1, max_length=128)]
+    phase: Literal["started", "delta", "finished"]
+    assistant_id: str | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    started_at: str | None = None
+    text: str | None = None
+    next_index: Annotated[int, Field(ge=0, le=MAX_INDEX)] | None = None
+    index: Annotated[int, Field(ge=0, le=MAX_INDEX)] | None = None
+    status: Literal["complete", "stopped", "error"] | None = None
+    reason: str | None = None
+    deltas: Annotated[int, Field(ge=0, le=MAX_INDEX)] | None = None
+    type: Literal["turn"] = "turn"
+
+
+@dataclass(frozen=True, slots=True)
 class StopTurn:
-    thread_id: str
-    turn_id: str
+    """Stop the thread's running turn `turn_id` (any member may)."""
+
+    thread_id: Id
+    turn_id: Id
     type: Literal["stop"] = "stop"
 
 

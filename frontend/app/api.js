@@ -54,6 +54,14 @@ export function createApi(config, getToken, fetchImpl = window.fetch.bind(window
       const data = await request("GET", "/threads");
       return Array.isArray(data) ? data : (data && data.threads) || [];
     },
+    // The boot snapshot: {profile, threads (with last_seq, read_seq, unread, archived),
+    // online, display_names}.
+    boot() {
+      return request("GET", "/v1/server");
+    },
+    markRead(threadId, seq) {
+      return request("POST", `/threads/${encodeURIComponent(threadId)}/read`, { seq });
+    },
     createThread(title, members) {
       return request("POST", "/threads", { title, members });
     },
@@ -66,6 +74,18 @@ export function createApi(config, getToken, fetchImpl = window.fetch.bind(window
     },
     postMessage(threadId, text, clientMsgId) {
       return request("POST", "/messages", { thread_id: threadId, text, client_msg_id: clientMsgId });
+    },
+    // Adds a person, or an assistant / bot by its bot_user_id ("plugin:<id>"); → the thread.
+    addMember(threadId, userId) {
+      return request("POST", `/threads/${encodeURIComponent(threadId)}/members`, { user_id: userId });
+    },
+    stopTurn(threadId, turnId) {
+      return request("POST", `/threads/${encodeURIComponent(threadId)}/turns/${encodeURIComponent(turnId)}/stop`);
+    },
+    // [{id, version, state, bot_user_id, description, ...}] from every plugin host.
+    async listPlugins() {
+      const data = await request("GET", "/plugins");
+      return (data && Array.isArray(data.plugins)) ? data.plugins : [];
     },
   };
 }

@@ -3,6 +3,8 @@
 import { reactive } from "vue";
 import { ChatSocket } from "parley/ws.js";
 import { applyChanges, createTimeline, hasGap, insertMessages, startAt, unreadCount } from "parley/timeline.js";
+import { applyTurnFrame, createTurns, markDisconnected, noteQueued, onStoredMessage } from "parley/turns.js";
+import { memberName } from "parley/members.js";
 
 const PAGE = 50;
 const ACK_TIMEOUT_MS = 15000;
@@ -33,10 +35,15 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     pending: {}, // thread_id -> [{clientMsgId, text, status, error, messageId}]
     typing: {}, // thread_id -> {user_id: expiresAt}
     presence: {}, // user_id -> "online" | "offline"
+    names: {}, // user_id -> display name the user chose (boot snapshot, then profile frames)
     banner: "", // a problem that is not about one message
     invalidFrames: 0, // server frames refused by the protocol schemas (reported, not rendered)
     loadingOlder: false,
     threadsError: "",
+    turns: createTurns(), // assistants' turns per thread (parley/turns.js)
+    stopping: {}, // turn_id -> true once this page asked to stop it
+    plugins: [], // GET /api/plugins: the assistants and bots that can be added to a thread
+    pluginsError: "",
   });
   const recovering = new Map(); // thread_id -> promise (one gap fill at a time per thread)
   const ackTimers = new Map();
@@ -55,24 +62,50 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     return state.timelines[id];
   }
 
+  // The read marker lives on the server (per user and thread, only moving forward), so every
+  // device agrees; localStorage keeps it across a reload before the boot snapshot answers.
   function markRead(id) {
     const t = state.timelines[id];
     if (!t || document.visibilityState === "hidden") return;
-    const seq = Math.max(t.high, t.maxSeen);
+    const seq = Math.max(t.high || 0, t.maxSeen || 0);
     if (seq > (state.lastRead[id] || 0)) {
       state.lastRead[id] = seq;
       storage.setItem(readKey(id), String(seq));
+      if (!socket.send({ type: "read", thread_id: id, seq }) && api.markRead) {
+        api.markRead(id, seq).catch(() => {});
+      }
     }
   }
 
+  // Unread after the marker: counted in the timeline where it holds everything after the
+  // marker (own messages aside), else the server's count (last seq - marker).
   function unread(id) {
     const t = state.timelines[id];
-    return t ? unreadCount(t, state.lastRead[id] || 0, me) : 0;
+    if (!t) return 0;
+    const read = state.lastRead[id] || 0;
+    const counted = unreadCount(t, read, me);
+    const covered = t.floor <= read && t.high >= (state.lastSeq[id] || 0);
+    return covered ? counted : Math.max(counted, (state.lastSeq[id] || 0) - read);
   }
 
-  function addMessages(id, messages) {
+  function displayName(userId) {
+    // A person's chosen name, else their id; a plugin member by its plugin id.
+    return state.names[userId] || memberName(userId);
+  }
+
+  function addMessages(id, messages, { live = false } = {}) {
     const t = timeline(id);
     const added = insertMessages(t, messages);
+    for (const m of added) {
+      // The stored reply ends its turn (its `finished` may have been lost on a reconnect);
+      // anything else posted while a turn runs waits for the next one. Whether it came after
+      // the message the turn answers: by seq when that one is here, else only if it is live.
+      const msg = { ...m, thread_id: id };
+      if (onStoredMessage(state.turns, msg)) continue;
+      const turn = state.turns.byThread[id];
+      const answered = turn && t.byId[turn.reply_to];
+      if (answered ? m.seq > answered.seq : live) noteQueued(state.turns, msg);
+    }
     if (added.length) {
       const pend = state.pending[id] || [];
       state.pending[id] = pend.filter((p) => !added.some((m) =>
@@ -140,15 +173,22 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
 
   // ---- threads -------------------------------------------------------------------------------
 
+  // The boot snapshot when the API has it (threads with last seq, read marker, archived;
+  // everyone's display names), else the plain thread list.
   async function refreshThreads() {
     try {
-      const threads = await api.listThreads();
+      const booted = api.boot ? await api.boot() : null;
+      const threads = booted ? booted.threads || [] : await api.listThreads();
+      if (booted && booted.display_names) state.names = { ...booted.display_names };
       state.threadsError = "";
       const known = new Set(state.threads.map((t) => t.thread_id));
       state.threads = threads;
       for (const th of threads) {
         if (Number.isInteger(th.last_seq)) state.lastSeq[th.thread_id] = th.last_seq;
         timeline(th.thread_id);
+        if (Number.isInteger(th.read_seq) && th.read_seq > (state.lastRead[th.thread_id] || 0)) {
+          state.lastRead[th.thread_id] = th.read_seq;
+        }
         if (!known.has(th.thread_id)) subscribe(th.thread_id);
       }
     } catch (err) {
@@ -204,7 +244,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
         if (typeof f.thread_id !== "string") return;
         if (!state.threads.some((t) => t.thread_id === f.thread_id)) refreshThreads();
         if (f.seq > (state.lastSeq[f.thread_id] || 0)) state.lastSeq[f.thread_id] = f.seq;
-        addMessages(f.thread_id, [f]);
+        addMessages(f.thread_id, [f], { live: true });
         if (hasGap(timeline(f.thread_id))) recoverIfOpen(f.thread_id);
         const typers = state.typing[f.thread_id];
         if (typers) delete typers[f.sender_id];
@@ -240,10 +280,23 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       }
       case "thread": {
         // A thread we belong to but do not follow yet (just created, or we were added), or,
-        // with a title, one of ours was renamed.
+        // with a title, one of ours was renamed (with archived: it was archived).
         const known = state.threads.find((t) => t.thread_id === f.thread_id);
         if (!known) refreshThreads();
-        else if (typeof f.title === "string") known.title = f.title;
+        else {
+          if (typeof f.title === "string") known.title = f.title;
+          if (f.archived === true) known.archived = true;
+        }
+        return;
+      }
+      case "profile": {
+        if (typeof f.user_id === "string") state.names[f.user_id] = f.display_name;
+        return;
+      }
+      case "turn": {
+        // A lost delta cannot be asked for again: subscribing anew brings a `started` frame
+        // with the text so far (and the stored messages after our high-water mark).
+        if (applyTurnFrame(state.turns, f).resubscribe) subscribe(f.thread_id);
         return;
       }
       case "error": return onError(f);
@@ -336,6 +389,37 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
     return socket.send({ type: "delete", thread_id: id, message_id: messageId, client_msg_id: newClientMsgId() });
   }
 
+  // Any member may stop the thread's turn: over the WebSocket when it is up, else over REST
+  // (the turn belongs to the thread, so either reaches the core that runs it).
+  async function stopTurn(id, turnId) {
+    state.stopping[turnId] = true;
+    if (socket.send({ type: "stop", thread_id: id, turn_id: turnId })) return;
+    try {
+      await api.stopTurn(id, turnId);
+    } catch (err) {
+      delete state.stopping[turnId];
+      state.banner = `Could not stop the reply: ${err.message}`;
+    }
+  }
+
+  // ---- members: people, assistants and bots ----------------------------------------------
+
+  async function refreshPlugins() {
+    try {
+      state.plugins = await api.listPlugins();
+      state.pluginsError = "";
+    } catch (err) {
+      state.pluginsError = `Could not list assistants: ${err.message}`;
+    }
+  }
+
+  async function addMember(id, userId) {
+    const thread = await api.addMember(id, userId.trim());
+    const known = state.threads.find((t) => t.thread_id === id);
+    if (known && thread && Array.isArray(thread.members)) known.members = thread.members;
+    return thread;
+  }
+
   function typing(id) {
     const now = Date.now();
     if (now - lastTypingSent < TYPING_SEND_EVERY_MS) return;
@@ -365,6 +449,7 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
       state.retryInMs = detail.retryInMs || 0;
       // Offline we know nothing about others: stale "online" dots would mislead.
       if (s !== "online") {
+        markDisconnected(state.turns);
         state.presence = {};
         state.typing = {};
         // Sent but not acknowledged when the link dropped: the outcome is unknown, so it goes
@@ -409,6 +494,6 @@ export function createChat({ api, config, auth, me, storage = window.localStorag
   return {
     state, start, stop, openThread, loadOlder, createThread, refreshThreads, send, retry,
     discard, typing, typingUsers, unread, timeline, reconnectNow: () => socket.reconnectNow(),
-    editMessage, deleteMessage,
+    editMessage, deleteMessage, displayName, stopTurn, refreshPlugins, addMember,
   };
 }

@@ -122,6 +122,36 @@ export const schemas = {
       "type": "object",
       "x-parley-version": 1
     },
+    "read": {
+      "additionalProperties": false,
+      "description": "I have read a thread up to ``seq`` (its read marker only moves forward); the boot snapshot counts ``unread`` from it. No answer unless refused (``error``).",
+      "properties": {
+        "seq": {
+          "maximum": 9223372036854775807,
+          "minimum": 0,
+          "type": "integer"
+        },
+        "thread_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "type": {
+          "const": "read"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "seq"
+      ],
+      "title": "Read",
+      "type": "object",
+      "x-parley-version": 1
+    },
     "send": {
       "additionalProperties": false,
       "description": "Post a message; answered by ``ack`` once Kafka has it.",
@@ -152,6 +182,35 @@ export const schemas = {
         "text"
       ],
       "title": "Send",
+      "type": "object",
+      "x-parley-version": 1
+    },
+    "stop": {
+      "additionalProperties": false,
+      "description": "Stop the thread's running turn `turn_id` (any member may).",
+      "properties": {
+        "thread_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "turn_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "type": {
+          "const": "stop"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "turn_id"
+      ],
+      "title": "StopTurn",
       "type": "object",
       "x-parley-version": 1
     },
@@ -397,6 +456,17 @@ export const schemas = {
           "minLength": 1,
           "type": "string"
         },
+        "turn_id": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
         "type": {
           "const": "message"
         },
@@ -574,6 +644,33 @@ export const schemas = {
       "type": "object",
       "x-parley-version": 1
     },
+    "profile": {
+      "description": "Someone you share a thread with (or you) changed their display name.",
+      "properties": {
+        "display_name": {
+          "type": "string"
+        },
+        "type": {
+          "const": "profile"
+        },
+        "user_id": {
+          "pattern": "^[A-Za-z0-9._:@-]{1,128}$",
+          "type": "string"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "user_id",
+        "display_name"
+      ],
+      "title": "ProfileFrame",
+      "type": "object",
+      "x-parley-version": 1
+    },
     "subscribed": {
       "description": "Replay done; live from ``last_seq`` + 1; ``online``: others subscribed here now.",
       "properties": {
@@ -618,8 +715,19 @@ export const schemas = {
       "x-parley-version": 1
     },
     "thread": {
-      "description": "You are a member of a thread you do not follow yet (created or added): list it; or a thread of yours was renamed (``title`` set).",
+      "description": "You are a member of a thread you do not follow yet (created or added): list it; or a thread of yours was renamed (``title`` set) or archived (``archived`` true: readable, closed to new messages).",
       "properties": {
+        "archived": {
+          "anyOf": [
+            {
+              "type": "boolean"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
         "members": {
           "items": {
             "type": "string"
@@ -658,6 +766,166 @@ export const schemas = {
       "type": "object",
       "x-parley-version": 1
     },
+    "turn": {
+      "description": "An assistant's turn: `phase` started (text so far, next_index), delta (index, text) or finished (status, reason, deltas, message_id).",
+      "properties": {
+        "assistant_id": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "deltas": {
+          "anyOf": [
+            {
+              "maximum": 2147483647,
+              "minimum": 0,
+              "type": "integer"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "index": {
+          "anyOf": [
+            {
+              "maximum": 2147483647,
+              "minimum": 0,
+              "type": "integer"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "message_id": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "next_index": {
+          "anyOf": [
+            {
+              "maximum": 2147483647,
+              "minimum": 0,
+              "type": "integer"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "phase": {
+          "enum": [
+            "started",
+            "delta",
+            "finished"
+          ],
+          "type": "string"
+        },
+        "reason": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "reply_to": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "started_at": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "status": {
+          "anyOf": [
+            {
+              "enum": [
+                "complete",
+                "stopped",
+                "error"
+              ],
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "text": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "thread_id": {
+          "maxLength": 128,
+          "minLength": 1,
+          "type": "string"
+        },
+        "turn_id": {
+          "maxLength": 128,
+          "minLength": 1,
+          "type": "string"
+        },
+        "type": {
+          "const": "turn"
+        },
+        "v": {
+          "const": 1,
+          "description": "schema version; absent means 1"
+        }
+      },
+      "required": [
+        "type",
+        "thread_id",
+        "turn_id",
+        "phase"
+      ],
+      "title": "TurnFrame",
+      "type": "object",
+      "x-parley-version": 1
+    },
     "typing": {
       "description": "Someone is typing in a thread (ephemeral, never stored).",
       "properties": {
@@ -689,15 +957,17 @@ export const schemas = {
   }
 };
 
-export const clientTypes = ["auth", "delete", "edit", "ping", "send", "subscribe", "typing", "unsubscribe"];
-export const serverTypes = ["ack", "error", "message", "message_deleted", "message_edited", "pong", "presence", "subscribed", "thread", "typing"];
+export const clientTypes = ["auth", "delete", "edit", "ping", "read", "send", "stop", "subscribe", "typing", "unsubscribe"];
+export const serverTypes = ["ack", "error", "message", "message_deleted", "message_edited", "pong", "presence", "profile", "subscribed", "thread", "turn", "typing"];
 export const versions = {
   "client": {
     "auth": 1,
     "delete": 1,
     "edit": 1,
     "ping": 1,
+    "read": 1,
     "send": 1,
+    "stop": 1,
     "subscribe": 1,
     "typing": 1,
     "unsubscribe": 1
@@ -710,8 +980,10 @@ export const versions = {
     "message_edited": 1,
     "pong": 1,
     "presence": 1,
+    "profile": 1,
     "subscribed": 1,
     "thread": 1,
+    "turn": 1,
     "typing": 1
   }
 };
@@ -720,23 +992,27 @@ export const versions = {
 /** @typedef {{thread_id: string, message_id: string, client_msg_id: string, type: "delete", v?: 1}} DeleteCommand Delete a message (yours, or any in a thread you created); ``ack``, then ``message_deleted``. */
 /** @typedef {{thread_id: string, message_id: string, client_msg_id: string, text: string, type: "edit", v?: 1}} EditCommand Change the text of your own message; ``ack`` (its message_id) once Kafka has it, then ``message_edited`` with a seq of its own. */
 /** @typedef {{type: "ping", v?: 1}} PingCommand Liveness; answered by ``pong``. */
+/** @typedef {{thread_id: string, seq: number, type: "read", v?: 1}} ReadCommand I have read a thread up to ``seq`` (its read marker only moves forward); the boot snapshot counts ``unread`` from it. No answer unless refused (``error``). */
 /** @typedef {{thread_id: string, client_msg_id: string, text: string, type: "send", v?: 1}} SendCommand Post a message; answered by ``ack`` once Kafka has it. */
+/** @typedef {{thread_id: string, turn_id: string, type: "stop", v?: 1}} StopCommand Stop the thread's running turn `turn_id` (any member may). */
 /** @typedef {{thread_id: string, since_seq: number, type: "subscribe", v?: 1}} SubscribeCommand Follow a thread; ``since_seq`` N >= 0 means "I have everything up to N". */
 /** @typedef {{thread_id: string, type: "typing", v?: 1}} TypingCommand The user is typing in a thread (ephemeral). */
 /** @typedef {{thread_id: string, type: "unsubscribe", v?: 1}} UnsubscribeCommand Stop following a thread. */
-/** @typedef {AuthCommand | DeleteCommand | EditCommand | PingCommand | SendCommand | SubscribeCommand | TypingCommand | UnsubscribeCommand} ClientCommand */
+/** @typedef {AuthCommand | DeleteCommand | EditCommand | PingCommand | ReadCommand | SendCommand | StopCommand | SubscribeCommand | TypingCommand | UnsubscribeCommand} ClientCommand */
 
 /** @typedef {{client_msg_id: string, message_id: string, thread_id: string, type: "ack", v?: 1}} AckFrame A ``send`` was accepted: Kafka acknowledged it; ``message`` with its seq follows. */
 /** @typedef {{code: string, message: string, field?: string|null, thread_id?: string|null, client_msg_id?: string|null, retry_after_s?: number|null, type: "error", v?: 1}} ErrorFrame A command was refused; ``field`` names what to fix; the connection stays open. */
-/** @typedef {{thread_id: string, seq: number, message_id: string, sender_id: string, text: string, created_at: string, client_msg_id?: string|null, edited_at?: string|null, deleted_at?: string|null, type: "message", v?: 1}} MessageFrame A stored message with its per-thread sequence number; what clients receive. */
+/** @typedef {{thread_id: string, seq: number, message_id: string, sender_id: string, text: string, created_at: string, client_msg_id?: string|null, edited_at?: string|null, deleted_at?: string|null, turn_id?: string|null, type: "message", v?: 1}} MessageFrame A stored message with its per-thread sequence number; what clients receive. */
 /** @typedef {{thread_id: string, seq: number, change_id: string, message_id: string, deleted_by: string, deleted_at: string, type: "message_deleted", v?: 1}} MessageDeletedFrame A stored delete, with a seq of its own; the message's text is gone from the store. */
 /** @typedef {{thread_id: string, seq: number, change_id: string, message_id: string, editor_id: string, text: string, edited_at: string, type: "message_edited", v?: 1}} MessageEditedFrame A stored edit, with a seq of its own in the thread: replayed after ``since_seq``. */
 /** @typedef {{type: "pong", v?: 1}} PongFrame The answer to ``ping``. */
 /** @typedef {{thread_id: string, user_id: string, status: "online"|"offline", type: "presence", v?: 1}} PresenceFrame A user's first connection to a thread opened (online) or its last one closed. */
+/** @typedef {{user_id: string, display_name: string, type: "profile", v?: 1}} ProfileFrame Someone you share a thread with (or you) changed their display name. */
 /** @typedef {{thread_id: string, last_seq: number, online?: Array<string>|null, type: "subscribed", v?: 1}} SubscribedFrame Replay done; live from ``last_seq`` + 1; ``online``: others subscribed here now. */
-/** @typedef {{thread_id: string, members: Array<string>, title?: string|null, type: "thread", v?: 1}} ThreadFrame You are a member of a thread you do not follow yet (created or added): list it; or a thread of yours was renamed (``title`` set). */
+/** @typedef {{thread_id: string, members: Array<string>, title?: string|null, archived?: boolean|null, type: "thread", v?: 1}} ThreadFrame You are a member of a thread you do not follow yet (created or added): list it; or a thread of yours was renamed (``title`` set) or archived (``archived`` true: readable, closed to new messages). */
+/** @typedef {{thread_id: string, turn_id: string, phase: "started"|"delta"|"finished", assistant_id?: string|null, reply_to?: string|null, message_id?: string|null, started_at?: string|null, text?: string|null, next_index?: number|null, index?: number|null, status?: "complete"|"stopped"|"error"|null, reason?: string|null, deltas?: number|null, type: "turn", v?: 1}} TurnFrame An assistant's turn: `phase` started (text so far, next_index), delta (index, text) or finished (status, reason, deltas, message_id). */
 /** @typedef {{thread_id: string, user_id: string, type: "typing", v?: 1}} TypingFrame Someone is typing in a thread (ephemeral, never stored). */
-/** @typedef {AckFrame | ErrorFrame | MessageFrame | MessageDeletedFrame | MessageEditedFrame | PongFrame | PresenceFrame | SubscribedFrame | ThreadFrame | TypingFrame} ServerFrame */
+/** @typedef {AckFrame | ErrorFrame | MessageFrame | MessageDeletedFrame | MessageEditedFrame | PongFrame | PresenceFrame | ProfileFrame | SubscribedFrame | ThreadFrame | TurnFrame | TypingFrame} ServerFrame */
 
 const compile = (schema) => new Validator(schema, "2020-12", false);
 const clientValidators = new Map(Object.entries(schemas.client).map(([t, s]) => [t, compile(s)]));

@@ -7,7 +7,7 @@ directory); unit tests pass in-memory fakes of these same interfaces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,6 +65,11 @@ class Intake(Protocol):
 
     async def publish_ephemeral(self, event: TypingEvent | PresenceEvent) -> None: ...
 
+    async def request_stop(self, principal: Principal, thread_id: str, turn_id: str) -> str:
+        """Ask the thread's core to stop turn ``turn_id``; returns once Kafka has it, or
+        raises the refusal (not a member, bad id, shutting down)."""
+        ...
+
 
 class ThreadAccess(Protocol):
     async def require_member(self, user_id: str, thread_id: str) -> None:
@@ -73,6 +78,10 @@ class ThreadAccess(Protocol):
 
     async def history(self, thread_id: str, after_seq: int, limit: int) -> list[ThreadEvent]:
         """Stored messages with seq > after_seq, ascending, at most ``limit``."""
+        ...
+
+    async def mark_read(self, user_id: str, thread_id: str, seq: int) -> dict[str, Any]:
+        """Raise the user's read marker; raises the refusal (not a member, seq too high)."""
         ...
 
 

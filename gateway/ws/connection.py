@@ -37,7 +37,9 @@ from gateway.ws.protocol import (
     Delete,
     Edit,
     Ping,
+    Read,
     Send,
+    StopTurn,
     Subscribe,
     Typing,
     Unsubscribe,
@@ -273,6 +275,10 @@ class ConnectionActor(Actor[Inbound]):
             await self._refresh(item)
         elif isinstance(item, Edit | Delete):
             await self._change(item)
+        elif isinstance(item, Read):
+            await self._read(item)
+        elif isinstance(item, StopTurn):
+            await self._stop_turn(item)
         elif isinstance(item, CommandInvalid):
             await self._outbox.put(frame(error_frame("invalid", item.message, field=item.field)))
         elif isinstance(item, Removed):
@@ -333,6 +339,31 @@ class ConnectionActor(Actor[Inbound]):
         await self._outbox.put(
             frame(ack_frame(cmd.client_msg_id, accepted.message_id, accepted.thread_id))
         )
+
+    async def _read(self, cmd: Read) -> None:
+        """Raise the read marker; silent when it worked (the next boot snapshot shows it)."""
+        assert self._principal is not None
+        try:
+            await self._services.threads.mark_read(
+                self._principal.user_id, cmd.thread_id, cmd.seq
+            )
+        except AuthError as exc:
+            self._refuse(exc)
+        except Refusal as exc:
+            field = getattr(exc, "field", None)
+            await self._error(exc.code, exc.message, cmd.thread_id, field=field)
+
+    async def _stop_turn(self, cmd: StopTurn) -> None:
+        """Any member may stop the thread's turn; the `finished` turn frame is the answer."""
+        assert self._principal is not None
+        try:
+            await self._services.ingest.request_stop(self._principal, cmd.thread_id, cmd.turn_id)
+        except AuthError as exc:
+            self._refuse(exc)
+        except Refusal as exc:
+            await self._error(
+                exc.code, exc.message, cmd.thread_id, field=getattr(exc, "field", None)
+            )
 
     def _sent(self, cmd: Send, outcome: AcceptedMessage | Refusal) -> None:
         # Called from the producer's delivery report: no task, so no await here.

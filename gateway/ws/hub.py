@@ -18,6 +18,10 @@ missed messages from the store; ``go_live`` then moves the buffered events with 
 the last replayed one into the mailbox, and later live events below that floor are skipped.
 Everything in chat.events was stored before it was published, so nothing falls in between.
 
+Assistant turns (``publish_turn``): records of `chat.turns` go to the thread's live
+subscribers only; a pending one gets, at ``go_live``, each running turn's `started` frame with
+the text so far (``ActiveTurns``), then the live deltas: no gap, no duplicate.
+
 Presence is counted per (thread, user) over this gateway's connections: ``subscribe``
 reports the first, ``unsubscribe``/``close`` the last; the connection publishes the event.
 """
@@ -32,14 +36,24 @@ import trio
 
 from gateway.ws._connection_limit import ConnectionLimiter
 from gateway.ws._outbox import Outbox, OutFrame
+from gateway.ws._turns import ActiveTurns
 from gateway.ws.protocol import (
     CloseCode,
     encode_event,
     error_frame,
+    profile_frame,
     thread_frame,
     wire_text_frame,
 )
-from protocol.events import Event, MembershipEvent, MessageDeleted, MessageEdited, MessageEvent
+from protocol.events import (
+    Event,
+    MembershipEvent,
+    MessageDeleted,
+    MessageEdited,
+    MessageEvent,
+    ProfileEvent,
+)
+from protocol.turns import TurnRecord, encode_turn
 from telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -105,6 +119,7 @@ class FanoutHub:
         self._dirty: list[Outbox] = []
         self._flusher_alive = False
         self._flusher_task: trio.lowlevel.Task | None = None
+        self.turns = ActiveTurns()
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> FanoutHub:
@@ -208,6 +223,12 @@ class FanoutHub:
                 if seq != _EPHEMERAL:
                     last_seq = seq
         sub.floor = last_seq
+        # The turns running now, with their text so far: the deltas that follow go live.
+        for started in self.turns.snapshots(sub.thread_id):
+            payload = encode_turn(started)
+            if not outbox.push(OutFrame(payload, wire_text_frame(payload))):
+                self._slow(outbox)
+                break
         return last_seq
 
     def unsubscribe(self, peer: Peer, thread_id: str) -> bool:
@@ -283,6 +304,42 @@ class FanoutHub:
             for outbox in dirty:
                 outbox.uncork()
 
+    def publish_turn(self, record: TurnRecord) -> int:
+        """Deliver one `chat.turns` record to the thread's live subscribers (synchronous).
+
+        Pending subscribers get nothing now: their ``go_live`` sends the snapshot, which
+        already holds this record.
+        """
+        if not self.turns.observe(record):
+            return 0
+        topic = self._topics.get(record.thread_id)
+        if not topic:
+            return 0
+        payload = encode_turn(record)
+        frame = OutFrame(payload, wire_text_frame(payload))
+        corked = self._dirty if self._flusher_alive else None
+        delivered = 0
+        slow: list[Outbox] = []
+        for sub in topic.values():
+            if sub.pending is not None:
+                continue
+            outbox = sub.outbox
+            if corked is not None and not outbox.corked:
+                outbox.corked = True
+                corked.append(outbox)
+            if outbox.push(frame):
+                delivered += 1
+            else:
+                slow.append(outbox)
+        for outbox in slow:
+            self._slow(outbox)
+        if corked is not None and corked:
+            task = self._flusher_task
+            if task is not None:
+                self._flusher_task = None
+                trio.lowlevel.reschedule(task)
+        return delivered
+
     def publish_many(self, events: Iterable[Event]) -> int:
         """Deliver a batch (e.g. one Kafka poll): each connection gets ONE write for all of it.
 
@@ -305,6 +362,8 @@ class FanoutHub:
         if isinstance(event, MembershipEvent):
             self._apply_membership(event)
             return 0
+        if isinstance(event, ProfileEvent):
+            return self._tell_profile(event)
         topic = self._topics.get(event.thread_id)
         if not topic:
             return 0
@@ -389,10 +448,26 @@ class FanoutHub:
         """A `thread` frame to each member's connection not yet subscribed to the thread:
         it was created with them in it, or they were added, and the client lists it now
         instead of on its next poll of GET /api/threads."""
-        payload = thread_frame(event.thread_id, list(event.members), event.title)
+        archived = True if event.archived else None
+        payload = thread_frame(event.thread_id, list(event.members), event.title, archived)
         frame = OutFrame(payload, wire_text_frame(payload))
-        renamed = event.title is not None  # a rename is news to every member's connection
+        # A rename or an archive is news to every member's connection.
+        changed = event.title is not None or event.archived
         for user in event.members:
             for peer in self._by_user.get(user, ()):
-                if (renamed or peer not in topic) and not peer.outbox.push(frame):
+                if (changed or peer not in topic) and not peer.outbox.push(frame):
                     self._slow(peer.outbox)
+
+    def _tell_profile(self, event: ProfileEvent) -> int:
+        """A `profile` frame to every connection of the people who share a thread with the
+        user (the record names them: the gateway that made the change looked them up)."""
+        payload = profile_frame(event.user_id, event.display_name)
+        frame = OutFrame(payload, wire_text_frame(payload))
+        told = 0
+        for user in event.audience:
+            for peer in self._by_user.get(user, ()):
+                if peer.outbox.push(frame):
+                    told += 1
+                else:
+                    self._slow(peer.outbox)
+        return told

@@ -11,6 +11,8 @@ Client → server (JSON text frames)::
     {"type":"ping"}
     {"type":"edit","thread_id":ID,"message_id":M,"client_msg_id":C,"text":S}   sender only
     {"type":"delete","thread_id":ID,"message_id":M,"client_msg_id":C}  sender or creator
+    {"type":"read","thread_id":ID,"seq":N}          read up to N (the marker only moves forward)
+    {"type":"stop","thread_id":ID,"turn_id":T}      stop an assistant's turn (any member)
 
 Server → client (a frame holds one object, or on the HTTP-port route a JSON array of them)::
 
@@ -22,11 +24,19 @@ Server → client (a frame holds one object, or on the HTTP-port route a JSON ar
     {"type":"ack","client_msg_id","message_id","thread_id"}
     {"type":"subscribed","thread_id","last_seq","online"}  replay done; live from last_seq + 1;
                                                       online: others subscribed here now
-    {"type":"thread","thread_id","members","title"?}  you are a member of a thread you do not
-                                                      follow yet (created or added): list it;
-                                                      with title: a thread of yours was renamed
+    {"type":"thread","thread_id","members","title"?,"archived"?}  you are a member of a thread
+                                                      you do not follow yet (created or added):
+                                                      list it; with title: a thread of yours was
+                                                      renamed; archived: it was archived
+    {"type":"profile","user_id","display_name"}      someone you share a thread with renamed
+                                                      themselves
     {"type":"typing","thread_id","user_id"}
     {"type":"presence","thread_id","user_id","status":"online"|"offline"}
+    {"type":"turn","phase":"started"|"delta"|"finished","thread_id","turn_id",...}
+                                                      an assistant's reply as it streams
+                                                      (protocol.turns: a subscriber joining
+                                                      mid-turn gets `started` with the text
+                                                      so far, then the deltas after it)
     {"type":"pong"}
     {"type":"error","code","message","field"?,"thread_id"?,"client_msg_id"?,"retry_after_s"?}
 
@@ -54,14 +64,15 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any
 
 import orjson
 
 from gateway.ws._errors import CommandInvalid, FrameRejected
-from protocol.catalog import field_names, payloads_on
+from protocol.catalog import Payload, field_names, payloads_on
 from protocol.events import (
     MessageDeleted,
     MessageEdited,
@@ -80,6 +91,8 @@ from protocol.frames import (
     ErrorFrame,
     Ping,
     PongFrame,
+    ProfileFrame,
+    Read,
     Send,
     Subscribe,
     SubscribedFrame,
@@ -87,6 +100,7 @@ from protocol.frames import (
     Typing,
     Unsubscribe,
 )
+from protocol.turns import StopTurn
 
 __all__ = [
     "PONG",
@@ -96,7 +110,9 @@ __all__ = [
     "Delete",
     "Edit",
     "Ping",
+    "Read",
     "Send",
+    "StopTurn",
     "Subscribe",
     "Typing",
     "Unsubscribe",
@@ -105,6 +121,7 @@ __all__ = [
     "encode_event",
     "error_frame",
     "parse_command",
+    "profile_frame",
     "subscribed_frame",
     "text_frame_header",
     "thread_frame",
@@ -129,77 +146,103 @@ SERVER_OWNED = frozenset({"sender_id", "seq", "created_at", "message_id", "accep
 _ID_RE = re.compile(ID_PATTERN)
 _SCALARS = (str, int, float, bool, type(None))
 _MAX_CLOSE_REASON_BYTES = 123
-# The fields each command may carry, read off its model (protocol.frames), ``v`` included.
-_ALLOWED = {p.tag: field_names(p.model) for p in payloads_on("ws.client")}
-_VERSIONS = {p.tag: p.version for p in payloads_on("ws.client")}
 
 
-Command = Auth | Subscribe | Unsubscribe | Send | Typing | Ping | Edit | Delete
+Command = (
+    Auth | Subscribe | Unsubscribe | Send | Typing | Ping | Edit | Delete | Read | StopTurn
+)
 
 
 # --- parsing ------------------------------------------------------------------------------
+
+
+def _id(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or _ID_RE.match(value) is None:
+        raise CommandInvalid(
+            f"field {key!r} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -", field=key
+        )
+    return value
+
+
+def _seq(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
+        raise CommandInvalid(f"field {key!r} must be an integer >= 0", field=key)
+    return value
+
+
+def _string(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise CommandInvalid(f"field {key!r} must be a string", field=key)
+    return value
+
+
+def _token(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value or len(value) > MAX_TOKEN_CHARS:
+        raise CommandInvalid(
+            f"field {key!r} must be a non-empty string of at most {MAX_TOKEN_CHARS} characters",
+            field=key,
+        )
+    return value
+
+
+# How a field is checked, by the name of its annotation in protocol.frames (the models are
+# written with `from __future__ import annotations`, so a field's type is that name).
+_CHECKS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+    "Id": _id,
+    "Seq": _seq,
+    "str": _string,
+    "Token": _token,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """What the catalog says of one command: its model, fields with their checks, version."""
+
+    model: Callable[..., Command]
+    allowed: frozenset[str]
+    checks: tuple[tuple[str, Callable[[dict[str, Any], str], Any]], ...]
+    version: int
+
+
+def _reader(payload: Payload) -> _Reader:
+    checks = []
+    for f in fields(payload.model):
+        if f.name == "type":
+            continue
+        check = _CHECKS.get(str(f.type))
+        if check is None:  # a new kind of field in a command: teach the parser its rule
+            raise TypeError(f"{payload.name}.{f.name}: no check for a {f.type!r} field")
+        checks.append((f.name, check))
+    return _Reader(payload.model, field_names(payload.model), tuple(checks), payload.version)
+
+
+# Every client command, read off protocol.catalog alone: adding one there is all it takes.
+_READERS = {p.tag: _reader(p) for p in payloads_on("ws.client")}
 
 
 def parse_command(text: str) -> Command:
     """One client text frame → a command; ``FrameRejected`` or ``CommandInvalid`` otherwise."""
     obj = _load(text)
     kind = obj.get("type")
-    if isinstance(kind, str) and kind in _ALLOWED:
-        if not _ALLOWED[kind].issuperset(obj):
-            _refuse_extra(obj, _ALLOWED[kind])
-        if "v" in obj and (type(obj["v"]) is not int or obj["v"] != _VERSIONS[kind]):
-            raise CommandInvalid(
-                f"field 'v': schema version {str(obj['v'])[:20]} of {kind[:40]!r} is not "
-                f"supported (this server speaks {_VERSIONS[kind]})",
-                field="v",
-            )
-    if kind == "subscribe":
-        return Subscribe(thread_id=_id(obj, "thread_id"), since_seq=_seq(obj, "since_seq"))
-    if kind == "send":
-        for key in obj:
-            if key in SERVER_OWNED:
-                raise CommandInvalid(f"field {key!r} is set by the server", field=key)
-        text_value = obj.get("text")
-        if not isinstance(text_value, str):
-            raise CommandInvalid("field 'text' must be a string", field="text")
-        return Send(
-            thread_id=_id(obj, "thread_id"),
-            client_msg_id=_id(obj, "client_msg_id"),
-            text=text_value,
-        )
-    if kind == "typing":
-        return Typing(thread_id=_id(obj, "thread_id"))
-    if kind == "edit":
-        edited = obj.get("text")
-        if not isinstance(edited, str):
-            raise CommandInvalid("field 'text' must be a string", field="text")
-        return Edit(
-            thread_id=_id(obj, "thread_id"),
-            message_id=_id(obj, "message_id"),
-            client_msg_id=_id(obj, "client_msg_id"),
-            text=edited,
-        )
-    if kind == "delete":
-        return Delete(
-            thread_id=_id(obj, "thread_id"),
-            message_id=_id(obj, "message_id"),
-            client_msg_id=_id(obj, "client_msg_id"),
-        )
-    if kind == "ping":
-        return Ping()
-    if kind == "unsubscribe":
-        return Unsubscribe(thread_id=_id(obj, "thread_id"))
-    if kind == "auth":
-        token = obj.get("token")
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-            raise CommandInvalid(
-                f"field 'token' must be a non-empty string of at most {MAX_TOKEN_CHARS} characters",
-                field="token",
-            )
-        return Auth(token=token)
     if not isinstance(kind, str):
         raise CommandInvalid("field 'type' must be a string", field="type")
-    raise CommandInvalid(f"unknown command type {kind[:40]!r}", field="type")
+    reader = _READERS.get(kind)
+    if reader is None:
+        raise CommandInvalid(f"unknown command type {kind[:40]!r}", field="type")
+    if not reader.allowed.issuperset(obj):
+        _refuse_extra(obj, reader.allowed)
+    if "v" in obj and (type(obj["v"]) is not int or obj["v"] != reader.version):
+        raise CommandInvalid(
+            f"field 'v': schema version {str(obj['v'])[:20]} of {kind[:40]!r} is not "
+            f"supported (this server speaks {reader.version})",
+            field="v",
+        )
+    return reader.model(**{name: check(obj, name) for name, check in reader.checks})
 
 
 def _refuse_extra(obj: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -242,22 +285,6 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _id(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or _ID_RE.match(value) is None:
-        raise CommandInvalid(
-            f"field {key!r} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -", field=key
-        )
-    return value
-
-
-def _seq(obj: dict[str, Any], key: str) -> int:
-    value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
-        raise CommandInvalid(f"field {key!r} must be an integer >= 0", field=key)
-    return value
-
-
 def _short(text: str) -> str:
     return text[:80]
 
@@ -281,8 +308,14 @@ def ack_frame(client_msg_id: str, message_id: str, thread_id: str) -> bytes:
     return orjson.dumps(AckFrame(client_msg_id, message_id, thread_id))
 
 
-def thread_frame(thread_id: str, members: list[str], title: str | None = None) -> bytes:
-    return _without_none(ThreadFrame(thread_id, members, title))
+def thread_frame(
+    thread_id: str, members: list[str], title: str | None = None, archived: bool | None = None
+) -> bytes:
+    return _without_none(ThreadFrame(thread_id, members, title, archived))
+
+
+def profile_frame(user_id: str, display_name: str) -> bytes:
+    return orjson.dumps(ProfileFrame(user_id, display_name))
 
 
 def subscribed_frame(thread_id: str, last_seq: int, online: list[str] | None = None) -> bytes:

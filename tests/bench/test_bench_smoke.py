@@ -89,3 +89,31 @@ def test_parley_scenarios_produce_numbers(tmp_path: Path, services: Endpoints) -
     assert fanout[0]["value"] == 1.0
     e2e = [r for r in rows if r["scenario"] == "e2e" and r["metric"] == "delivered"]
     assert isinstance(e2e[0]["value"], float) and e2e[0]["value"] > 0
+
+
+@pytest.mark.integration
+def test_plugins_scenario_produces_numbers(tmp_path: Path, services: Endpoints) -> None:
+    """A Parley with a busy-looping plugin against one without, and the hook overhead."""
+    rows = _bench(
+        tmp_path,
+        "--targets",
+        "parley",
+        "--scenarios",
+        "plugins",
+        "--rounds",
+        "1",
+        "--kafka",
+        services.kafka_bootstrap,
+        "--mongo-uri",
+        services.mongo_uri,
+        "--oidc-issuer",
+        services.oidc_issuer,
+    )
+    plugins = {r["metric"]: r for r in rows if r["scenario"] == "plugins"}
+    overhead = [m for m in plugins if m.startswith("hook overhead ")]
+    assert sorted(m.split(",")[0] for m in overhead) == ["hook overhead p50", "hook overhead p99"]
+    assert all(_numbers([plugins[m]], "plugins", "value") for m in overhead)
+    compared = [r for r in plugins.values() if r["peer"] == "parley, no plugin"]
+    assert {str(r["metric"]).split(" at ")[0] for r in compared} >= {"e2e p50", "e2e p99"}
+    assert any(str(m).startswith("e2e max rate") for m in plugins)
+    assert _numbers(compared, "plugins", "ratio")

@@ -5,6 +5,7 @@ the generator sends. No timing is asserted."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,6 +61,22 @@ def test_target_groups_label_services_by_role() -> None:
     assert groups == {"app": [11, 12], "kafka": [21], "store": [22], "oidc": [23]}
     bare = Target(name="b", ws={}, http={}, server_pid=5, own_services={"ferretdb": 9})
     assert cpu_groups(bare, {}) == {"app": [5], "store": [9]}
+
+
+def test_postgres_is_charged_to_the_store_with_its_backend_processes() -> None:
+    # PostgreSQL works in child processes (one backend per connection): a child of ours
+    # stands in for one, read from the real /proc.
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        groups = cpu_groups(
+            Target(name="t", ws={}, http={}, server_pid=11),
+            {"ferretdb": 22, "postgres": os.getpid()},
+        )
+        assert groups["store"][:2] == [22, os.getpid()]
+        assert child.pid in groups["store"]
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_messages_delivered_by_job_kind() -> None:

@@ -34,4 +34,8 @@ def test_ratios_of_the_rows_present_and_whether_each_goal_is_met() -> None:
 def test_a_goal_without_a_peer_value_is_left_out() -> None:
     rows = [_row("e2e", "CPU per message, all processes summed", _GO, 3.0, 0.0)]
     assert evaluate(rows) == []
-    assert len(GOALS) == 5
+    # Left out for the missing peer value, not for want of a goal on that row.
+    assert any(
+        g.scenario == "e2e" and g.peer == _GO and "CPU per message, all" in g.metric
+        for g in GOALS
+    )

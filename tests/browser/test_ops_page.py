@@ -22,12 +22,11 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 _SLOW_MS = 45_000
-_ADMIN_CLAIMS = '{"parley_roles": ["admin"]}'
 
 
-def _login(browser: Browser, server: ParleyServer, user: str, claims: str | None) -> Page:
-    """Through the provider's login page; the mock provider's optional claims box adds the
-    admin claim for a browser login (the password grant of `admin` gets it by itself)."""
+def _login(browser: Browser, server: ParleyServer, user: str) -> Page:
+    """Through the provider's login page (the real code flow). Nothing is typed into the
+    provider's claims box: the local provider gives its user `admin` the admin claim."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(f"{server.base_url}/")
@@ -35,8 +34,6 @@ def _login(browser: Browser, server: ParleyServer, user: str, claims: str | None
     username = page.locator("input[name=username]")
     username.wait_for(timeout=20_000)
     username.fill(user)
-    if claims is not None:
-        page.locator("textarea[name=claims]").fill(claims)
     page.locator("form [type=submit]").first.click()
     page.wait_for_url(f"{server.base_url}/", timeout=20_000)
     expect(page.get_by_test_id("current-user")).to_have_text(user, timeout=20_000)
@@ -60,7 +57,7 @@ def _load(server: ParleyServer, token: str, stop: threading.Event) -> None:
 def test_operator_page_shows_processes_tree_and_a_moving_chart(
     browser: Browser, chat_server: ParleyServer, services: Endpoints, page_logs: list[PageLog]
 ) -> None:
-    page = _login(browser, chat_server, "admin", _ADMIN_CLAIMS)
+    page = _login(browser, chat_server, "admin")
     log = PageLog("admin")
     log.attach(page)
     page_logs.append(log)
@@ -93,7 +90,7 @@ def test_operator_page_shows_processes_tree_and_a_moving_chart(
 def test_operator_page_refuses_a_user_without_the_claim(
     browser: Browser, chat_server: ParleyServer
 ) -> None:
-    page = _login(browser, chat_server, "alice", None)
+    page = _login(browser, chat_server, "alice")
     expect(page.get_by_test_id("ops-status")).to_have_text(
         "Operators only: this account has no admin claim.", timeout=_SLOW_MS
     )

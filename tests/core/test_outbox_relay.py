@@ -12,18 +12,19 @@ import trio.testing
 
 from adapters import UnknownOutcomeError
 from core._outbox_relay import OutboxRelay
-from protocol.domain import DomainEvent, MemberAdded, ThreadCreated
+from protocol.domain import DomainEvent, MemberAdded, ThreadCreated, UserProfileUpdated
 
 AT = "2026-11-22T00:00:00.000Z"
 CREATED = ThreadCreated("ev1", "th1", "alice", AT, "t", ["alice"])
 ADDED = MemberAdded("ev2", "th1", "alice", AT, "bob", ["alice", "bob"])
 OTHER = ThreadCreated("ev3", "th2", "bob", AT, "u", ["bob"])
+PROFILE = UserProfileUpdated("ev4", "bob", "bob", AT, "Bob B.")
 
 
 class FakeOutbox:
     def __init__(self, events: list[DomainEvent]) -> None:
         self.events = list(events)
-        self.marks: list[tuple[str, list[str]]] = []
+        self.marks: list[list[str]] = []
         self.written = trio.Event()
 
     def outbox_written(self) -> trio.Event:
@@ -32,8 +33,8 @@ class FakeOutbox:
     async def pending_outbox(self, limit: int = 100) -> list[DomainEvent]:
         return self.events[:limit]
 
-    async def mark_published(self, thread_id: str, events: Sequence[DomainEvent]) -> None:
-        self.marks.append((thread_id, [e.event_id for e in events]))
+    async def mark_published(self, events: Sequence[DomainEvent]) -> None:
+        self.marks.append([e.event_id for e in events])
         self.events = [e for e in self.events if e not in events]
 
 
@@ -49,12 +50,15 @@ class FakeProducer:
         return []
 
 
-async def test_publishes_then_marks_by_thread() -> None:
-    store, producer = FakeOutbox([CREATED, ADDED, OTHER]), FakeProducer()
+async def test_publishes_keyed_by_thread_or_user_then_marks() -> None:
+    store, producer = FakeOutbox([CREATED, ADDED, OTHER, PROFILE]), FakeProducer()
     relay = OutboxRelay(store, producer, "domain")
-    assert await relay.relay_once() == 3
-    assert [(t, k) for t, k, _ in producer.sent] == [("domain", "th1")] * 2 + [("domain", "th2")]
-    assert store.marks == [("th1", ["ev1", "ev2"]), ("th2", ["ev3"])]
+    assert await relay.relay_once() == 4
+    assert [(t, k) for t, k, _ in producer.sent] == [("domain", "th1")] * 2 + [
+        ("domain", "th2"),
+        ("domain", "bob"),
+    ]
+    assert store.marks == [["ev1", "ev2", "ev3", "ev4"]]
     assert await relay.relay_once() == 0
 
 
@@ -66,7 +70,7 @@ async def test_a_failed_publish_marks_nothing() -> None:
     assert store.marks == []
     producer.fail = False
     assert await relay.relay_once() == 1
-    assert store.marks == [("th1", ["ev1"])]
+    assert store.marks == [["ev1"]]
 
 
 async def test_a_write_in_this_process_wakes_the_relay(mock_clock: object) -> None:
@@ -80,5 +84,5 @@ async def test_a_write_in_this_process_wakes_the_relay(mock_clock: object) -> No
         store.written.set()  # what MongoStore does on an outbox write: set, then a fresh one
         store.written = trio.Event()
         await trio.testing.wait_all_tasks_blocked()
-        assert store.marks == [("th1", ["ev1"])]
+        assert store.marks == [["ev1"]]
         relay.stop()

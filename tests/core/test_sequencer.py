@@ -14,6 +14,7 @@ import pytest
 
 from adapters import PoisonRecordError, SeqConflictError, StoredChange, StoredMessage
 from core import ThreadSequencer
+from protocol.domain import DomainEvent, MessageDeletedEvent, MessageEditedEvent
 from protocol.events import (
     DeleteMessage,
     EditMessage,
@@ -31,6 +32,7 @@ class UniqueIndexStore:
         self.by_seq: dict[tuple[str, int], str] = {}
         self.last_seq_calls = 0
         self.changes: dict[str, MessageChange] = {}
+        self.outbox: list[DomainEvent] = []  # what each change wrote with it
 
     async def last_seq(self, thread_id: str) -> int:
         self.last_seq_calls += 1
@@ -59,13 +61,16 @@ class UniqueIndexStore:
     async def find_message(self, message_id: str) -> MessageEvent | None:
         return self.by_id.get(message_id)
 
-    async def apply_change(self, change: MessageChange) -> StoredChange:
+    async def apply_change(
+        self, change: MessageChange, outbox: Sequence[DomainEvent] = ()
+    ) -> StoredChange:
         if change.change_id in self.changes:
             return StoredChange(self.changes[change.change_id], duplicate=True)
         key = (change.thread_id, change.seq)
         if key in self.by_seq:
             raise SeqConflictError(f"seq {change.seq} taken")
         self.changes[change.change_id] = change
+        self.outbox += outbox
         self.by_seq[key] = change.change_id
         target = self.by_id[change.message_id]
         if isinstance(change, MessageEdited):
@@ -242,6 +247,11 @@ async def test_edits_and_deletes_take_their_own_seq_and_are_announced(
     assert [e.seq for e in published] == [1, 2, 3, 4]
     assert store.by_id["m1"].text == ""
     assert store.by_id["m1"].deleted_at == "2026-11-22T00:00:02.000Z"
+    # Each change wrote its domain event with it, keyed by its change_id, its seq in it.
+    assert [(type(e), e.event_id, e.seq) for e in store.outbox] == [
+        (MessageEditedEvent, edited.change_id, 2),
+        (MessageDeletedEvent, deleted.change_id, 4),
+    ]
 
 
 async def test_a_redelivered_change_keeps_its_first_seq(

@@ -69,7 +69,7 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
     assert first.returncode == 0, first.stderr
     assert re.findall(r"^(\w+)\s+started\s+pid (\d+)", first.stdout, re.M)
     pids = dict(re.findall(r"^(\w+)\s+started\s+pid (\d+)", first.stdout, re.M))
-    assert set(pids) == {"kafka", "ferretdb", "oidc", "llm"}
+    assert set(pids) == {"postgres", "kafka", "ferretdb", "oidc", "llm"}
 
     again = _parley(stack_env, "infra", "up")
     assert again.returncode == 0, again.stderr
@@ -78,7 +78,8 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
     moved = _parley({**stack_env, "PARLEY_MONGO_PORT": "1"}, "infra", "up")
     assert moved.returncode == 1
     assert re.fullmatch(
-        r"parley infra: ferretdb, oidc, llm, kafka already running in \S+ with ports .* not .*: "
+        r"parley infra: postgres, ferretdb, oidc, llm, kafka already running in \S+ "
+        r"with ports .* not .*: "
         r"run `parley infra down` first\n",
         moved.stderr,
     )
@@ -96,7 +97,7 @@ def test_up_is_idempotent_status_reports_and_down_leaves_nothing(
     after = _parley(stack_env, "infra", "status")
     assert after.returncode == 3
     stopped = re.findall(r"^(\w+)\s+stopped", after.stdout, re.M)
-    assert stopped == ["ferretdb", "oidc", "llm", "kafka"]
+    assert stopped == ["postgres", "ferretdb", "oidc", "llm", "kafka"]
     assert _parley(stack_env, "infra", "down").stdout == "infra down: nothing ran\n"
 
 
@@ -117,7 +118,7 @@ def test_data_survives_restart_until_reset(tmp_path: Path) -> None:
     try:
         ep = stack.start()
         _collection(ep.mongo_uri, lambda kept: kept.insert_one({"k": "v"}))
-        assert sorted(stack.stop()) == ["ferretdb", "kafka", "oidc"]
+        assert sorted(stack.stop()) == ["ferretdb", "kafka", "oidc", "postgres"]
 
         ep = stack.start()
         found = _collection(ep.mongo_uri, lambda kept: kept.find_one({}, {"_id": 0}))
@@ -126,6 +127,7 @@ def test_data_survives_restart_until_reset(tmp_path: Path) -> None:
         stack.reset()
         assert _our_processes(state_dir) == []
         assert not (state_dir / "ferretdb").exists()
+        assert not (state_dir / "postgres").exists()
         assert not (state_dir / "kafka").exists()
     finally:
         stack.stop(deadline_s=5)

@@ -37,7 +37,13 @@ def test_the_stack_has_a_model_server_only_while_the_model_is_local(tmp_path: Pa
     local = load_settings(llm_base_url="", state_dir=tmp_path)
     remote = load_settings(llm_base_url="https://models.example/v1", state_dir=tmp_path)
     assert LocalServices(local).llm is not None
-    assert [s.name for s in LocalServices(local).services] == ["ferretdb", "oidc", "llm", "kafka"]
+    assert [s.name for s in LocalServices(local).services] == [
+        "postgres",
+        "ferretdb",
+        "oidc",
+        "llm",
+        "kafka",
+    ]
     assert LocalServices(remote).llm is None
     assert LocalServices(remote).endpoints().llm_base_url == ""
     assert LocalServices(Ports.free(), tmp_path).llm is None  # tests and bench: when asked

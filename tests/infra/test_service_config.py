@@ -6,9 +6,13 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
+
+from config.errors import ConfigurationError
 from infra._ferretdb import FerretDB
 from infra._kafka import Kafka, _random_cluster_id
 from infra._oidc import OidcProvider
+from infra._postgres import Postgres
 
 
 def test_kafka_is_one_combined_node_on_loopback(tmp_path: Path) -> None:
@@ -47,6 +51,45 @@ def test_each_service_marks_its_command_line_with_its_state_folder(tmp_path: Pat
         assert argv.count(svc.marker) == 1
         assert str(tmp_path / svc.name) in svc.marker
     assert f"--listen-addr=127.0.0.1:{ferretdb.port}" in ferretdb.command()
+
+
+def test_ferretdb_on_postgresql_reaches_it_over_the_clusters_own_socket(tmp_path: Path) -> None:
+    postgres = Postgres(tmp_path)
+    ferretdb = FerretDB(tmp_path, 3, postgres=postgres)
+    for svc in (postgres, ferretdb):
+        assert svc.marker in svc.command()
+        assert str(tmp_path / "postgres") in svc.marker
+    argv = ferretdb.command()
+    assert "--handler=postgresql" in argv
+    assert f"--postgresql-url={postgres.url}" in argv
+    assert postgres.url == (
+        f"postgres://postgres@/postgres?host={tmp_path / 'postgres' / 'socket'}&port=5432"
+    )
+    # Nothing listens on TCP: no port of the stack can collide with it.
+    assert postgres.listen_ports() == []
+    assert "listen_addresses=" in postgres.command()
+    # The operator's cluster keeps PostgreSQL's durability; a test session's skips the fsyncs.
+    assert "fsync=off" not in postgres.command()
+    assert "fsync=off" in Postgres(tmp_path, ephemeral=True).command()
+
+
+def test_sqlite_data_of_an_earlier_store_is_named_not_silently_left_behind(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "ferretdb" / "data"
+    old.mkdir(parents=True)
+    (old / "parley.sqlite").write_bytes(b"")
+    FerretDB(tmp_path, 3).prepare()  # on SQLite the files are its data: fine
+    with pytest.raises(
+        ConfigurationError,
+        match=(
+            rf"^ferretdb: {old} holds SQLite data \(parley\.sqlite\) from before the local "
+            r"store moved to PostgreSQL, and it would not be read: set "
+            r"PARLEY_STORE_BACKEND=sqlite to keep using it, or move the folder away "
+            r"\(`parley infra reset` deletes all local data\) to start on PostgreSQL$"
+        ),
+    ):
+        FerretDB(tmp_path, 3, postgres=Postgres(tmp_path)).prepare()
 
 
 def test_oidc_config_gives_our_audience_unless_the_request_names_one(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_every_operations_route_wants_an_admin(
     process_id = server.settings.gateway_id
     with httpx.Client(base_url=server.http_url, timeout=10) as http:
         for method, rule in OPS_ROUTES:
-            url = rule.replace("<process_id>", process_id)
+            url = rule.replace("<process_id>", process_id).replace("<plugin_id>", "commands")
             body = {"path": "/parley/threads"} if method == "POST" else None
             missing = http.request(method, url, json=body)
             assert missing.status_code == 401, (rule, missing.text)

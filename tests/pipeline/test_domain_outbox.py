@@ -10,8 +10,6 @@ event once, with the event_id written with the change, and marks it published.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from pymongo import MongoClient
 
 from config.settings import Settings
 from tests.adapters._helpers import eventually, read_topic_sync
-from tests.support.server import ParleyProcess, isolated_settings, settings_env
+from tests.support.server import ParleyProcess, isolated_settings, rebuild_snapshots
 from tests.support.ws import chat_socket
 
 pytestmark = pytest.mark.integration
@@ -93,24 +91,13 @@ async def test_sigkill_between_the_write_and_the_publish_loses_nothing(
     assert all(v["v"] == 1 for v in values)
 
     # The read model rebuilt from the events agrees with the store; a tampered store does not.
-    rebuilt = await trio.to_thread.run_sync(_rebuild, relay_settings)
+    rebuilt = await trio.to_thread.run_sync(rebuild_snapshots, relay_settings)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert "no difference" in rebuilt.stdout
     await trio.to_thread.run_sync(_set_title, relay_settings.mongo_uri, thread_id, "tampered")
-    rebuilt = await trio.to_thread.run_sync(_rebuild, relay_settings)
+    rebuilt = await trio.to_thread.run_sync(rebuild_snapshots, relay_settings)
     assert rebuilt.returncode == 1
     assert f"{thread_id}: title 'tampered' in the store, 'outbox' from the events" in rebuilt.stdout
-
-
-def _rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "parley.cli", "snapshots", "rebuild"],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _set_title(mongo_uri: str, thread_id: str, title: str) -> None:

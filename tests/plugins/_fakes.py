@@ -46,7 +46,7 @@ class FakeServices:
     async def schedule(self, plugin_id: str, delay_s: float, post: PostMessage) -> None:
         self.scheduled.append((delay_s, post))
 
-    def stream_part(self, part: StreamPart) -> None:
+    async def stream_part(self, part: StreamPart) -> None:
         self.parts.append(part)
 
 

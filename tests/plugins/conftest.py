@@ -18,18 +18,27 @@ class PluginHostProcess(ParleyProcess):
     """`parley serve --role plugins` with its workspace; ready once it listens to events."""
 
     def __init__(
-        self, settings: Settings, *, log_dir: Path, workspace: Path, mode: str = "dev"
+        self,
+        settings: Settings,
+        *,
+        log_dir: Path,
+        workspace: Path,
+        mode: str = "dev",
+        name: str = "plugins",
+        env: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(settings, "plugins", log_dir=log_dir, name="plugins")
+        super().__init__(settings, "plugins", log_dir=log_dir, name=name)
         self.settings = self.settings.model_copy(update={"ws_port": -1})
         self.workspace = workspace
         self.mode = mode
+        self.extra_env = env or {}
 
     def start(self, timeout_s: float = 60.0) -> ParleyProcess:
         env = settings_env(self.settings)
         env["PARLEY_PLUGIN_WORKSPACE"] = str(self.workspace)
         env["PARLEY_PLUGIN_MODE"] = self.mode
-        env["PARLEY_PLUGIN_CACHE"] = str(self.workspace.parent / "plugin-cache")
+        env["PARLEY_PLUGIN_CACHE"] = str(self.workspace.parent / f"{self.name}-cache")
+        env.update(self.extra_env)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "parley.cli", "serve", "--role", "plugins"],

@@ -62,12 +62,13 @@ def test_list_pin_and_unpin(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["id", "version", "commit", "state", "hook", "calls", "p99", "ms", "host", "last", "error"]
-    assert lines[1].split()[:4] == ["commands", "1.0.0", _git(tmp_path, "rev-parse", "HEAD")[:12], "not"]
+    assert [line.split()[0] for line in lines[1:-1]] == ["activity", "commands", "hello", "local-assistant"]
+    assert lines[2].split()[:4] == ["commands", "1.0.0", _git(tmp_path, "rev-parse", "HEAD")[:12], "not"]
     assert lines[-1] == "(no plugin host status: the store at mongodb://127.0.0.1:9/parley did not answer)"
 
     pinned = _parley(tmp_path, "pin", "commands", first[:10])
     assert pinned.stdout == f"commands pinned to {first[:12]}; running hosts switch within seconds\n"
-    assert _parley(tmp_path, "list").stdout.splitlines()[1].split()[2] == first[:12]
+    assert _parley(tmp_path, "list").stdout.splitlines()[2].split()[2] == first[:12]
     assert _parley(tmp_path, "unpin", "commands").stdout == "commands follows the workspace again\n"
     assert _parley(tmp_path, "unpin", "commands").stdout == "commands was not pinned\n"
 

@@ -153,6 +153,7 @@ async def test_a_bot_replies_and_a_saved_edit_changes_the_next_reply(
             [echo] = [p for p in listed.json()["plugins"] if p["id"] == "echo"]
             assert echo["state"] == "running"
             assert echo["bot_user_id"] == "plugin:echo"
+            assert echo["kind"] == "bot"
             assert echo["last_error"] == status["last_error"]
             assert echo["commit"].endswith("+dirty")
             assert (await http.get("/api/plugins")).status_code == 401

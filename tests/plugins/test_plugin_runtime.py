@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import trio
 
 from actors import ActorRef, open_actor_system
 from plugins._context import reply_message_id
-from plugins._loader import load_plugin
+from plugins._loader import load_plugin, module_prefix
 from plugins._runtime import (
     HookCall,
     PluginActor,
@@ -24,6 +27,16 @@ from plugins._runtime import (
 from plugins.api import Message
 from protocol.events import MessageEvent
 from tests.plugins._fakes import FakeServices, plugin_source
+
+
+@pytest.fixture(autouse=True)
+def _forget_loaded_modules() -> Iterator[None]:
+    # These tests load versions straight into slots and do not always unload them; what they
+    # leave in sys.modules would fail the loader's "leaves no module" checks in a later test.
+    yield
+    for name in [n for n in sys.modules if n.startswith(module_prefix("echo"))]:
+        del sys.modules[name]
+
 
 ECHO = """
 async def on_message(ctx, message):

@@ -21,7 +21,7 @@ async def test_first_start_creates_a_repository_with_the_examples(tmp_path: Path
     assert await ws.ensure() is False
     assert (await ws.git("status", "--porcelain")).strip() == ""
     scan = await ws.scan()
-    assert sorted(scan.sources) == ["commands"]
+    assert sorted(scan.sources) == ["activity", "commands", "local-assistant"]
     assert scan.errors == {}
     source = scan.sources["commands"]
     assert source.commit == scan.head[:12]
@@ -98,7 +98,7 @@ async def test_bad_manifests_and_clashing_ids_are_refused_beside_the_good(tmp_pa
         'id = "noentry"\nversion = "1.0.0"\napi_version = 1\n[server]\nentry = "main.py"\n'
     )
     scan = await ws.scan()
-    assert sorted(scan.sources) == ["commands"]
+    assert sorted(scan.sources) == ["activity", "commands", "local-assistant"]
     assert scan.errors == {
         "broken": "broken/plugin.toml: field 'version': missing",
         "twin": (

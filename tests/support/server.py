@@ -36,6 +36,7 @@ def isolated_settings(settings: Settings, **overrides: Any) -> Settings:
         "commands_topic": f"t{tag}.commands",
         "events_topic": f"t{tag}.events",
         "dlq_topic": f"t{tag}.dlq",
+        "turns_topic": f"t{tag}.turns",
         "core_group": f"core-{tag}",
         "mongo_uri": f"{base_uri}/parley_{tag}",
         "user_rate_per_s": 1000.0,
@@ -45,6 +46,18 @@ def isolated_settings(settings: Settings, **overrides: Any) -> Settings:
     }
     update.update(overrides)
     return settings.model_copy(update=update)
+
+
+def rebuild_snapshots(settings: Settings) -> subprocess.CompletedProcess[str]:
+    """`parley snapshots rebuild` against the deployment `settings` describe."""
+    return subprocess.run(
+        [sys.executable, "-m", "parley.cli", "snapshots", "rebuild"],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

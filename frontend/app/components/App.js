@@ -2,6 +2,7 @@
 import { computed, provide, reactive, ref, shallowRef, onBeforeUnmount } from "vue";
 import { createApi } from "parley/api.js";
 import { createChat } from "parley/chat.js";
+import { createPluginShell } from "parley/pluginShell.js";
 import { displayName, userId } from "parley/auth.js";
 import TopBar from "parley/components/TopBar.js";
 import Sidebar from "parley/components/Sidebar.js";
@@ -23,12 +24,22 @@ export default {
     const sidebarOpen = ref(false);
     const signingIn = ref(false);
     let chat = null;
+    let plugins = null;
 
     if (user.value) {
       const api = createApi(props.config, () => props.auth.token());
       chat = createChat({ api, config: props.config, auth: props.auth, me: userId(user.value) });
       chat.start();
-      window.parleyDebug = { chat, auth: props.auth };
+      plugins = createPluginShell({ api, context: pluginContext() });
+      plugins.start();
+      window.parleyDebug = { chat, auth: props.auth, plugins };
+    }
+    // What a plugin module may read of the shell (read-only, live).
+    function pluginContext() {
+      return Object.freeze({
+        get userId() { return userId(user.value); },
+        get activeThreadId() { return chat ? chat.state.activeId : null; },
+      });
     }
     let leaving = false;
     props.auth.onChange((u) => {
@@ -39,9 +50,10 @@ export default {
     function logout() {
       leaving = true;
       if (chat) chat.stop();
+      if (plugins) plugins.stop();
       props.auth.logout();
     }
-    onBeforeUnmount(() => chat && chat.stop());
+    onBeforeUnmount(() => { if (chat) chat.stop(); if (plugins) plugins.stop(); });
 
     const userName = computed(() => displayName(user.value));
     const active = computed(() => chat && chat.state.threads.find((t) => t.thread_id === chat.state.activeId));
@@ -53,6 +65,7 @@ export default {
     });
     provide("uiModules", props.uiModules);
     provide("uiContext", context);
+    provide("pluginShell", plugins);
 
     async function login() {
       signingIn.value = true;

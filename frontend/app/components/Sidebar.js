@@ -1,10 +1,11 @@
 // Sidebar: the user's threads with unread counts, and the form to start a new thread.
 import { ref, nextTick } from "vue";
 import PluginSlot from "parley/components/PluginSlot.js";
+import PluginPanels from "parley/components/PluginPanels.js";
 
 export default {
   name: "Sidebar",
-  components: { PluginSlot },
+  components: { PluginSlot, PluginPanels },
   props: {
     threads: { type: Array, required: true },
     activeId: { type: String, default: null },
@@ -63,6 +64,8 @@ export default {
                   :aria-current="t.thread_id === activeId ? 'page' : null"
                   :aria-label="label(t)" @click="$emit('select', t.thread_id)">
             <span class="thread-title">{{ t.title || "Untitled" }}</span>
+            <span v-if="t.archived" class="archived-mark" data-testid="archived-mark"
+                  title="Archived">archived</span>
             <span v-if="unread(t.thread_id)" class="badge" aria-hidden="true"
                   data-testid="unread">{{ unread(t.thread_id) }}</span>
           </button>
@@ -85,5 +88,6 @@ export default {
         <p v-if="createError" class="error" role="alert">{{ createError }}</p>
       </form>
       <PluginSlot name="sidebar" />
+      <PluginPanels />
     </nav>`,
 };

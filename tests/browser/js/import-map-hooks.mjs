@@ -13,5 +13,8 @@ export async function resolve(specifier, context, next) {
   if (specifier === "@cfworker/json-schema") {
     return { url: new URL("vendor/cfworker-json-schema/index.js", FRONTEND).href, shortCircuit: true };
   }
+  if (specifier === "markdown-it") {
+    return { url: new URL("vendor/markdown-it.mjs", FRONTEND).href, shortCircuit: true };
+  }
   return next(specifier, context);
 }

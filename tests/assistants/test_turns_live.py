@@ -1,0 +1,243 @@
+"""Assistant turns end to end: real model server, Kafka, store, `parley serve` processes.
+
+A user's message in a thread with the assistant member starts a turn in the thread's core;
+every subscriber sees it stream; the reply is stored once as an ordinary message; a member
+stops it (WebSocket or REST); a client that subscribes mid-turn gets the text so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from config.settings import Settings
+from infra import Endpoints, LlmServer, fetch_access_token, find_free_port
+from tests.assistants._live import (
+    ASSISTANT,
+    CONFIG,
+    LONG,
+    TurnView,
+    auth,
+    follow,
+    new_thread,
+    next_turn_frame,
+    post,
+    register_assistant,
+    stored_reply,
+    watch_turn,
+)
+from tests.support.server import ParleyProcess, isolated_settings
+from tests.support.ws import chat_socket
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tokens(services: Endpoints) -> dict[str, str]:
+    return {u: fetch_access_token(services.oidc_issuer, u) for u in ("alice", "bob", "carol")}
+
+
+@pytest.fixture(scope="module")
+def server(
+    settings: Settings, llm_server: LlmServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ParleyProcess]:
+    chat = isolated_settings(settings, llm_base_url=llm_server.base_url)
+    register_assistant(chat.mongo_uri)
+    proc = ParleyProcess(chat, "all", log_dir=tmp_path_factory.mktemp("assist")).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def test_two_clients_see_the_reply_stream_and_the_stored_reply_equals_it(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        thread = await new_thread(http, tokens["alice"], ["bob", ASSISTANT])
+        async with (
+            chat_socket(server.ws_url, tokens["alice"]) as alice,
+            chat_socket(server.ws_url, tokens["bob"]) as bob,
+        ):
+            await alice.subscribe(thread)
+            await bob.subscribe(thread)
+            asked = await post(http, tokens["alice"], thread, "What is the capital of France?")
+            seen = [await watch_turn(sock, thread) for sock in (alice, bob)]
+            for view in seen:
+                assert view.finished is not None
+                assert view.finished["status"] == "complete", view.finished
+                assert view.finished["deltas"] == view.deltas > 0
+                assert view.started["reply_to"] == asked
+                assert view.started["assistant_id"] == ASSISTANT
+            assert seen[0].text == seen[1].text
+            assert seen[0].text.strip()
+            finished = seen[0].finished
+            assert finished is not None
+            stored = await stored_reply(http, tokens["bob"], thread, seen[0].turn_id)
+            assert stored["text"] == seen[0].text
+            assert stored["message_id"] == finished["message_id"]
+            assert stored["sender_id"] == ASSISTANT
+            # ... and it arrives live as an ordinary message, with its seq.
+            live = [m for m in await bob.messages(thread, 2) if m.get("turn_id")]
+            assert [m["message_id"] for m in live] == [stored["message_id"]]
+            assert live[0]["seq"] == stored["seq"]
+
+
+async def test_a_client_subscribing_mid_turn_gets_the_text_so_far_then_the_rest(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        thread = await new_thread(http, tokens["alice"], ["bob", ASSISTANT])
+        async with chat_socket(server.ws_url, tokens["alice"]) as alice:
+            await alice.subscribe(thread)
+            await post(http, tokens["alice"], thread, LONG)
+            whole = await watch_turn(alice, thread, until_deltas=5)
+            async with chat_socket(server.ws_url, tokens["bob"]) as bob:
+                await bob.send({"type": "subscribe", "thread_id": thread, "since_seq": 0})
+                late_start = await next_turn_frame(bob, thread, 10)
+                assert late_start["phase"] == "started"
+                assert late_start["turn_id"] == whole.turn_id
+                assert late_start["next_index"] >= 5
+                assert late_start["text"]
+                late = TurnView(late_start)
+                await follow(bob, late)
+                await follow(alice, whole)
+            assert whole.finished is not None and late.finished is not None
+            assert whole.finished["status"] == late.finished["status"] == "complete"
+            # No gap, no duplicate: the snapshot plus the later deltas are the whole text.
+            assert late.text == whole.text
+            stored = await stored_reply(http, tokens["alice"], thread, whole.turn_id)
+            assert stored["text"] == whole.text
+
+
+async def test_stop_over_the_websocket_stops_the_turn_and_stores_the_partial_reply(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        thread = await new_thread(http, tokens["alice"], ["bob", ASSISTANT])
+        async with (
+            chat_socket(server.ws_url, tokens["alice"]) as alice,
+            chat_socket(server.ws_url, tokens["bob"]) as bob,
+        ):
+            await alice.subscribe(thread)
+            await bob.subscribe(thread)
+            await post(http, tokens["alice"], thread, LONG)
+            view = await watch_turn(alice, thread, until_deltas=3)
+            # Bob did not start the turn: any member may stop it.
+            await bob.send({"type": "stop", "thread_id": thread, "turn_id": view.turn_id})
+            await follow(alice, view, within=5)
+            finished = view.finished
+            assert finished is not None
+            assert finished["status"] == "stopped", finished
+            assert finished["reason"] == "stopped by bob"
+            assert finished["deltas"] == view.deltas
+            stored = await stored_reply(http, tokens["alice"], thread, view.turn_id)
+            assert stored["text"] == view.text
+            assert stored["message_id"] == finished["message_id"]
+
+
+async def test_stop_over_rest_stops_the_turn(server: ParleyProcess, tokens: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        thread = await new_thread(http, tokens["alice"], ["bob", ASSISTANT])
+        async with chat_socket(server.ws_url, tokens["alice"]) as alice:
+            await alice.subscribe(thread)
+            await post(http, tokens["alice"], thread, LONG)
+            view = await watch_turn(alice, thread, until_deltas=3)
+            url = f"/api/threads/{thread}/turns/{view.turn_id}/stop"
+            refused = await http.post(url, headers=auth(tokens["carol"]))
+            assert refused.status_code == 403, refused.text
+            answer = await http.post(url, headers=auth(tokens["bob"]))
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["turn_id"] == view.turn_id
+            await follow(alice, view, within=5)
+            assert view.finished is not None
+            assert view.finished["status"] == "stopped"
+            stored = await stored_reply(http, tokens["alice"], thread, view.turn_id)
+            assert stored["text"] == view.text
+
+
+async def test_bad_stop_frames_get_an_error_naming_the_field(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        thread = await new_thread(http, tokens["alice"], [ASSISTANT])
+        async with chat_socket(server.ws_url, tokens["carol"]) as carol:
+            cases = [
+                ({"type": "stop", "thread_id": thread}, "turn_id"),
+                ({"type": "stop", "turn_id": "turn-1"}, "thread_id"),
+                ({"type": "stop", "thread_id": "no spaces", "turn_id": "turn-1"}, "thread_id"),
+                ({"type": "stop", "thread_id": thread, "turn_id": "t", "why": 1}, "why"),
+            ]
+            for frame, field in cases:
+                await carol.send(frame)
+                error = await carol.next_of("error")
+                assert error["code"] == "invalid", error
+                assert error["field"] == field, error
+            # Carol is not a member: refused, and the connection stays open.
+            await carol.send({"type": "stop", "thread_id": thread, "turn_id": "turn-1"})
+            error = await carol.next_of("error")
+            assert error["code"] == "forbidden", error
+            await carol.send({"type": "ping"})
+            await carol.next_of("pong")
+
+
+async def test_the_model_server_down_finishes_the_turn_as_error_and_the_thread_works(
+    settings: Settings, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{find_free_port()}/v1"
+    chat = isolated_settings(settings, llm_base_url=dead)
+    register_assistant(chat.mongo_uri)
+    proc = ParleyProcess(chat, "all", log_dir=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=proc.http_url, timeout=10) as http:
+            thread = await new_thread(http, tokens["alice"], [ASSISTANT])
+            async with chat_socket(proc.ws_url, tokens["alice"]) as alice:
+                await alice.subscribe(thread)
+                await post(http, tokens["alice"], thread, "hello?")
+                view = await watch_turn(alice, thread, within=30)
+                assert view.finished is not None
+                assert view.finished["status"] == "error"
+                assert "cannot be reached" in view.finished["reason"], view.finished
+                assert "message_id" not in view.finished  # nothing to store
+                # The thread keeps working: the next message is stored and delivered.
+                await post(http, tokens["alice"], thread, "still here")
+                texts = [m["text"] for m in await alice.messages(thread, 2)]
+                assert texts == ["hello?", "still here"]
+    finally:
+        proc.stop()
+
+
+async def test_turns_past_the_user_rate_finish_as_error_naming_the_limit(
+    settings: Settings, llm_server: LlmServer, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    chat = isolated_settings(
+        settings, llm_base_url=llm_server.base_url, turns_per_user_per_minute=1
+    )
+    register_assistant(chat.mongo_uri, {**CONFIG, "max_reply_tokens": 16})
+    proc = ParleyProcess(chat, "all", log_dir=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=proc.http_url, timeout=10) as http:
+            thread = await new_thread(http, tokens["alice"], ["bob", ASSISTANT])
+            async with chat_socket(proc.ws_url, tokens["alice"]) as alice:
+                await alice.subscribe(thread)
+                await post(http, tokens["alice"], thread, "Say hi.")
+                first = await watch_turn(alice, thread)
+                assert first.finished is not None
+                assert first.finished["status"] == "complete", first.finished
+                await post(http, tokens["alice"], thread, "Again?")
+                second = await watch_turn(alice, thread)
+                assert second.finished is not None
+                assert second.finished["status"] == "error"
+                assert second.finished["reason"].startswith(
+                    "rate_limited: too many assistant turns; retry in "
+                ), second.finished
+                # The limit is per user: bob's message gets its turn.
+                await post(http, tokens["bob"], thread, "Hello?")
+                third = await watch_turn(alice, thread)
+                assert third.finished is not None
+                assert third.finished["status"] == "complete", third.finished
+    finally:
+        proc.stop()
