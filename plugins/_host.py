@@ -95,6 +95,8 @@ __all__ = ["PluginHost", "start_plugin_host"]
 log = logging.getLogger("parley.plugins")
 _FULL_MAILBOX_RETRY_S = 0.01
 _STATUS_EVERY_S = 1.0
+#: a plugin's fields in the process announcement (`parley ops ps`)
+_ANNOUNCED = ("id", "version", "commit", "state", "stopped_by")
 _SCHEDULE_EVERY_S = 0.5
 _DEV_POLL_S = 2.0
 _MEMBER_CACHE = 50_000
@@ -185,6 +187,11 @@ class PluginHost:
         self._supervisor: Supervisor | None = None
         self._fingerprint: tuple[str, ...] = ()
         self._changed = trio.Event()
+        #: set when an actor changes its plugin's state: the status is published at once
+        self._status_due = trio.Event()
+        #: what the announcement reports: the states as last written to plugin_status, so
+        #: whoever sees a state in `parley ops ps` finds it in `GET /api/plugins` too
+        self._published: list[dict[str, Any]] = []
         self.reconciled = 0
         self.consumer = KafkaConsumer(
             kafka,
@@ -475,10 +482,15 @@ class PluginHost:
         assert self._supervisor is not None
         deps = self._deps
         self._refs[slot.plugin_id] = self._supervisor.spawn(
-            lambda: PluginActor(slot, deps, on_swapped=self._swapped),
+            lambda: PluginActor(
+                slot, deps, on_swapped=self._swapped, on_state_changed=self._publish_soon
+            ),
             name=slot.plugin_id,
             restart=Restart.TRANSIENT,
         )
+
+    def _publish_soon(self) -> None:
+        self._status_due.set()
 
     def _swapped(self, plugin_id: str) -> None:
         self._pending.pop(plugin_id, None)
@@ -615,7 +627,9 @@ class PluginHost:
                 await self.publish_status()
             except AdapterError as exc:
                 log.warning("plugin status not published", extra={"why": str(exc)})
-            await trio.sleep(_STATUS_EVERY_S)
+            with trio.move_on_after(_STATUS_EVERY_S):
+                await self._status_due.wait()
+            self._status_due = trio.Event()
 
     async def apply_switches(self, switches: dict[str, PluginSwitch]) -> None:
         """Stop or start the plugins whose operator switch differs from what runs here."""
@@ -643,14 +657,13 @@ class PluginHost:
                     await trio.sleep(_FULL_MAILBOX_RETRY_S)
 
     def report(self) -> list[dict[str, Any]]:
-        """The plugins of this host for the process announcement (`parley ops ps`)."""
-        return [
-            {k: slot.status()[k] for k in ("id", "version", "commit", "state", "stopped_by")}
-            for slot in self.slots.values()
-        ]
+        """The plugins of this host for the process announcement (`parley ops ps`), as last
+        published to plugin_status (never ahead of what `GET /api/plugins` shows)."""
+        return list(self._published)
 
     async def publish_status(self) -> None:
         await self.journal.flush()
+        published: list[dict[str, Any]] = []
         for plugin_id, slot in list(self.slots.items()):
             doc: dict[str, Any] = {
                 **slot.status(),
@@ -662,6 +675,8 @@ class PluginHost:
                 **self._route_fields(slot),
             }
             await self._status.put(f"{plugin_id}@{self.host_id}", doc)
+            published.append({k: doc[k] for k in _ANNOUNCED})
+        self._published = published
 
     def _route_fields(self, slot: PluginSlot) -> dict[str, Any]:
         routes = slot.loaded.routes if slot.loaded is not None else None

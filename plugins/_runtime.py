@@ -229,10 +229,12 @@ class PluginActor(Actor[PluginMsg]):
         slot: PluginSlot,
         deps: RuntimeDeps,
         on_swapped: Callable[[str], None] | None = None,
+        on_state_changed: Callable[[], None] | None = None,
     ) -> None:
         self.slot = slot
         self.deps = deps
         self._on_swapped = on_swapped
+        self._on_state_changed = on_state_changed
         self._poison: set[str] = set()
 
     async def on_started(self) -> None:
@@ -357,6 +359,10 @@ class PluginActor(Actor[PluginMsg]):
         slot.logger.info("running version %s (%s)", new.manifest.version, new.source.commit)
         await self._call(new, HookCall("on_start", (), self._start_trigger(), None))
 
+    def _state_changed(self) -> None:
+        if self._on_state_changed is not None:
+            self._on_state_changed()
+
     async def _pause(self, asked_by: str) -> None:
         slot = self.slot
         loaded = slot.loaded
@@ -366,6 +372,7 @@ class PluginActor(Actor[PluginMsg]):
         if loaded is not None:
             slot.state = PluginState.STOPPED
         slot.logger.warning("stopped by operator %s", asked_by)
+        self._state_changed()
 
     async def _resume(self, asked_by: str) -> None:
         slot = self.slot
@@ -376,6 +383,7 @@ class PluginActor(Actor[PluginMsg]):
         slot.state = PluginState.RUNNING
         slot.failures_in_row = 0
         slot.logger.warning("started by operator %s", asked_by)
+        self._state_changed()
         await self._call(loaded, HookCall("on_start", (), self._start_trigger(), None))
 
     async def _unload(self) -> None:

@@ -14,6 +14,10 @@ of the session, on failure too. `settings` is a `Settings` pointing at them.
 `llm_server` starts the REAL local model server (llama.cpp serving SmolLM2-135M-Instruct, one
 thread) the same way, once per session, on a free port; `llm_server.base_url` is the OpenAI
 API root ("http://127.0.0.1:PORT/v1").
+
+`browser` is Debian's chromium driven by Playwright, once per session: Playwright's sync API
+allows one instance per thread, so every browser test (tests/browser, tests/assistants,
+tests/plugins) shares this one and opens its own context or page.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import pytest
 from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from infra import Endpoints, LlmServer
 
 
@@ -89,3 +95,19 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser._browser_support import CHROMIUM, CHROMIUM_FLAGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: `make install` installs Debian's chromium (as root)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

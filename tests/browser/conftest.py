@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from _browser_support import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     PARLEY,
     PageLog,
     ParleyServer,
@@ -25,8 +23,6 @@ from _browser_support import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
-
     from infra import Endpoints
 
 
@@ -64,25 +60,6 @@ def parley_server(
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def playwright_instance() -> Iterator[Playwright]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_instance: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} missing: `make install` installs Debian's chromium (as root)")
-    browser = playwright_instance.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
-    )
-    yield browser
-    browser.close()
 
 
 @pytest.fixture

@@ -100,9 +100,10 @@ def test_oidc_config_gives_our_audience_unless_the_request_names_one(tmp_path: P
     (callback,) = config["tokenCallbacks"]
     assert callback["issuerId"] == "parley"
     params = [m["requestParam"] for m in callback["requestMappings"]]
-    assert params == ["username", "audience", "grant_type"]
+    # `subject` is the login name on the page and the password grant's username (6.0+).
+    assert params == ["subject", "audience", "grant_type"]
     assert callback["requestMappings"][0] == {
-        "requestParam": "username",
+        "requestParam": "subject",
         "match": "admin",
         "claims": {"aud": ["parley-test"], "parley_roles": ["admin"]},
     }

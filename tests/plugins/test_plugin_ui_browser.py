@@ -23,8 +23,6 @@ from playwright.sync_api import expect
 from plugins._settings import Mode
 from plugins._workspace import Workspace
 from tests.browser._browser_support import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     PageLog,
     ParleyServer,
     free_port,
@@ -110,20 +108,6 @@ def plugin_server(services: Endpoints, tmp_path: Path) -> Iterator[ParleyServer]
     finally:
         server.stop()
         print(server.log_tail(60))
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} missing: `make install` installs Debian's chromium (as root)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _new_thread_with_the_bot(page: Page, title: str) -> None:
