@@ -63,6 +63,7 @@ from ._config import config_fingerprint, read_config
 from ._errors import ManifestError, PluginError, PluginLoadError
 from ._loader import LoadedPlugin, load_plugin, ui_version
 from ._manifest import Manifest, bot_user_id
+from ._priority import lower_cpu_priority
 from ._route_host import new_route_secret, route_host_blueprint
 from ._runtime import (
     HookCall,
@@ -125,6 +126,7 @@ async def start_plugin_host(
     arrives after that (a new consumer group starts at the end of chat.events).
     """
     ps = plugin_settings or load_plugin_settings()
+    lower_cpu_priority(ps.cpu_priority)
     host = PluginHost(settings, ps, shared.kafka, shared.store, shared.producer)
     consumer = host.consumer
     status.add_probe(

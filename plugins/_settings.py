@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ._priority import CpuPriority
+
 __all__ = ["Mode", "PluginSettings", "load_plugin_settings"]
 
 
@@ -47,6 +49,11 @@ class PluginSettings(BaseSettings):
     )
     unresponsive_s: float = Field(
         default=10.0, description="A child host not answering /healthz this long is killed."
+    )
+    cpu_priority: CpuPriority = Field(
+        default="low",
+        description="The host's CPU priority: low (nice 19), idle (SCHED_IDLE) or normal; "
+        "a busy plugin then takes CPU only when the chat path does not need it.",
     )
     poll_s: float = Field(default=0.5, description="How often commit mode asks git for HEAD.")
     routes_url: str = Field(
