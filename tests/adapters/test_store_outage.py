@@ -1,4 +1,8 @@
-"""The store goes away for 20 s under load: consumption pauses, nothing is lost or doubled."""
+"""The store goes away for 20 s under load: consumption pauses, nothing is lost or doubled.
+
+The store is the local stack's own kind (FerretDB on PostgreSQL), private to this test: its
+FerretDB is stopped and started again while PostgreSQL behind it keeps the data.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from adapters import KafkaConsumer, KafkaProducer, MongoStore
 from config.settings import Settings
 from infra import find_free_port
 from infra._ferretdb import FerretDB  # a private FerretDB of our own: others keep theirs
+from infra._postgres import Postgres
 from parley._options import kafka_options, store_options
 from tests.adapters._helpers import (
     assert_stored_exactly,
@@ -36,25 +41,29 @@ OUTAGE_S = 20.0
 
 @pytest.fixture
 def own_ferretdb(tmp_path: Path) -> Iterator[FerretDB]:
-    db = FerretDB(tmp_path, find_free_port())
-    db.launch()
-    db.wait_ready(_deadline(30))
+    postgres = Postgres(tmp_path, die_with_parent=True, ephemeral=True)
+    db = FerretDB(tmp_path, find_free_port(), postgres=postgres, die_with_parent=True)
+    postgres.launch()
     try:
+        postgres.wait_ready(_deadline(60))
+        db.launch()
+        db.wait_ready(_deadline(30))
         yield db
     finally:
         _stop(db)
+        _stop(postgres)
 
 
 def _deadline(seconds: float) -> float:
     return time.monotonic() + seconds
 
 
-def _stop(db: FerretDB) -> None:
-    pid = db.pid()
+def _stop(service: FerretDB | Postgres) -> None:
+    pid = service.pid()
     if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-    if db.proc is not None:
-        db.proc.wait(timeout=20)
+        os.kill(pid, service.stop_signal)
+    if service.proc is not None:
+        service.proc.wait(timeout=20)
 
 
 async def test_store_outage_pauses_and_recovers_without_loss(
