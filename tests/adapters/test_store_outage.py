@@ -7,7 +7,6 @@ FerretDB is stopped and started again while PostgreSQL behind it keeps the data.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import replace
