@@ -9,7 +9,8 @@ host is not on a turn's path, the core is).
 
 First token (alternating rounds, each side first in every other round):
 - `parley`: a fresh thread with the assistant, a WebSocket subscriber on it; from the user's
-  `POST /api/messages` to each `turn` delta frame at the subscriber, and to `finished`;
+  `send` on that socket (as the browser sends) to each `turn` delta frame it receives, and
+  to `finished`;
 - `model direct`: the same prompt (built by `assistants.build_prompt` from the same system
   prompt and sender) POSTed to the model's chat-completions API, from the request to each
   server-sent chunk, and to `[DONE]`.
@@ -122,8 +123,8 @@ def _first_token_rows(bench: Bench, parley: list[Stream], direct: list[Stream], 
                 values=[mine * 1000],
                 peer=_DIRECT,
                 peer_values=[theirs * 1000],
-                note=f"Parley: POST /api/messages -> first delta frame at a WebSocket "
-                f"subscriber; direct: chat-completions POST -> first chunk; {how}",
+                note="Parley: WebSocket `send` -> first delta frame on the same socket; direct: "
+                f"chat-completions POST -> first chunk; {how}",
             )
         )
     for name, value, note in (
@@ -140,7 +141,8 @@ def _first_token_rows(bench: Bench, parley: list[Stream], direct: list[Stream], 
             "whole turn p50",
             percentile([s.end for s in parley], 50),
             percentile([s.end for s in direct], 50),
-            "Parley: POST -> `finished` frame (after the reply is in Kafka); direct: -> [DONE]",
+            "Parley: `send` -> `finished` frame (sent once the reply is in Kafka); direct: "
+            "-> [DONE]",
         ),
         (
             "whole turn p99",

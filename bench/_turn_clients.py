@@ -175,10 +175,14 @@ class Side:
 
 
 async def through_parley(side: Side, text: str) -> Stream:
+    """`text` sent on the subscriber's own WebSocket, as the browser sends (`send`), into a
+    fresh thread with the assistant; the reply as the same socket received it."""
     thread = await new_thread(side.http, side.token, side.members)
     seen = await side.watch.follow(thread)
     sent = time.perf_counter()
-    message_id = await post(side.http, side.token, thread, text)
+    await side.watch.send(
+        {"type": "send", "thread_id": thread, "client_msg_id": uuid.uuid4().hex, "text": text}
+    )
     await side.watch.until(lambda: finished_frame(seen) is not None, 90)
     done = finished_frame(seen)
     assert done is not None
@@ -187,9 +191,10 @@ async def through_parley(side: Side, text: str) -> Stream:
     pieces = tuple(t - sent for t, f in seen.turns if f.get("phase") == "delta")
     ended = next(t for t, f in seen.turns if f.get("phase") == "finished") - sent
     reply = "".join(str(f["text"]) for _, f in seen.turns if f.get("phase") == "delta")
-    # The stored message (live on the socket soon after) names the sender Parley prompted.
-    await side.watch.until(lambda: any(m["message_id"] == message_id for m in seen.messages), 10)
-    side.sender = next(str(m["sender_id"]) for m in seen.messages if m["message_id"] == message_id)
+    # The stored message (live on the socket) names the sender Parley prompted; the text is
+    # new in every round.
+    await side.watch.until(lambda: any(m["text"] == text for m in seen.messages), 10)
+    side.sender = next(str(m["sender_id"]) for m in seen.messages if m["text"] == text)
     await side.watch.unfollow(thread)
     return Stream(pieces, ended, reply)
 
