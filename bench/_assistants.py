@@ -30,7 +30,10 @@ turn work). The goal is e2e p99 with turns / without <= 1.1.
 from __future__ import annotations
 
 import contextlib
+import math
+import statistics
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +42,7 @@ from typing import Any
 import httpx
 import trio
 
+from bench._cpu import CpuWindow
 from bench._e2e import _job
 from bench._errors import BenchError
 from bench._procs import quiesce, run_generator
@@ -134,6 +138,20 @@ def _first_token_rows(bench: Bench, parley: list[Stream], direct: list[Stream], 
         ("added to first token, per-round difference p99", firsts.paired_p99, how),
     ):
         add(Row("assistants", name, "ms", "lower", [value * 1000], note=note))
+    for pct in (50, 99):
+        add(
+            Row(
+                "assistants",
+                f"send -> `started` frame p{pct} (Parley's path, no model)",
+                "ms",
+                "lower",
+                [percentile([s.started for s in parley], pct) * 1000],
+                note="the core sends `started` once it has read the history, built the "
+                "prompt and taken the turn's lease, right before it asks the model; with "
+                "the deltas' way out the same as `started`'s, this is Parley's added latency "
+                "without the model's noise in it",
+            )
+        )
     gaps_p = [g for s in parley for g in s.gaps()]
     gaps_d = [g for s in direct for g in s.gaps()]
     for name, mine_v, theirs_v, note in (
@@ -183,6 +201,19 @@ def _first_token_rows(bench: Bench, parley: list[Stream], direct: list[Stream], 
             else "DIFFER: the direct prompt may not be Parley's"
         )
     )
+
+
+def _cores(window: CpuWindow, edges: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per second of the generator's window, per group."""
+    seconds = edges.get("stop", 0.0) - edges.get("start", 0.0)
+    if not window.complete or seconds <= 0:
+        return {}
+    return {g: (window.after[g] - window.before[g]) / seconds for g in window.before}
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if v == v]
+    return statistics.median(finite) if finite else math.nan
 
 
 # --- the scenario --------------------------------------------------------------------------
@@ -244,12 +275,14 @@ def run_assistants(bench: Bench) -> None:
             _register(target, bench.endpoints[1])
             parley, direct, same = trio.run(_first_tokens, target, llm.base_url, cfg.assist_turns)
             _first_token_rows(bench, parley, direct, same)
-            _chat_while_streaming(bench, target, llm.base_url)
+            _chat_while_streaming(bench, target, llm.base_url, llm_pid)
         finally:
             target.close()
 
 
-def _chat_while_streaming(bench: Bench, target: ParleyTarget, model_url: str) -> None:
+def _chat_while_streaming(
+    bench: Bench, target: ParleyTarget, model_url: str, llm_pid: int | None
+) -> None:
     """The e2e job in alternating rounds: no turns, 4 turns streaming, 4 model-only streams."""
     cfg = bench.cfg
     rate = cfg.assist_e2e_rate
@@ -266,8 +299,19 @@ def _chat_while_streaming(bench: Bench, target: ParleyTarget, model_url: str) ->
         for name in names[r % len(names) :] + names[: r % len(names)]:
             spec = job(target, r)
             quiesce(target.pids, sample_s=0.2 if cfg.tiny else 0.5)
+            groups = {"parley": target.app_pids, "model": [llm_pid] if llm_pid else []}
+            window = CpuWindow(groups)
+            edges: dict[str, float] = {}
+
+            def on_window(
+                edge: str, _pid: int, window: CpuWindow = window, edges: dict[str, float] = edges
+            ) -> None:
+                window.mark(edge)
+                edges[edge] = time.monotonic()
+
             with arms[name]() as load:
-                result = run_generator(spec, prefer=cfg.generator)
+                result = run_generator(spec, prefer=cfg.generator, on_window=on_window)
+            result["cores"] = _cores(window, edges)
             if "error" in result:
                 raise BenchError(f"{name}: {result['error']} {result.get('errors', '')}")
             bench.results.generators[spec["kind"]] = result["generator"]
@@ -300,6 +344,20 @@ def _chat_while_streaming(bench: Bench, target: ParleyTarget, model_url: str) ->
             peer_values=[x["deliveries"] / max(1, x["expected"]) for x in runs[_NONE]],
         )
     )
+    for group in ("parley", "model"):
+        bench.results.add(
+            Row(
+                scenario="assistants",
+                metric=f"CPU of the {group} process in the e2e window, 4 turns streaming",
+                unit="cores",
+                better="lower",
+                values=[x["cores"].get(group, math.nan) for x in mine],
+                peer=_NONE,
+                peer_values=[x["cores"].get(group, math.nan) for x in runs[_NONE]],
+                note=f"CPU seconds / window seconds; with 4 model-only streams: "
+                f"{_median([x['cores'].get(group, math.nan) for x in runs[_MODEL_ONLY]]):.2f}",
+            )
+        )
     for name, label in (("parley", "assistant turns"), (_MODEL_ONLY, "model-direct streams")):
         ls = loads[name]
         errors = [e for x in ls for e in x.errors]

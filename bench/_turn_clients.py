@@ -190,13 +190,14 @@ async def through_parley(side: Side, text: str) -> Stream:
         raise BenchError(f"a bench turn finished {done.get('status')}: {done}")
     pieces = tuple(t - sent for t, f in seen.turns if f.get("phase") == "delta")
     ended = next(t for t, f in seen.turns if f.get("phase") == "finished") - sent
+    began = next(t for t, f in seen.turns if f.get("phase") == "started") - sent
     reply = "".join(str(f["text"]) for _, f in seen.turns if f.get("phase") == "delta")
     # The stored message (live on the socket) names the sender Parley prompted; the text is
     # new in every round.
     await side.watch.until(lambda: any(m["text"] == text for m in seen.messages), 10)
     side.sender = next(str(m["sender_id"]) for m in seen.messages if m["text"] == text)
     await side.watch.unfollow(thread)
-    return Stream(pieces, ended, reply)
+    return Stream(pieces, ended, reply, started=began)
 
 
 def direct_body(sender: str, text: str, max_tokens: int) -> dict[str, Any]:

@@ -46,6 +46,8 @@ class Stream:
     pieces: tuple[float, ...]
     end: float
     text: str = ""
+    # Parley only: its `started` frame, sent before the model is asked
+    started: float = math.nan
 
     @property
     def first(self) -> float:
