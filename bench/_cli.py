@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from bench._assistants import run_assistants
 from bench._config import RESULTS_DIR, BenchConfig, parse_args
 from bench._e2e import run_e2e
 from bench._errors import BenchError
@@ -25,6 +26,8 @@ from bench._targets import PARLEY_BENCH_ENV, REPO, ParleyTarget, Target
 __all__ = ["main", "run"]
 
 _NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory", "plugins"}
+# Scenarios that start their Parley themselves (with settings of their own) on the services
+_NEEDS_SERVICES = _NEEDS_SERVER | {"assistants"}
 
 
 def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
@@ -35,6 +38,7 @@ def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
         "memory": lambda: run_memory(bench),
         "actors": lambda: run_actors(bench),
         "plugins": lambda: run_plugins(bench),
+        "assistants": lambda: run_assistants(bench),
     }
 
 
@@ -48,7 +52,7 @@ def run(cfg: BenchConfig) -> Results:
     results = Results()
     with contextlib.ExitStack() as stack:
         services: _Services | None = None
-        if "parley" in cfg.targets and _NEEDS_SERVER & set(cfg.scenarios):
+        if "parley" in cfg.targets and _NEEDS_SERVICES & set(cfg.scenarios):
             try:
                 services = stack.enter_context(_services(cfg))
             except Exception as exc:  # infra failure: record it, peers still run
@@ -156,5 +160,6 @@ def _sizes(cfg: BenchConfig) -> str:
         f"{cfg.e2e_clients} clients in threads of {cfg.e2e_thread_size}, "
         f"{cfg.e2e_duration_s:g} s; search from {cfg.search_start_rate:g} msg/s, "
         f"<= {cfg.search_steps} steps of {cfg.search_duration_s:g} s; "
-        f"idle {cfg.idle_connections} connections, {cfg.idle_threads} threads"
+        f"idle {cfg.idle_connections} connections, {cfg.idle_threads} threads; "
+        f"assistants {cfg.assist_turns} turns per side, chat {cfg.assist_e2e_rate:g} msg/s"
     )

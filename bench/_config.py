@@ -9,7 +9,7 @@ from pathlib import Path
 
 __all__ = ["GENERATORS", "SCENARIOS", "TARGETS", "BenchConfig", "parse_args"]
 
-SCENARIOS = ("fanout", "ingest", "e2e", "memory", "actors", "plugins")
+SCENARIOS = ("fanout", "ingest", "e2e", "memory", "actors", "plugins", "assistants")
 # parley: the server under test; peer: the reference servers; ceiling: the generator against
 # the no-op server. `--targets peer,ceiling` needs no Kafka, store or provider.
 TARGETS = ("parley", "peer", "ceiling")
@@ -45,6 +45,9 @@ class BenchConfig:
     search_max_rate: float = 16000.0
     search_steps: int = 8
     search_duration_s: float = 3.0
+    # assistants: first-token rounds per side; the chat's rate while turns stream
+    assist_turns: int = 20
+    assist_e2e_rate: float = 200.0
     # memory
     idle_connections: int = 10_000
     idle_threads: int = 1000
@@ -78,6 +81,8 @@ TINY = BenchConfig(
     idle_connections=50,
     idle_threads=10,
     users=2,
+    assist_turns=4,
+    assist_e2e_rate=50.0,
 )
 
 
@@ -128,6 +133,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     p.add_argument("--kafka", dest="kafka_bootstrap", help="use this Kafka (with the next two)")
     p.add_argument("--mongo-uri", dest="mongo_uri", help="use this MongoDB/FerretDB")
     p.add_argument("--oidc-issuer", dest="oidc_issuer", help="use this OIDC provider")
+    p.add_argument("--assist-turns", type=int, dest="assist_turns", help="assistant turns per side")
+    p.add_argument(
+        "--assist-e2e-rate",
+        type=float,
+        dest="assist_e2e_rate",
+        help="messages/s of the chat while assistant turns stream",
+    )
     p.add_argument("--idle-connections", type=int, dest="idle_connections")
     p.add_argument("--idle-threads", type=int, dest="idle_threads")
     args = p.parse_args(argv)

@@ -1,4 +1,5 @@
-"""Issue 19's goals as ratios taken from one run's rows, for `latest.md` and the README.
+"""Issues 15, 16 and 19's goals as ratios taken from one run's rows, for `latest.md` and the
+README.
 
 Each goal names its rows by scenario, metric and peer; a goal whose rows the run did not
 produce is left out (a selective run says nothing about it). History pages are measured by
@@ -17,6 +18,7 @@ __all__ = ["GOALS", "Goal", "GoalResult", "evaluate"]
 _GO = "go peer (franz-go+mongo+gorilla)"
 _STACK = "CPU per message, all processes summed"
 _NO_PLUGIN = "parley, no plugin"
+_NO_TURNS = "parley, no turns"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ GOALS = (
         "e2e max rate",
         _NO_PLUGIN,
         at_least=1 / 1.1,
+    ),
+    Goal(
+        "e2e p99 with 4 assistant turns streaming / without",
+        "assistants",
+        "e2e p99 at",
+        _NO_TURNS,
+        at_most=1.1,
     ),
     Goal("e2e stack CPU per message, Parley / Go peer", "e2e", _STACK, _GO, at_most=1.5),
     Goal(

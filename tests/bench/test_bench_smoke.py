@@ -117,3 +117,34 @@ def test_plugins_scenario_produces_numbers(tmp_path: Path, services: Endpoints) 
     assert {str(r["metric"]).split(" at ")[0] for r in compared} >= {"e2e p50", "e2e p99"}
     assert any(str(m).startswith("e2e max rate") for m in plugins)
     assert _numbers(compared, "plugins", "ratio")
+
+
+@pytest.mark.integration
+def test_assistants_scenario_produces_numbers(tmp_path: Path, services: Endpoints) -> None:
+    """Turns through Parley against the model alone, and the chat with turns streaming."""
+    rows = _bench(
+        tmp_path,
+        "--targets",
+        "parley",
+        "--scenarios",
+        "assistants",
+        "--rounds",
+        "1",
+        "--kafka",
+        services.kafka_bootstrap,
+        "--mongo-uri",
+        services.mongo_uri,
+        "--oidc-issuer",
+        services.oidc_issuer,
+    )
+    assist = {(r["metric"], r["peer"]): r for r in rows if r["scenario"] == "assistants"}
+    for q in ("p50", "p99"):
+        assert _numbers(
+            [assist[(f"time to first token {q}", "model direct")]], "assistants", "ratio"
+        )
+    chat = [r for r in assist.values() if str(r["metric"]).startswith("e2e p99 at")]
+    assert {r["peer"] for r in chat} == {"parley, no turns", "parley, 4 streams model-direct"}
+    assert _numbers(chat, "assistants", "ratio")
+    notes = orjson.loads((tmp_path / "latest-meta.json").read_bytes())["notes"]
+    # The direct request reproduced Parley's prompt: the same reply to the same question.
+    assert any("warm-up replies identical" in n for n in notes), notes

@@ -36,6 +36,17 @@ def test_a_goal_without_a_peer_value_is_left_out() -> None:
     assert evaluate(rows) == []
     # Left out for the missing peer value, not for want of a goal on that row.
     assert any(
-        g.scenario == "e2e" and g.peer == _GO and "CPU per message, all" in g.metric
-        for g in GOALS
+        g.scenario == "e2e" and g.peer == _GO and "CPU per message, all" in g.metric for g in GOALS
     )
+
+
+def test_the_assistants_goal_divides_by_the_run_without_turns_not_by_the_model_only_one() -> None:
+    metric = "e2e p99 at 200 msg/s, 4 turns streaming"
+    rows = [
+        _row("assistants", metric, "parley, 4 streams model-direct", 30.0, 25.0),
+        _row("assistants", metric, "parley, no turns", 30.0, 20.0),
+    ]
+    got = evaluate(rows)
+    assert [(r.goal.text, r.ratio, r.met) for r in got] == [
+        ("e2e p99 with 4 assistant turns streaming / without", pytest.approx(1.5), False)
+    ]
