@@ -268,6 +268,8 @@ class ThreadTurns:
             text=turn.text.text,
             created_at=utc_now_iso(),
             turn_id=finished.turn_id,
+            turn_status=finished.status,
+            turn_reason=finished.reason,
         )
         if self._draining:
             # The commands consumer has stopped: the thread's own sequencer stores it now.

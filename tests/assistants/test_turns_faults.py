@@ -82,6 +82,7 @@ async def test_core_sigkill_mid_turn_leaves_no_turn_streaming(
                 assert again.finished["status"] == "complete", again.finished
                 stored = await stored_reply(http, tokens["alice"], thread, again.turn_id)
                 assert stored["text"] == again.text
+                assert stored["turn_status"] == "complete"
         second.stop()
         gateway.stop()
     finally:
@@ -109,6 +110,9 @@ async def test_sigterm_mid_turn_stops_it_and_stores_the_partial_reply(
         # What was streamed before the drain, and perhaps a little more.
         assert replies[0]["text"].startswith(view.text)
         assert replies[0]["sender_id"] == ASSISTANT
+        # The stored document says the turn was stopped, and why.
+        assert replies[0]["turn_status"] == "stopped"
+        assert replies[0]["turn_reason"] == "the server is shutting down"
         assert _collection(chat, "turns") == []
     finally:
         proc.kill()

@@ -80,10 +80,13 @@ async def test_two_clients_see_the_reply_stream_and_the_stored_reply_equals_it(
             assert stored["text"] == seen[0].text
             assert stored["message_id"] == finished["message_id"]
             assert stored["sender_id"] == ASSISTANT
-            # ... and it arrives live as an ordinary message, with its seq.
+            assert stored["turn_status"] == "complete"
+            assert "turn_reason" not in stored
+            # ... and it arrives live as an ordinary message, with its seq and outcome.
             live = [m for m in await bob.messages(thread, 2) if m.get("turn_id")]
             assert [m["message_id"] for m in live] == [stored["message_id"]]
             assert live[0]["seq"] == stored["seq"]
+            assert live[0]["turn_status"] == "complete"
 
 
 async def test_a_client_subscribing_mid_turn_gets_the_text_so_far_then_the_rest(
@@ -137,6 +140,13 @@ async def test_stop_over_the_websocket_stops_the_turn_and_stores_the_partial_rep
             stored = await stored_reply(http, tokens["alice"], thread, view.turn_id)
             assert stored["text"] == view.text
             assert stored["message_id"] == finished["message_id"]
+            assert stored["turn_status"] == "stopped"
+            assert stored["turn_reason"] == "stopped by bob"
+            # The WebSocket's `message` frame of the reply says the same.
+            live = [m for m in await bob.messages(thread, 2) if m.get("turn_id")]
+            assert [(m["turn_status"], m["turn_reason"]) for m in live] == [
+                ("stopped", "stopped by bob")
+            ]
 
 
 async def test_stop_over_rest_stops_the_turn(server: ParleyProcess, tokens: dict[str, str]) -> None:
@@ -157,6 +167,7 @@ async def test_stop_over_rest_stops_the_turn(server: ParleyProcess, tokens: dict
             assert view.finished["status"] == "stopped"
             stored = await stored_reply(http, tokens["alice"], thread, view.turn_id)
             assert stored["text"] == view.text
+            assert (stored["turn_status"], stored["turn_reason"]) == ("stopped", "stopped by bob")
 
 
 async def test_bad_stop_frames_get_an_error_naming_the_field(
