@@ -28,11 +28,13 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def register_assistant(mongo_uri: str, config: dict[str, Any] | None = None) -> None:
+def register_assistant(
+    mongo_uri: str, config: dict[str, Any] | None = None, *, assistant_id: str = ASSISTANT
+) -> None:
     """What the plugin host writes for a loaded assistant plugin (assistants.AssistantDirectory)."""
     with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as client:
         client.get_default_database()["assistants"].replace_one(
-            {"_id": ASSISTANT}, {"config": config or CONFIG, "version": "test"}, upsert=True
+            {"_id": assistant_id}, {"config": config or CONFIG, "version": "test"}, upsert=True
         )
 
 
