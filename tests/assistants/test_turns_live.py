@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 
 from assistants import estimate_tokens
 from config.settings import Settings
@@ -303,3 +304,60 @@ async def test_turns_past_the_user_rate_finish_as_error_naming_the_limit(
                 assert third.finished["status"] == "complete", third.finished
     finally:
         proc.stop()
+
+
+async def test_over_the_concurrency_limit_a_turn_waits_until_the_running_one_finished(
+    settings: Settings, llm_server: LlmServer, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    # One turn at a time in the process. One partition per topic: the turns of both threads
+    # reach a client in the order the core produced them, so frame order is turn order.
+    chat = isolated_settings(
+        settings, llm_base_url=llm_server.base_url, turn_concurrency=1, topic_partitions=1
+    )
+    register_assistant(chat.mongo_uri)
+    proc = ParleyProcess(chat, "all", log_dir=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=proc.http_url, timeout=10) as http:
+            threads = [
+                await new_thread(http, tokens["alice"], ["bob", ASSISTANT]) for _ in range(2)
+            ]
+            async with chat_socket(proc.ws_url, tokens["bob"]) as bob:
+                for thread in threads:
+                    await bob.subscribe(thread)
+                # Both threads ask at once.
+                async with trio.open_nursery() as nursery:
+                    for thread in threads:
+                        nursery.start_soon(post, http, tokens["alice"], thread, LONG)
+                finished: set[str] = set()
+                with trio.fail_after(90):
+                    while len(finished) < 2:
+                        frame = await bob.next_of("turn", within=90)
+                        if frame["phase"] == "finished":
+                            finished.add(frame["thread_id"])
+        proc.stop()
+    finally:
+        proc.kill()
+    # Every frame bob got, in order: the user messages, then the turns one after the other.
+    order = [
+        (f["type"], f.get("phase"), f["thread_id"])
+        for f in bob.frames
+        if f.get("type") in ("message", "turn") and f.get("thread_id") in threads
+    ]
+    turns = [(phase, thread) for kind, phase, thread in order if kind == "turn"]
+    first, second = turns[0][1], next(t for _, t in turns if t != turns[0][1])
+    statuses = {
+        f["thread_id"]: f["status"]
+        for f in bob.frames
+        if f.get("type") == "turn" and f.get("phase") == "finished"
+    }
+    assert statuses == {first: "complete", second: "complete"}, statuses
+    # The second turn waited (queued, no frame of its own: a queued turn is not announced)
+    # and did not start before the first finished: not one of its frames came in between.
+    head = turns.index(("finished", first)) + 1
+    assert turns[0] == ("started", first)
+    assert {t for _, t in turns[:head]} == {first}, turns
+    assert turns[head] == ("started", second), turns
+    assert all(t == second for _, t in turns[head:]), turns
+    # ... though its question was stored while the first turn ran.
+    asked_second = order.index(("message", None, second))
+    assert asked_second < order.index(("turn", "finished", first)), order
