@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -130,3 +131,23 @@ async def follow(
             frame = await next_turn_frame(sock, view.started["thread_id"], within)
             assert frame["turn_id"] == view.turn_id, frame
             view.apply(frame)
+
+
+# What llama.cpp's server logs when a client closes a request it is generating for.
+MODEL_CANCEL_LINE = b"stop: cancel task"
+
+
+def log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def model_cancel_logged(log: Path, offset: int, within: float = 10.0) -> float:
+    """Wait until the model server's log, past `offset`, says it cancelled a request; returns
+    trio.current_time() when the line was seen (polled every 5 ms)."""
+    with trio.fail_after(within):
+        while True:
+            async with await trio.open_file(log, "rb") as file:
+                await file.seek(offset)
+                if MODEL_CANCEL_LINE in await file.read():
+                    return trio.current_time()
+            await trio.sleep(0.005)

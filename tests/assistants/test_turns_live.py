@@ -24,6 +24,8 @@ from tests.assistants._live import (
     TurnView,
     auth,
     follow,
+    log_size,
+    model_cancel_logged,
     new_thread,
     next_turn_frame,
     post,
@@ -120,7 +122,7 @@ async def test_a_client_subscribing_mid_turn_gets_the_text_so_far_then_the_rest(
 
 
 async def test_stop_over_the_websocket_stops_the_turn_and_stores_the_partial_reply(
-    server: ParleyProcess, tokens: dict[str, str]
+    server: ParleyProcess, llm_server: LlmServer, tokens: dict[str, str]
 ) -> None:
     async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
         thread = await new_thread(http, tokens["alice"], ["bob", ASSISTANT])
@@ -133,8 +135,27 @@ async def test_stop_over_the_websocket_stops_the_turn_and_stores_the_partial_rep
             await post(http, tokens["alice"], thread, LONG)
             view = await watch_turn(alice, thread, until_deltas=3)
             # Bob did not start the turn: any member may stop it.
+            offset = log_size(llm_server.log_path)
+            sent = trio.current_time()
             await bob.send({"type": "stop", "thread_id": thread, "turn_id": view.turn_id})
-            await follow(alice, view, within=5)
+            seen: dict[str, float] = {}
+
+            async def finished_frame() -> None:
+                await follow(alice, view, within=10)
+                seen["finished"] = trio.current_time()
+
+            async def model_cancel() -> None:
+                # The model server saw the disconnect: its log says it cancelled the task.
+                seen["cancel"] = await model_cancel_logged(llm_server.log_path, offset)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(finished_frame)
+                nursery.start_soon(model_cancel)
+            # Figures, not assertions (bench.turn_stop measures them over many turns).
+            print(
+                f"\nstop sent -> finished stopped: {(seen['finished'] - sent) * 1000:.0f} ms; "
+                f"-> model server cancel logged: {(seen['cancel'] - sent) * 1000:.0f} ms"
+            )
             finished = view.finished
             assert finished is not None
             assert finished["status"] == "stopped", finished
