@@ -23,6 +23,9 @@ CONFIG: dict[str, Any] = {
 }
 # A request that makes SmolLM2 write long enough to act in the middle of it.
 LONG = "Count from 1 to 200, separated by commas."
+# ... and one it answers at length: it runs to any max_reply_tokens (1000 measured; LONG ends
+# after 74 tokens, ~1.5 s on an idle machine).
+STORY = "Write a long story about a lighthouse keeper."
 
 
 def auth(token: str) -> dict[str, str]:

@@ -28,7 +28,9 @@ from config.settings import Settings
 from infra import Endpoints, LlmServer, fetch_access_token, find_free_port
 from tests.assistants._live import (
     ASSISTANT,
+    CONFIG,
     LONG,
+    STORY,
     follow,
     new_thread,
     post,
@@ -102,14 +104,17 @@ async def test_sigterm_mid_turn_stops_it_and_stores_the_partial_reply(
     settings: Settings, llm_server: LlmServer, tokens: dict[str, str], tmp_path: Path
 ) -> None:
     chat = isolated_settings(settings, llm_base_url=llm_server.base_url)
-    register_assistant(chat.mongo_uri)
+    # A reply far longer than the drain takes to reach the thread's actor (the HTTP server
+    # and the consumers drain first, ~2 s): LONG's reply ends after 74 tokens, and an idle
+    # model server could complete it before the turn is stopped.
+    register_assistant(chat.mongo_uri, {**CONFIG, "max_reply_tokens": 1000})
     proc = ParleyProcess(chat, "all", log_dir=tmp_path).start()
     try:
         async with httpx.AsyncClient(base_url=proc.http_url, timeout=10) as http:
             thread = await new_thread(http, tokens["alice"], [ASSISTANT])
             async with chat_socket(proc.ws_url, tokens["alice"]) as alice:
                 await alice.subscribe(thread)
-                await post(http, tokens["alice"], thread, LONG)
+                await post(http, tokens["alice"], thread, STORY)
                 view = await watch_turn(alice, thread, until_deltas=3)
                 code = await trio.to_thread.run_sync(proc.terminate)
         assert code == 0, proc.tail()
