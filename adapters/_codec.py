@@ -55,6 +55,10 @@ def message_document(message: MessageEvent) -> Doc:
         doc["client_msg_id"] = message.client_msg_id
     if message.turn_id is not None:
         doc["turn_id"] = message.turn_id
+    if message.turn_status is not None:
+        doc["turn_status"] = message.turn_status
+    if message.turn_reason is not None:
+        doc["turn_reason"] = message.turn_reason
     return doc
 
 
@@ -70,6 +74,8 @@ def message_from_document(doc: Mapping[str, Any]) -> MessageEvent:
         edited_at=doc.get("edited_at"),
         deleted_at=doc.get("deleted_at"),
         turn_id=doc.get("turn_id"),
+        turn_status=doc.get("turn_status"),
+        turn_reason=doc.get("turn_reason"),
     )
 
 

@@ -15,12 +15,12 @@ refusal names the key (`AssistantConfigError`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistants._prompt import PromptBudget
+from assistants._prompt import HistoryMessage, Prompt, PromptBudget, build_prompt
 
 __all__ = ["AssistantConfig", "AssistantConfigError"]
 
@@ -83,3 +83,16 @@ class AssistantConfig(BaseModel):
             max_reply_tokens=self.max_reply_tokens,
             budget_tokens=self.context_budget_tokens,
         )
+
+    def prompt(
+        self, history: Sequence[tuple[str, str]], *, assistant_id: str, context_tokens: int
+    ) -> Prompt:
+        """The prompt a turn of this assistant (member `assistant_id`) sends, answering the
+        newest of `history` ((sender id, text) of the thread's messages, oldest first):
+        the system prompt, then the newest messages within the budget, with sender names.
+        Raises PromptBudgetError if the budget cannot hold the system prompt and a message."""
+        messages = [
+            HistoryMessage(sender_name=sender, text=text, from_assistant=sender == assistant_id)
+            for sender, text in history
+        ]
+        return build_prompt(self.system_prompt, messages, self.budget(context_tokens))

@@ -92,6 +92,7 @@ class ParleyTarget(Target):
     """Local services on free ports in a temporary state dir, then `parley serve` on them."""
 
     kafka_bootstrap: str = ""
+    mongo_uri: str = ""
 
     def __init__(
         self,
@@ -127,6 +128,7 @@ class ParleyTarget(Target):
             run = uuid.uuid4().hex[:8]
             self.database = f"parley_bench_{run}"
             mongo = mongo.rsplit("/", 1)[0] + f"/{self.database}"
+            self.mongo_uri = mongo
             http_port, ws_port = find_free_ports(2)
             env = dict(os.environ)
             env.update(PARLEY_BENCH_ENV)

@@ -202,4 +202,6 @@ def _numbered(post: PostMessage, seq: int) -> MessageEvent:
         created_at=post.created_at,
         client_msg_id=post.client_msg_id,
         turn_id=post.turn_id,
+        turn_status=post.turn_status,
+        turn_reason=post.turn_reason,
     )

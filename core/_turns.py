@@ -39,11 +39,9 @@ from adapters import AdapterError, ChatRequest, DocumentCollection
 from assistants import (
     AssistantConfig,
     AssistantDirectory,
-    HistoryMessage,
     PromptBudgetError,
     Turn,
     TurnRate,
-    build_prompt,
     is_bot,
 )
 from protocol.events import MessageEvent, PostMessage, TurnStopRequest, encode, utc_now_iso
@@ -218,17 +216,13 @@ class ThreadTurns:
     async def _request(self, pending: _Pending) -> ChatRequest:
         page = await self._deps.store.history(self.thread_id, limit=HISTORY_MESSAGES)
         history = [
-            HistoryMessage(
-                sender_name=m.sender_id,
-                text=m.text,
-                from_assistant=m.sender_id == pending.assistant_id,
-            )
+            (m.sender_id, m.text)
             for m in page.messages
             if m.deleted_at is None and m.seq <= pending.message.seq
         ]
         config = pending.config
-        prompt = build_prompt(
-            config.system_prompt, history, config.budget(self._deps.context_tokens)
+        prompt = config.prompt(
+            history, assistant_id=pending.assistant_id, context_tokens=self._deps.context_tokens
         )
         return ChatRequest(
             prompt.messages,
@@ -268,6 +262,8 @@ class ThreadTurns:
             text=turn.text.text,
             created_at=utc_now_iso(),
             turn_id=finished.turn_id,
+            turn_status=finished.status,
+            turn_reason=finished.reason,
         )
         if self._draining:
             # The commands consumer has stopped: the thread's own sequencer stores it now.

@@ -205,6 +205,8 @@ class HookContext:
             text=text,
             created_at=utc_now_iso(),
             turn_id=turn_id,
+            # A stream's reply is stored once it finished: the turn browsers watched completed.
+            turn_status=None if turn_id is None else "complete",
         )
 
     async def _check_member(self, thread_id: str) -> None:

@@ -249,18 +249,62 @@ async def on_message(ctx: Context, message: Message) -> None:
         await ctx.reply("Hello from {name}!")
 '''
 
+_ASSISTANT_TEMPLATE_TOML = """\
+id = "{name}"
+version = "0.1.0"
+api_version = 1
+description = "An assistant plugin"
+
+[server]
+entry = "server.py"
+
+# Makes the plugin an assistant: add `plugin:{name}` to a thread, and each message a person
+# posts there starts its turn (run by the thread's core with the model, streamed to every
+# member, stored once as this plugin's message). Checked when the plugin loads.
+[assistant]
+system_prompt = "You are {name}, a helpful assistant in a group chat. Answer briefly."
+model = ""                      # empty: PARLEY_LLM_MODEL
+context_budget_tokens = 1536    # the prompt's share of the model's context, at most
+max_reply_tokens = 256
+temperature = 0.7
+# seed = 0                      # with temperature 0: repeatable replies
+"""
+
 _ASSISTANT_SERVER = '''\
-"""{name}: an assistant skeleton that streams its answer (swap in a model client)."""
+"""{name}: an assistant. Parley's core runs its turns from the [assistant] table of
+plugin.toml (system prompt, model, budget, reply length): no hook is needed.
+
+Hooks still run beside the assistant's answers (e.g. on_member_added to greet), but an
+on_message that replies would answer each message a second time.
+"""
+'''
+
+_ASSISTANT_TEST = '''\
+"""Run with `parley plugin test {name}`.
+
+Parley's core answers with the model; `plugin.ask` returns the prompt a turn would send it,
+built from plugin.toml's [assistant] table and the thread so far (no model needed).
+"""
 
 from __future__ import annotations
 
-from plugins.api import Context, Message
 
-
-async def on_message(ctx: Context, message: Message) -> None:
-    async with ctx.stream() as out:
-        for word in ("You", " said: ", message.text):
-            await out.write(word)
+async def test_a_turn_sends_the_system_prompt_and_the_thread_within_the_budget(plugin) -> None:
+    assistant = plugin.assistant
+    assert assistant is not None, "plugin.toml needs an [assistant] table"
+    first = await plugin.ask("What can you do?")
+    assert [(m.role, m.content) for m in first.messages] == [
+        ("system", assistant.system_prompt),
+        ("user", "alice: What can you do?"),
+    ]
+    # Bob posts 16 KB, far more than the budget holds: his message is cut to fit, the older
+    # ones are left out, and nothing over the budget (the model's context, less the reply,
+    # at most context_budget_tokens) is sent.
+    second = await plugin.ask("Summarise this: " + "lorem ipsum dolor " * 900, sender="bob")
+    assert second.trimmed
+    assert (second.kept, second.dropped) == (1, 1)
+    assert second.messages[-1].content.startswith("bob: Summarise this: lorem ipsum")
+    assert second.estimated_tokens <= assistant.budget(plugin.context_tokens).prompt_tokens
 '''
 
 _UI_MODULE = """\
@@ -296,8 +340,9 @@ def scaffold(name: str, template: str) -> dict[str, str]:
         f'description = "A {template} plugin"\n\n[server]\nentry = "server.py"\n'
     )
     if template == "assistant":
+        toml = _ASSISTANT_TEMPLATE_TOML.format(name=name)
         server = _ASSISTANT_SERVER.format(name=name)
-        test = _TEST.format(name=name, say="hi", expect="You said: hi")
+        test = _ASSISTANT_TEST.format(name=name)
     else:
         server = _BOT_SERVER.format(name=name)
         test = _TEST.format(name=name, say=f"/{name}", expect=f"Hello from {name}!")

@@ -7,6 +7,16 @@
 host does (manifest checked, fresh module, self-check), and runs its hooks with the real
 hook context (reply ids, text limits, state and membership checks). The thread, the state
 and the scheduled posts are kept in memory, so a plugin's tests run without Kafka or a store.
+
+An assistant (an `[assistant]` table in plugin.toml) is answered by Parley's core with the
+model, not by a hook: `plugin.assistant` is its config as the host validates it (for the
+model's context, PARLEY_LLM_CONTEXT_TOKENS), and `await plugin.ask(text)` posts `text`, runs
+the hooks as `say` does, and returns the prompt the core's turn would send the model for
+the thread so far (no model needed):
+
+    async def test_the_prompt(plugin) -> None:
+        prompt = await plugin.ask("What can you do?")
+        assert prompt.messages[0].content == plugin.assistant.system_prompt
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from typing import Any
 import pytest
 
 from adapters import read_text
+from assistants import AssistantConfig, Prompt
+from config.settings import load_settings
 from protocol.events import PostMessage, utc_now_iso
 
 from ._context import HookContext
@@ -90,6 +102,14 @@ class PluginUnderTest:
         self.bot_user_id = loaded.manifest.bot_user_id
         self.thread = _Thread("t_test", {"alice", "bob", self.bot_user_id})
         self.counts: Counter[str] = Counter()
+        self.context_tokens = load_settings().llm_context_tokens
+        table = loaded.manifest.assistant
+        #: the `[assistant]` table as the host validates it; None: not an assistant
+        self.assistant: AssistantConfig | None = (
+            None
+            if table is None
+            else AssistantConfig.load(table, context_tokens=self.context_tokens)
+        )
 
     async def call(self, hook: str, *args: Any, trigger: str | None = None) -> None:
         fn = self.loaded.hooks.get(hook)
@@ -124,6 +144,19 @@ class PluginUnderTest:
             for m in self.thread.messages[before + 1 :]
             if m["sender_id"] == self.bot_user_id
         ]
+
+    async def ask(self, text: str, sender: str = "alice") -> Prompt:
+        """Post `text` as `sender` (hooks run as in `say`) and return the prompt the core's
+        turn would send the model for the thread so far (the plugin must be an assistant)."""
+        if self.assistant is None:
+            raise AssertionError(
+                f"{self.loaded.manifest.id} is not an assistant: plugin.toml has no [assistant]"
+            )
+        await self.say(text, sender)
+        history = [(str(m["sender_id"]), str(m["text"])) for m in self.thread.messages]
+        return self.assistant.prompt(
+            history, assistant_id=self.bot_user_id, context_tokens=self.context_tokens
+        )
 
 
 @pytest.fixture

@@ -67,6 +67,9 @@ SCHEMA_VERSION = 1
 
 # Constraints the JSON Schemas carry (protocol.catalog); decoding below enforces the same.
 NonEmpty = Annotated[str, Field(min_length=1)]
+# How an assistant's turn ended (protocol.turns.TurnStatus is this type); on its stored reply.
+ReplyStatus = Literal["complete", "stopped", "error"]
+_REPLY_STATUSES: tuple[ReplyStatus, ...] = ("complete", "stopped", "error")
 PositiveSeq = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
@@ -84,8 +87,11 @@ class PostMessage:
     text: str
     created_at: NonEmpty
     client_msg_id: str | None = None
-    # Set on an assistant's reply: the turn that produced it (its message_id derives from it).
+    # Set on an assistant's reply: the turn that produced it (its message_id derives from it),
+    # how the turn ended, and why when it did not complete (stopped or error).
     turn_id: str | None = None
+    turn_status: ReplyStatus | None = None
+    turn_reason: str | None = None
     type: Literal["post"] = "post"
 
 
@@ -104,8 +110,12 @@ class MessageEvent:
     # text was edited at edited_at, or the message was deleted (text "" then; seq stays).
     edited_at: str | None = None
     deleted_at: str | None = None
-    # An assistant's reply: the turn that produced it (`turn` frames named the same id).
+    # An assistant's reply: the turn that produced it (`turn` frames named the same id), how
+    # it ended (complete, stopped, error: the `finished` frame's status) and, when it did not
+    # complete, why (the `finished` frame's reason).
     turn_id: str | None = None
+    turn_status: ReplyStatus | None = None
+    turn_reason: str | None = None
     type: Literal["message"] = "message"
 
     def client_frame(self) -> dict[str, Any]:
@@ -127,6 +137,10 @@ class MessageEvent:
             frame["deleted_at"] = self.deleted_at
         if self.turn_id is not None:
             frame["turn_id"] = self.turn_id
+        if self.turn_status is not None:
+            frame["turn_status"] = self.turn_status
+        if self.turn_reason is not None:
+            frame["turn_reason"] = self.turn_reason
         frame["type"] = "message"
         return frame
 
@@ -291,7 +305,19 @@ def decode_command(raw: bytes) -> PostMessage:
         created_at=_str(obj, "created_at"),
         client_msg_id=_str(obj, "client_msg_id", optional=True),
         turn_id=_str(obj, "turn_id", optional=True),
+        turn_status=_reply_status(obj),
+        turn_reason=_str(obj, "turn_reason", optional=True),
     )
+
+
+def _reply_status(obj: dict[str, Any]) -> ReplyStatus | None:
+    status = obj.get("turn_status")
+    if status is None:
+        return None
+    for known in _REPLY_STATUSES:
+        if status == known:
+            return known
+    raise EventDecodeError("field 'turn_status' must be 'complete', 'stopped' or 'error'")
 
 
 def decode_thread_command(raw: bytes) -> ThreadCommand:
@@ -364,6 +390,8 @@ def decode_event(raw: bytes) -> Event | None:
             created_at=_str(obj, "created_at"),
             client_msg_id=_str(obj, "client_msg_id", optional=True),
             turn_id=_str(obj, "turn_id", optional=True),
+            turn_status=_reply_status(obj),
+            turn_reason=_str(obj, "turn_reason", optional=True),
         )
     if kind == "typing":
         return TypingEvent(thread_id=_str(obj, "thread_id"), user_id=_str(obj, "user_id"))

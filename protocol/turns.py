@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field
 
-from protocol.events import EventDecodeError
+from protocol.events import EventDecodeError, ReplyStatus
 from protocol.frames import Id
 
 __all__ = [
@@ -63,7 +63,7 @@ __all__ = [
     "turn_frame",
 ]
 
-TurnStatus = Literal["complete", "stopped", "error"]
+TurnStatus = ReplyStatus
 _STATUSES: tuple[TurnStatus, ...] = ("complete", "stopped", "error")
 # One delta is a token or a few; a snapshot (`started.text`) is bounded by the reply's size.
 MAX_DELTA_CHARS = 4096

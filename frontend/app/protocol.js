@@ -467,6 +467,33 @@ export const schemas = {
           ],
           "default": null
         },
+        "turn_reason": {
+          "anyOf": [
+            {
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
+        "turn_status": {
+          "anyOf": [
+            {
+              "enum": [
+                "complete",
+                "stopped",
+                "error"
+              ],
+              "type": "string"
+            },
+            {
+              "type": "null"
+            }
+          ],
+          "default": null
+        },
         "type": {
           "const": "message"
         },
@@ -1002,7 +1029,7 @@ export const versions = {
 
 /** @typedef {{client_msg_id: string, message_id: string, thread_id: string, type: "ack", v?: 1}} AckFrame A ``send`` was accepted: Kafka acknowledged it; ``message`` with its seq follows. */
 /** @typedef {{code: string, message: string, field?: string|null, thread_id?: string|null, client_msg_id?: string|null, retry_after_s?: number|null, type: "error", v?: 1}} ErrorFrame A command was refused; ``field`` names what to fix; the connection stays open. */
-/** @typedef {{thread_id: string, seq: number, message_id: string, sender_id: string, text: string, created_at: string, client_msg_id?: string|null, edited_at?: string|null, deleted_at?: string|null, turn_id?: string|null, type: "message", v?: 1}} MessageFrame A stored message with its per-thread sequence number; what clients receive. */
+/** @typedef {{thread_id: string, seq: number, message_id: string, sender_id: string, text: string, created_at: string, client_msg_id?: string|null, edited_at?: string|null, deleted_at?: string|null, turn_id?: string|null, turn_status?: "complete"|"stopped"|"error"|null, turn_reason?: string|null, type: "message", v?: 1}} MessageFrame A stored message with its per-thread sequence number; what clients receive. */
 /** @typedef {{thread_id: string, seq: number, change_id: string, message_id: string, deleted_by: string, deleted_at: string, type: "message_deleted", v?: 1}} MessageDeletedFrame A stored delete, with a seq of its own; the message's text is gone from the store. */
 /** @typedef {{thread_id: string, seq: number, change_id: string, message_id: string, editor_id: string, text: string, edited_at: string, type: "message_edited", v?: 1}} MessageEditedFrame A stored edit, with a seq of its own in the thread: replayed after ``since_seq``. */
 /** @typedef {{type: "pong", v?: 1}} PongFrame The answer to ``ping``. */

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,17 +23,22 @@ CONFIG: dict[str, Any] = {
 }
 # A request that makes SmolLM2 write long enough to act in the middle of it.
 LONG = "Count from 1 to 200, separated by commas."
+# ... and one it answers at length: it runs to any max_reply_tokens (1000 measured; LONG ends
+# after 74 tokens, ~1.5 s on an idle machine).
+STORY = "Write a long story about a lighthouse keeper."
 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def register_assistant(mongo_uri: str, config: dict[str, Any] | None = None) -> None:
+def register_assistant(
+    mongo_uri: str, config: dict[str, Any] | None = None, *, assistant_id: str = ASSISTANT
+) -> None:
     """What the plugin host writes for a loaded assistant plugin (assistants.AssistantDirectory)."""
     with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as client:
         client.get_default_database()["assistants"].replace_one(
-            {"_id": ASSISTANT}, {"config": config or CONFIG, "version": "test"}, upsert=True
+            {"_id": assistant_id}, {"config": config or CONFIG, "version": "test"}, upsert=True
         )
 
 
@@ -128,3 +134,23 @@ async def follow(
             frame = await next_turn_frame(sock, view.started["thread_id"], within)
             assert frame["turn_id"] == view.turn_id, frame
             view.apply(frame)
+
+
+# What llama.cpp's server logs when a client closes a request it is generating for.
+MODEL_CANCEL_LINE = b"stop: cancel task"
+
+
+def log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def model_cancel_logged(log: Path, offset: int, within: float = 10.0) -> float:
+    """Wait until the model server's log, past `offset`, says it cancelled a request; returns
+    trio.current_time() when the line was seen (polled every 5 ms)."""
+    with trio.fail_after(within):
+        while True:
+            async with await trio.open_file(log, "rb") as file:
+                await file.seek(offset)
+                if MODEL_CANCEL_LINE in await file.read():
+                    return trio.current_time()
+            await trio.sleep(0.005)

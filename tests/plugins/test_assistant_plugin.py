@@ -8,6 +8,8 @@ answers with the real local model.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,9 @@ from infra import LlmServer
 from plugins._errors import ManifestError
 from plugins._examples import EXAMPLES
 from plugins._manifest import parse_manifest
-from tests.assistants._live import new_thread, post, stored_reply, watch_turn
+from tests.assistants._live import new_thread, post, stored_messages, stored_reply, watch_turn
 from tests.plugins.conftest import PluginHostProcess
-from tests.support.server import ParleyProcess, isolated_settings
+from tests.support.server import REPO, ParleyProcess, isolated_settings
 from tests.support.ws import chat_socket
 
 _BASE = 'id = "a"\nversion = "1.0.0"\napi_version = 1\n[server]\nentry = "server.py"\n'
@@ -113,6 +115,55 @@ async def test_the_bundled_assistant_answers_in_a_thread(
                 assert view.started["assistant_id"] == "plugin:local-assistant"
                 stored = await stored_reply(http, tokens["alice"], thread, view.turn_id)
                 assert stored["text"] == view.text
+        host.stop()
+    finally:
+        host.kill()
+
+
+@pytest.mark.integration
+async def test_an_assistant_made_from_the_template_answers_in_a_thread(
+    server: ParleyProcess, chat: Settings, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    workspace = tmp_path / "workspace"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update(PARLEY_PLUGIN_WORKSPACE=str(workspace), PARLEY_PLUGIN_CACHE=str(tmp_path / "c"))
+    made = await trio.run_process(
+        [sys.executable, "-m", "parley.cli", "plugin", "new", "helper", "--template", "assistant"],
+        cwd=REPO,
+        env=env,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    host = PluginHostProcess(chat, log_dir=tmp_path, workspace=workspace)
+    host.start()
+    try:
+        with trio.fail_after(30):
+            # Polled: another process (the host) writes it.
+            while "plugin:helper" not in {d["_id"] for d in _assistants(chat)}:  # noqa: ASYNC110
+                await trio.sleep(0.2)
+        [published] = [d for d in _assistants(chat) if d["_id"] == "plugin:helper"]
+        assert published["config"]["system_prompt"].startswith("You are helper, ")
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+            thread = await new_thread(http, tokens["alice"], ["bob", "plugin:helper"])
+            async with chat_socket(server.ws_url, tokens["bob"]) as bob:
+                await bob.subscribe(thread)
+                await post(http, tokens["alice"], thread, "Hello! Who are you?")
+                view = await watch_turn(bob, thread)
+                assert view.finished is not None
+                assert view.finished["status"] == "complete", view.finished
+                assert view.started["assistant_id"] == "plugin:helper"
+                stored = await stored_reply(http, tokens["alice"], thread, view.turn_id)
+                assert (stored["text"], stored["sender_id"]) == (view.text, "plugin:helper")
+                # Answered once: by the core's turn, no hook replies beside it.
+                await trio.sleep(1)
+                replies = [
+                    m
+                    for m in await stored_messages(http, tokens["alice"], thread)
+                    if m["sender_id"] == "plugin:helper"
+                ]
+                assert [m["message_id"] for m in replies] == [stored["message_id"]]
         host.stop()
     finally:
         host.kill()

@@ -53,3 +53,37 @@ def test_a_message_event_needs_a_positive_integer_seq() -> None:
     )
     with pytest.raises(EventDecodeError, match=r"^field 'seq' must be a positive integer$"):
         decode_event(raw)
+
+
+def test_an_assistant_reply_carries_how_its_turn_ended() -> None:
+    post = PostMessage(
+        "reply-1",
+        "t",
+        "plugin:assistant",
+        "1, 2",
+        "2026-11-22T00:00:00.000Z",
+        turn_id="turn-1",
+        turn_status="stopped",
+        turn_reason="stopped by bob",
+    )
+    assert decode_command(encode(post)) == post
+    event = MessageEvent(
+        "t",
+        4,
+        "reply-1",
+        "plugin:assistant",
+        "1, 2",
+        "2026-11-22T00:00:00.000Z",
+        turn_id="turn-1",
+        turn_status="error",
+        turn_reason="the model server cannot be reached",
+    )
+    assert decode_event(encode(event)) == event
+    frame = event.client_frame()
+    assert (frame["turn_status"], frame["turn_reason"]) == (
+        "error",
+        "the model server cannot be reached",
+    )
+    raw = encode(post).replace(b'"stopped"', b'"paused"')
+    with pytest.raises(EventDecodeError, match=r"^field 'turn_status' must be "):
+        decode_command(raw)
