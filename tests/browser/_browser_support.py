@@ -177,6 +177,15 @@ class PageLog:
     def attach(self, page: Page) -> None:
         page.on("console", lambda m: self.lines.append(f"[{self.name}] {m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.lines.append(f"[{self.name}] pageerror: {e}"))
+        # The console says only "404"; the URL says what is missing.
+        page.on(
+            "response",
+            lambda r: (
+                self.lines.append(f"[{self.name}] HTTP {r.status}: {r.url}")
+                if r.status >= 400
+                else None
+            ),
+        )
 
 
 def screenshot(page: Page, name: str) -> Path:
