@@ -20,11 +20,12 @@ from bench._plugins import run_plugins
 from bench._report import update_readme, write_chart, write_markdown
 from bench._results import Results, machine_info, summarise, write_json
 from bench._scenarios import Bench
+from bench._soak import run_soak
 from bench._targets import PARLEY_BENCH_ENV, REPO, ParleyTarget, Target
 
 __all__ = ["main", "run"]
 
-_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory", "plugins"}
+_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory", "plugins", "soak"}
 
 
 def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
@@ -35,6 +36,7 @@ def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
         "memory": lambda: run_memory(bench),
         "actors": lambda: run_actors(bench),
         "plugins": lambda: run_plugins(bench),
+        "soak": lambda: run_soak(bench),
     }
 
 
@@ -157,4 +159,9 @@ def _sizes(cfg: BenchConfig) -> str:
         f"{cfg.e2e_duration_s:g} s; search from {cfg.search_start_rate:g} msg/s, "
         f"<= {cfg.search_steps} steps of {cfg.search_duration_s:g} s; "
         f"idle {cfg.idle_connections} connections, {cfg.idle_threads} threads"
+        + (
+            f"; soak {cfg.soak_clients} clients, {cfg.soak_rate:g} msg/s, {cfg.soak_minutes:g} min"
+            if "soak" in cfg.scenarios
+            else ""
+        )
     )
