@@ -138,7 +138,7 @@ def _series(samples: Sequence[Sample], name: str) -> list[list[float]]:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
