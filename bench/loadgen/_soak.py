@@ -43,6 +43,7 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
     total = max(1, int(rate * duration))
     text_bytes = int(job.get("text_bytes", 100))
     window: Counter[int] = Counter()  # latency buckets of the deliveries of this window
+    posts: Counter[int] = Counter()  # POST sent → 202, of this window: a slow accept path
     counts = {"deliveries": 0, "accepted": 0, "refused": 0, "lost": 0}
     errors: Counter[str] = Counter()
     t0 = 0.0
@@ -98,8 +99,10 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
                     "client_msg_id": f"{run}-{k}",
                 }
             )
+            sent_at = time.perf_counter()
             try:
                 status, _ = await client.request("POST", path, body, header)
+                posts[log_bucket(time.perf_counter() - sent_at)] += 1
             except (OSError, ConnectionError) as exc:
                 errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
                 counts["lost"] += 1
@@ -107,8 +110,9 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
             counts["accepted" if 200 <= status < 300 else "refused"] += 1
 
     def tick(n: int, sent: int, last: bool) -> None:
-        hist = dict(window)
+        hist, post_hist = dict(window), dict(posts)
         window.clear()
+        posts.clear()
         _line(
             {
                 "tick": n,
@@ -121,6 +125,7 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
                 "backlog": queue.qsize(),
                 "open": sum(1 for c in fleet.clients if not c.closed.done()),
                 "p99": histogram_percentile(hist, 99),
+                "post_p99": histogram_percentile(post_hist, 99),
                 "hist": {str(b): c for b, c in hist.items()},
             }
         )
