@@ -350,7 +350,9 @@ def run_soak(bench: Bench) -> None:
             values=[delivered],
             note=f"{result['deliveries']} of {result['expected']}; sent {result['sent']}, "
             f"accepted {result['accepted']}, unsent {result['unsent']}; "
-            f"{result['still_open']} of {cfg.soak_clients} connections open at the end"
+            f"{result['still_open']} of {cfg.soak_clients} connections open at the end; "
+            f"{result.get('reconnects', 0)} POST connections ended by the server and opened "
+            f"again, {result.get('lost', 0)} lost"
             + (f"; server closes {result['server_closes']}" if result["server_closes"] else "")
             + (f"; errors {result['errors']}" if result["errors"] else ""),
             series=_series(samples, "deliveries"),

@@ -44,7 +44,7 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
     text_bytes = int(job.get("text_bytes", 100))
     window: Counter[int] = Counter()  # latency buckets of the deliveries of this window
     posts: Counter[int] = Counter()  # POST sent → 202, of this window: a slow accept path
-    counts = {"deliveries": 0, "accepted": 0, "refused": 0, "lost": 0}
+    counts = {"deliveries": 0, "accepted": 0, "refused": 0, "lost": 0, "reconnects": 0}
     errors: Counter[str] = Counter()
     t0 = 0.0
     marker = text_marker(run)
@@ -99,14 +99,24 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
                     "client_msg_id": f"{run}-{k}",
                 }
             )
-            sent_at = time.perf_counter()
-            try:
-                status, _ = await client.request("POST", path, body, header)
-                posts[log_bucket(time.perf_counter() - sent_at)] += 1
-            except (OSError, ConnectionError) as exc:
-                errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
-                counts["lost"] += 1
-                return
+            for attempt in range(2):
+                sent_at = time.perf_counter()
+                try:
+                    status, _ = await client.request("POST", path, body, header)
+                    posts[log_bucket(time.perf_counter() - sent_at)] += 1
+                    break
+                except (OSError, ConnectionError) as exc:
+                    # The server ends a keep-alive connection after so many requests
+                    # (hypercorn: 1,000), which a long run reaches: connect again and send
+                    # once more (client_msg_id makes a repeat harmless). Twice in a row: lost.
+                    if attempt == 0:
+                        counts["reconnects"] += 1
+                        with contextlib.suppress(OSError):
+                            client = pool[i] = await http_connect(http["host"], http["port"])
+                            continue
+                    errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
+                    counts["lost"] += 1
+                    return
             counts["accepted" if 200 <= status < 300 else "refused"] += 1
 
     def tick(n: int, sent: int, last: bool) -> None:
@@ -180,6 +190,8 @@ async def soak(job: dict[str, Any]) -> dict[str, Any]:
         "deliveries": counts["deliveries"],
         "expected": round(per_message * (total - unsent)),
         "still_open": still_open,
+        "reconnects": counts["reconnects"],
+        "lost": counts["lost"],
         "server_closes": closes,
         "errors": dict(fleet.errors + errors),
     }
