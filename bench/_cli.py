@@ -21,11 +21,12 @@ from bench._plugins import run_plugins
 from bench._report import update_readme, write_chart, write_markdown
 from bench._results import Results, machine_info, summarise, write_json
 from bench._scenarios import Bench
+from bench._soak import run_soak
 from bench._targets import PARLEY_BENCH_ENV, REPO, ParleyTarget, Target
 
 __all__ = ["main", "run"]
 
-_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory", "plugins"}
+_NEEDS_SERVER = {"fanout", "ingest", "e2e", "memory", "plugins", "soak"}
 # Scenarios that start their Parley themselves (with settings of their own) on the services
 _NEEDS_SERVICES = _NEEDS_SERVER | {"assistants"}
 
@@ -39,6 +40,7 @@ def _runners(bench: Bench) -> dict[str, Callable[[], None]]:
         "actors": lambda: run_actors(bench),
         "plugins": lambda: run_plugins(bench),
         "assistants": lambda: run_assistants(bench),
+        "soak": lambda: run_soak(bench),
     }
 
 
@@ -162,4 +164,9 @@ def _sizes(cfg: BenchConfig) -> str:
         f"<= {cfg.search_steps} steps of {cfg.search_duration_s:g} s; "
         f"idle {cfg.idle_connections} connections, {cfg.idle_threads} threads; "
         f"assistants {cfg.assist_turns} turns per side, chat {cfg.assist_e2e_rate:g} msg/s"
+        + (
+            f"; soak {cfg.soak_clients} clients, {cfg.soak_rate:g} msg/s, {cfg.soak_minutes:g} min"
+            if "soak" in cfg.scenarios
+            else ""
+        )
     )

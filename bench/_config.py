@@ -51,6 +51,11 @@ class BenchConfig:
     # memory
     idle_connections: int = 10_000
     idle_threads: int = 1000
+    # soak (`--soak`, not in the default scenarios): clients in threads of e2e_thread_size
+    soak_clients: int = 10_000
+    soak_rate: float = 100.0
+    soak_minutes: float = 10.0
+    soak_interval_s: float = 10.0
     # users the Parley clients log in as (tokens are fetched once per user)
     users: int = 16
     # Already running services (all three, or none: then the bench starts its own)
@@ -142,11 +147,23 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
     p.add_argument("--idle-connections", type=int, dest="idle_connections")
     p.add_argument("--idle-threads", type=int, dest="idle_threads")
+    p.add_argument(
+        "--soak",
+        action="store_true",
+        help="run only the soak scenario (bench/_soak.py); results in bench/results/soak/",
+    )
+    p.add_argument("--soak-clients", type=int, dest="soak_clients", help="connected clients")
+    p.add_argument("--soak-rate", type=float, dest="soak_rate", help="messages/s")
+    p.add_argument("--soak-minutes", type=float, dest="soak_minutes", help="minutes")
+    p.add_argument("--soak-interval", type=float, dest="soak_interval_s", help="s per sample")
     args = p.parse_args(argv)
     base = TINY if args.tiny else BenchConfig()
     overrides = {
         k: v for k, v in vars(args).items() if v is not None and k != "tiny" and k in _FIELDS
     }
+    if args.soak:  # a long run of its own: never mixed into the table the README quotes
+        overrides.setdefault("scenarios", ("soak",))
+        overrides.setdefault("out", RESULTS_DIR / "soak")
     return replace(base, **overrides)
 
 

@@ -38,6 +38,8 @@ class Row:
     peer_values: list[float] = field(default_factory=list)
     ceiling: float | None = None  # the generator against the no-op server
     note: str = ""
+    # [[seconds, value], ...]: how the figure moved over a long run (the soak's samples)
+    series: list[list[float]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         value, spread = summarise(self.values)

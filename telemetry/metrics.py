@@ -107,6 +107,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS_S,
         )
         self.thread_actors = Gauge("parley_thread_actors", "Live thread actors", registry=r)
+        self.trio_tasks = Gauge(
+            "parley_trio_tasks",
+            "Trio tasks alive in this process (counted when gauges refresh: scrape, heartbeat)",
+            registry=r,
+        )
         self.replays_from_memory = Gauge(
             "parley_replays_from_memory",
             "Replay pages answered from the gateway's recent messages instead of the store",

@@ -11,6 +11,7 @@ from bench.loadgen._e2e import e2e
 from bench.loadgen._fanout import fanout
 from bench.loadgen._idle import idle
 from bench.loadgen._ingest import ingest_rest, ingest_ws
+from bench.loadgen._soak import soak
 
 __all__ = ["JOBS", "run_job"]
 
@@ -20,6 +21,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "ingest_ws": ingest_ws,
     "e2e": e2e,
     "idle": idle,
+    "soak": soak,
 }
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["distribution", "percentile"]
+__all__ = [
+    "bucket_seconds",
+    "distribution",
+    "histogram_percentile",
+    "log_bucket",
+    "percentile",
+]
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -31,3 +37,32 @@ def distribution(values: Sequence[float], points: int = 400) -> dict[str, object
         "mean": sum(s) / len(s),
         "quantiles": quantiles,
     }
+
+
+# Log-scaled latency buckets 1% wide: windows of a long run are summarised as {bucket: count}
+# and merged by the harness, which can then take a percentile over any span of windows.
+_STEP = math.log(1.01)
+
+
+def log_bucket(seconds: float) -> int:
+    """The 1%-wide bucket of a latency (anything under 1 µs counts as 1 µs)."""
+    return math.floor(math.log(max(seconds, 1e-6) * 1e6) / _STEP)
+
+
+def bucket_seconds(bucket: int) -> float:
+    """The upper edge of a bucket: a percentile read from buckets is at most 1% high."""
+    return math.exp((bucket + 1) * _STEP) / 1e6
+
+
+def histogram_percentile(histogram: dict[int, int], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a {bucket: count} histogram, in seconds."""
+    total = sum(histogram.values())
+    if total == 0:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * total))
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return bucket_seconds(bucket)
+    return bucket_seconds(max(histogram))
