@@ -31,7 +31,7 @@ import orjson
 from bench._errors import BenchError
 from bench._procs import quiesce, rss_bytes
 from bench._results import Row
-from bench._scenarios import Bench
+from bench._scenarios import Bench, _with_children
 from bench._targets import Target
 from bench.loadgen._stats import histogram_percentile
 
@@ -152,28 +152,13 @@ def _series(samples: Sequence[Sample], name: str) -> list[list[float]]:
 # -- the server's side ------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
-                found.extend(int(c) for c in f.read().split())
-        except FileNotFoundError:
-            continue
-    return found
-
-
 def _server_pids(target: Target) -> list[int]:
     """The server's processes: its own and their descendants (a plugin host child, say)."""
     pids, todo = [], list(target.app_pids or [target.server_pid])
     while todo:
         pid = todo.pop()
         pids.append(pid)
-        todo.extend(_children(pid))
+        todo.extend(_with_children(pid)[1:])
     return pids
 
 
