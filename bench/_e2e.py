@@ -23,7 +23,7 @@ def _job(bench: Bench, rate: float, duration: float) -> JobFactory:
         return {
             "kind": "e2e",
             "ws": t.ws,
-            "http": t.http,
+            "http": t.posting,
             "clients": cfg.e2e_clients,
             "thread_ids": t.new_threads(cfg.e2e_threads, cfg.users),
             "rate": rate,

@@ -182,7 +182,7 @@ class Bench:
         def rest(t: Target, r: int) -> dict[str, Any]:
             return {
                 "kind": "ingest_rest",
-                "http": t.http,
+                "http": t.posting,
                 "connections": cfg.ingest_connections,
                 "duration": cfg.duration_s,
                 "warmup": min(0.5, cfg.duration_s),

@@ -211,7 +211,7 @@ def _job(bench: Bench, target: Target) -> dict[str, Any]:
     return {
         "kind": "soak",
         "ws": target.ws,
-        "http": target.http,
+        "http": target.posting,
         "clients": cfg.soak_clients,
         "thread_ids": target.new_threads(
             max(1, cfg.soak_clients // cfg.e2e_thread_size), cfg.users

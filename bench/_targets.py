@@ -50,6 +50,13 @@ class Target:
     app_pids: list[int] = field(default_factory=list)
     # Services it started for itself (name -> pid): charged by name, like shared ones
     own_services: dict[str, int] = field(default_factory=dict)
+    # Where the generator POSTs messages, when not `http` (Parley: its fast listener, which
+    # answers the posting routes as the HTTP port does, without Hypercorn)
+    post_http: dict[str, Any] | None = None
+
+    @property
+    def posting(self) -> dict[str, Any]:
+        return self.http if self.post_http is None else self.post_http
 
     def tokens(self, users: int) -> list[str]:
         return ["bench"] * max(1, users)
@@ -164,6 +171,7 @@ class ParleyTarget(Target):
                 name=name,
                 ws={"host": ws_url.hostname, "port": ws_url.port, "path": ws_url.path or "/"},
                 http={"host": "127.0.0.1", "port": http_port},
+                post_http={"host": ws_url.hostname, "port": ws_url.port},
                 server_pid=self._proc.pid,
                 pids=[self._proc.pid, *services_pids],
                 app_pids=[self._proc.pid],

@@ -107,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--out", type=Path, default=None, help="keep the collapsed stacks here")
+    p.add_argument(
+        "--port",
+        choices=("fast", "http"),
+        default="fast",
+        help="post to the fast listener (default, as make bench does) or to Hypercorn's port",
+    )
     args = p.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -117,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             job: dict[str, Any] = {
                 "kind": "ingest_rest",
-                "http": target.http,
+                "http": target.posting if args.port == "fast" else target.http,
                 "connections": args.connections,
                 "duration": args.duration,
                 "warmup": 1.0,

@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from actors import TaskService, start_service
 from adapters import KafkaConsumer, ProcessBoard
+from gateway._posting import BODY_TIMEOUT_S
 from gateway.auth import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.events_bridge import events_group_id, pump_events, pump_turns, turns_group_id
+from gateway.fast_ingest import PostRoutes
+from gateway.fast_posts import FastPosts
 from gateway.ingest import Ingest
 from gateway.limits import UserRateLimiter
 from gateway.recent import RecentMessages
@@ -127,8 +130,17 @@ async def start_gateway(
             await start_service(system, "fanout-flusher", TaskService(hub.run_flusher))
         # Not cancelled on stop: the listener returns by itself once the drain flag is up
         # and its connections were closed with 1001 (within the grace).
+        routes = PostRoutes(
+            verifier,
+            ingest,
+            status.readiness,
+            max_body=settings.max_body_bytes,
+            body_timeout_s=BODY_TIMEOUT_S,
+            log=logging.getLogger("parley.posts"),
+        )
+        posts = FastPosts(routes, status.readiness.draining, secure=tls is not None)
         listener = TaskService(
-            partial(serve_websockets, ws, listeners, ssl_context=tls),
+            partial(serve_websockets, ws, listeners, ssl_context=tls, http=posts),
             on_stop=status.readiness.draining.set,
         )
         await start_service(system, "websocket-listener", listener)

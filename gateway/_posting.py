@@ -1,8 +1,9 @@
-"""Posting a message over REST, in one place for both ways a post reaches the gateway.
+"""Posting a message over REST, in one place for every way a post reaches the gateway.
 
-The Quart routes in ``gateway.rest`` and the ASGI fast path in ``gateway.fast_ingest`` call
-these same functions in the same order (authenticate → read the body → validate → accept),
-so the two cannot drift apart in what they accept or how they refuse.
+The Quart routes in ``gateway.rest`` and the ASGI posting routes in ``gateway.fast_ingest``
+(served in front of Quart on the HTTP port, and on the fast listener's port) call these same
+functions in the same order (authenticate → read the body → validate → accept), so they
+cannot drift apart in what they accept or how they refuse.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from gateway.schemas import PostMessageBody, PostThreadMessageBody, parse_body, 
 from protocol.refusals import ValidationFailed
 
 if TYPE_CHECKING:
-    from gateway.auth import Principal
-    from gateway.context import GatewayContext
-    from gateway.ingest import Accepted
+    from gateway.auth import Principal, TokenVerifier
+    from gateway.ingest import Accepted, Ingest
     from telemetry import Readiness
 
 __all__ = [
+    "BODY_TIMEOUT_S",
     "PostFields",
     "accept_post",
     "accepted_json",
@@ -30,18 +31,23 @@ __all__ = [
     "too_large_json",
 ]
 
+# A request body not received within this long is answered 408 (Quart's default, set on the
+# app explicitly so that every posting path reads it from here).
+BODY_TIMEOUT_S = 60.0
+
 # (thread_id, text, client_msg_id)
 PostFields = tuple[str, str, str | None]
 
 
 async def principal_of(
-    ctx: GatewayContext, authorization: str | None, query_token: str | None
+    verifier: TokenVerifier, authorization: str | None, query_token: str | None
 ) -> Principal:
-    """Who sent the request: the Authorization header, else a `?token=` query parameter."""
+    """Who sent the request: the Authorization header, else a `?token=` query parameter;
+    raises an InvalidToken refusal (401) otherwise."""
     if authorization is None and query_token:
         # Accepted for compatibility with the original clients; redacted from every log.
-        return await ctx.authenticate(query_token)
-    return await ctx.authenticate(bearer_token(authorization))
+        return await verifier.verify(query_token)
+    return await verifier.verify(bearer_token(authorization))
 
 
 def parse_post(raw: bytes, path_thread_id: str | None) -> PostFields:
@@ -56,9 +62,9 @@ def parse_post(raw: bytes, path_thread_id: str | None) -> PostFields:
     return path_thread_id, in_thread.text, in_thread.client_msg_id
 
 
-async def accept_post(ctx: GatewayContext, principal: Principal, fields: PostFields) -> Accepted:
+async def accept_post(ingest: Ingest, principal: Principal, fields: PostFields) -> Accepted:
     thread_id, text, client_msg_id = fields
-    return await ctx.ingest.accept(principal, thread_id, text, client_msg_id, via="rest")
+    return await ingest.accept(principal, thread_id, text, client_msg_id, via="rest")
 
 
 def accepted_json(accepted: Accepted) -> str:

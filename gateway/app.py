@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from quart import Blueprint, Response
 from quart_trio import QuartTrio
 
-from gateway._posting import closes_connection, too_large_json
+from gateway._posting import BODY_TIMEOUT_S, closes_connection, too_large_json
 from gateway.context import browser_config
 from gateway.openapi import openapi_blueprint
 from gateway.operations import operations_blueprint
@@ -81,6 +81,7 @@ def _base_app(settings: Settings, status: ProcessStatus, *, browser: dict[str, s
     app.config["PARLEY_STATUS"] = status
     app.config["PARLEY_BROWSER_CONFIG"] = browser
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
     app.register_blueprint(ops_blueprint)
     readiness = status.readiness
 
@@ -93,14 +94,17 @@ def _base_app(settings: Settings, status: ProcessStatus, *, browser: dict[str, s
     @app.errorhandler(Refusal)
     async def _refused(exc: Refusal) -> Response:
         return Response(
-            exc.to_json(), status=exc.status, headers=exc.headers(),
+            exc.to_json(),
+            status=exc.status,
+            headers=exc.headers(),
             content_type="application/json",
         )
 
     @app.errorhandler(413)
     async def _too_large(_exc: Exception) -> Response:
         return Response(
-            too_large_json(settings.max_body_bytes), status=413,
+            too_large_json(settings.max_body_bytes),
+            status=413,
             content_type="application/json",
         )
 

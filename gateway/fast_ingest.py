@@ -39,6 +39,8 @@ from gateway._posting import (
 from protocol.refusals import Refusal
 
 if TYPE_CHECKING:
+    import logging
+
     from hypercorn.typing import (
         ASGIFramework,
         ASGIReceiveCallable,
@@ -48,10 +50,12 @@ if TYPE_CHECKING:
     )
     from quart_trio import QuartTrio
 
+    from gateway.auth import TokenVerifier
     from gateway.context import GatewayContext
-    from gateway.ingest import Accepted
+    from gateway.ingest import Accepted, Ingest
+    from telemetry import Readiness
 
-__all__ = ["FastIngest", "match_post_route"]
+__all__ = ["FastIngest", "PostRoutes", "match_post_route"]
 
 _JSON = b"application/json"
 _THREAD_MESSAGES = re.compile(r"/api/threads/([^/]+)/messages")
@@ -78,28 +82,52 @@ class _TooLarge(Exception):
     """The request body is over MAX_CONTENT_LENGTH (answered like the app's 413 handler)."""
 
 
-class FastIngest:
-    """An ASGI app wrapping the Quart app; hand this to Hypercorn instead of the app."""
+class PostRoutes:
+    """The posting routes as an ASGI app of their own: called only for a request that
+    `match_post_route` recognised, with ``path_thread_id`` from it.
 
-    def __init__(self, app: QuartTrio, ctx: GatewayContext) -> None:
-        self._app: ASGIFramework = app
-        self._ctx = ctx
-        self._log = app.logger
-        # Read from the app so both paths enforce the same limits.
-        self._max_body: int | None = app.config["MAX_CONTENT_LENGTH"]
-        timeout: float | None = app.config["BODY_TIMEOUT"]
-        self._body_timeout = float("inf") if timeout is None else timeout
-        self._too_large = too_large_json(ctx.settings.max_body_bytes).encode()
+    Served in front of Quart on the HTTP port (`FastIngest`) and by the fast listener
+    (`gateway.ws.http_posts`): one implementation, so both ports answer alike.
+    """
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        ingest: Ingest,
+        readiness: Readiness,
+        *,
+        max_body: int | None,
+        body_timeout_s: float | None,
+        log: logging.Logger,
     ) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope["root_path"]:
-            thread_id = match_post_route(scope["path"])
-            if thread_id is not None:
-                await self._post(scope, thread_id or None, receive, send)
-                return
-        await self._app(scope, receive, send)
+        self._verifier = verifier
+        self._ingest = ingest
+        self._readiness = readiness
+        self._log = log
+        self._max_body = max_body
+        self._body_timeout = float("inf") if body_timeout_s is None else body_timeout_s
+        self._too_large = too_large_json(max_body or 0).encode()
+
+    @classmethod
+    def of_app(cls, app: QuartTrio, ctx: GatewayContext) -> PostRoutes:
+        """Limits and logger read from the Quart app, so both paths enforce the same ones."""
+        return cls(
+            ctx.verifier,
+            ctx.ingest,
+            ctx.readiness,
+            max_body=app.config["MAX_CONTENT_LENGTH"],
+            body_timeout_s=app.config["BODY_TIMEOUT"],
+            log=app.logger,
+        )
+
+    async def answer(
+        self,
+        scope: HTTPScope,
+        path_thread_id: str | None,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+    ) -> None:
+        await self._post(scope, path_thread_id, receive, send)
 
     async def _post(
         self,
@@ -135,7 +163,7 @@ class FastIngest:
     ) -> Accepted | None:
         """The post's outcome; None if the client left while Kafka was being waited for."""
         authorization, content_length = _request_headers(scope["headers"])
-        principal = await principal_of(self._ctx, authorization, _query_token(scope))
+        principal = await principal_of(self._verifier, authorization, _query_token(scope))
         fields = parse_post(await self._read_body(receive, content_length), path_thread_id)
         accepted: Accepted | None = None
         failure: Exception | None = None
@@ -143,7 +171,7 @@ class FastIngest:
             # Quart cancels a handler whose client disconnected; keep that.
             nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
             try:
-                accepted = await accept_post(self._ctx, principal, fields)
+                accepted = await accept_post(self._ingest, principal, fields)
             except Exception as exc:
                 # Raised outside the nursery, so it is not wrapped in an exception group.
                 failure = exc
@@ -186,7 +214,7 @@ class FastIngest:
         headers: Headers = [] if extra is None else extra
         headers.append((b"content-type", content_type))
         headers.append((b"content-length", str(len(body)).encode()))
-        if closes_connection(self._ctx.readiness, status):
+        if closes_connection(self._readiness, status):
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -194,6 +222,24 @@ class FastIngest:
     async def _answer_http_exception(self, send: ASGISendCallable, exc: HTTPException) -> None:
         status = exc.code if exc.code is not None else 500
         await self._answer(send, status, exc.get_body().encode(), b"text/html; charset=utf-8")
+
+
+class FastIngest:
+    """An ASGI app wrapping the Quart app; hand this to Hypercorn instead of the app."""
+
+    def __init__(self, app: QuartTrio, ctx: GatewayContext) -> None:
+        self._app: ASGIFramework = app
+        self.posts = PostRoutes.of_app(app, ctx)
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope["root_path"]:
+            thread_id = match_post_route(scope["path"])
+            if thread_id is not None:
+                await self.posts.answer(scope, thread_id or None, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 def _request_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:

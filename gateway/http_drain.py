@@ -18,14 +18,20 @@ happen only to clients that ignore ``Retry-After`` and only at the cap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 
-__all__ = ["RequestActivity", "stop_when_quiet"]
+__all__ = ["Activity", "RequestActivity", "stop_when_quiet"]
+
+
+class Activity(Protocol):
+    def quiet_for(self) -> float:
+        """Seconds since the last request began; 0 while one is being answered."""
+        ...
 
 
 class RequestActivity:
@@ -57,7 +63,7 @@ class RequestActivity:
 
 
 async def stop_when_quiet(
-    draining: trio.Event, activity: RequestActivity, *, quiet_s: float, cap_s: float
+    draining: trio.Event, activity: Activity, *, quiet_s: float, cap_s: float
 ) -> None:
     """Hypercorn's shutdown trigger: returns ``quiet_s`` into a lull after the drain, or at
     ``cap_s`` after it, whichever comes first."""

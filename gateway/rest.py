@@ -42,7 +42,7 @@ def _json(obj: Any, status: int = 200) -> Response:
 
 async def _principal() -> Principal:
     return await principal_of(
-        _ctx(), request.headers.get("Authorization"), request.args.get("token")
+        _ctx().verifier, request.headers.get("Authorization"), request.args.get("token")
     )
 
 
@@ -64,14 +64,14 @@ async def _body() -> Any:
 @rest_blueprint.post("/messages")
 async def post_message() -> Response:
     principal = await _principal()
-    accepted = await accept_post(_ctx(), principal, parse_post(await _raw_body(), None))
+    accepted = await accept_post(_ctx().ingest, principal, parse_post(await _raw_body(), None))
     return Response(accepted_json(accepted), status=202, content_type="application/json")
 
 
 @rest_blueprint.post("/api/threads/<thread_id>/messages")
 async def post_thread_message(thread_id: str) -> Response:
     principal = await _principal()
-    accepted = await accept_post(_ctx(), principal, parse_post(await _raw_body(), thread_id))
+    accepted = await accept_post(_ctx().ingest, principal, parse_post(await _raw_body(), thread_id))
     return Response(accepted_json(accepted), status=202, content_type="application/json")
 
 

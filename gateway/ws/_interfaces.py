@@ -12,11 +12,33 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import trio
+
     from gateway.auth import Principal
     from protocol.events import PresenceEvent, ThreadEvent, TypingEvent
     from protocol.refusals import Refusal
 
-__all__ = ["AcceptedMessage", "ConnectionServices", "Intake", "ThreadAccess", "Verifier"]
+__all__ = [
+    "AcceptedMessage",
+    "ConnectionServices",
+    "Intake",
+    "PlainHttp",
+    "ThreadAccess",
+    "Verifier",
+]
+
+
+class PlainHttp(Protocol):
+    """What the fast listener does with a connection that is not a WebSocket handshake
+    (the gateway's REST posting routes: `gateway.fast_posts`)."""
+
+    async def serve(self, stream: trio.abc.Stream, prefix: bytes) -> None:
+        """Answer requests on ``stream``; ``prefix`` is what was already read from it."""
+        ...
+
+    async def drain(self) -> None:
+        """After the drain began: close the connections once requests went quiet."""
+        ...
 
 
 class Verifier(Protocol):

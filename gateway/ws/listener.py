@@ -43,6 +43,7 @@ from actors import ActorRef, ActorStopped, MailboxFull, Restart
 from gateway.ws._admission import Admission, admit
 from gateway.ws._errors import CommandInvalid, FrameRejected
 from gateway.ws._inbound import Inbound
+from gateway.ws._interfaces import PlainHttp
 from gateway.ws._options import WsOptions
 from gateway.ws._origin import WsOriginPolicy, is_loopback_host
 from gateway.ws._outbox import Outbox
@@ -66,6 +67,8 @@ log = logging.getLogger("parley.ws")
 _RECV_BYTES = 65_536
 _HANDSHAKE_BYTES = 16_384
 WS_PATH = "/ws"
+# A connection whose first request begins so is plain HTTP (a WebSocket handshake is a GET).
+_POST = b"POST "
 _CAN_SEND_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
 
@@ -85,18 +88,20 @@ async def serve_websockets(
     listeners: list[trio.SocketListener],
     *,
     ssl_context: ssl.SSLContext | None = None,
+    http: PlainHttp | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve WebSockets on ``listeners`` until ``server.draining`` is set; with
     ``ssl_context``, WSS only (each stream a trio.SSLStream; plain clients fail the handshake).
+    With ``http``, a connection whose first request is a ``POST`` is handed to it.
 
-    Then: stop accepting, close every WebSocket of this gateway with 1001, wait for them at
-    most ``server.shutdown_grace_s``.
+    Then: stop accepting, close every WebSocket of this gateway with 1001 (and ``http``'s
+    connections once they went quiet), wait for them at most ``server.shutdown_grace_s``.
     """
     bind_host = listeners[0].socket.getsockname()[0]
     origins = WsOriginPolicy(server.origins, loopback_server=is_loopback_host(bind_host))
     live: set[RawConnection] = set()
-    handler = partial(_serve_connection, server, origins, live)
+    handler = partial(_serve_connection, server, origins, live, http)
     serving: list[trio.abc.Listener[trio.abc.Stream]] = list(listeners)
     if ssl_context is not None:
         serving = [trio.SSLListener(lst, ssl_context, https_compatible=True) for lst in listeners]
@@ -112,6 +117,8 @@ async def serve_websockets(
                 accepting.cancel_scope.cancel()
             asked = server.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             log.info("websocket drain", extra={"connections": asked})
+            if http is not None:
+                connections.start_soon(http.drain)
             grace.deadline = trio.current_time() + server.shutdown_grace_s
     log.info("websocket listener stopped")
 
@@ -148,12 +155,19 @@ async def _serve_connection(
     server: WsServer,
     origins: WsOriginPolicy,
     live: set[RawConnection],
+    http: PlainHttp | None,
     stream: trio.abc.Stream,
 ) -> None:
     conn: RawConnection | None = None
     opts = server.options
     try:
-        accepted = await _handshake(stream, opts, origins, server.draining)
+        prefix = b""
+        if http is not None:
+            prefix = await _first_bytes(stream, len(_POST), opts.auth_timeout_s)
+            if prefix.startswith(_POST):
+                await http.serve(stream, prefix)
+                return
+        accepted = await _handshake(stream, opts, origins, server.draining, prefix)
         if accepted is None:
             return
         ws, admission = accepted
@@ -206,10 +220,31 @@ def tell_command(ref: ActorRef[Inbound] | None, item: Inbound, outbox: Outbox) -
         pass  # the connection is ending
 
 
+async def _first_bytes(stream: trio.abc.Stream, count: int, timeout_s: float) -> bytes:
+    """At least ``count`` bytes of what the client sends first (fewer if it closed or went
+    silent): enough to tell a POST from a WebSocket handshake."""
+    data = b""
+    with trio.move_on_after(timeout_s):
+        while len(data) < count:
+            try:
+                chunk = await stream.receive_some(_HANDSHAKE_BYTES)
+            except trio.BrokenResourceError:
+                break
+            if not chunk:
+                break
+            data += bytes(chunk)
+    return data
+
+
 async def _handshake(
-    stream: trio.abc.Stream, opts: WsOptions, origins: WsOriginPolicy, draining: trio.Event
+    stream: trio.abc.Stream,
+    opts: WsOptions,
+    origins: WsOriginPolicy,
+    draining: trio.Event,
+    prefix: bytes = b"",
 ) -> tuple[Connection, Admission] | None:
-    """Read the upgrade request (within the auth deadline) and accept it.
+    """Read the upgrade request (within the auth deadline) and accept it; ``prefix`` is what
+    was already read from the stream.
 
     Returns None when the request was rejected at the HTTP level (not a WebSocket upgrade,
     wrong path, malformed, too slow); otherwise the frame-level connection, the admission
@@ -218,14 +253,19 @@ async def _handshake(
     handshake = H11Handshake(ConnectionType.SERVER)
     request: Request | None = None
     received = 0
+    pending = prefix
+    data: bytes | bytearray
     with trio.move_on_after(opts.auth_timeout_s):
         while request is None:
-            try:
-                data = await stream.receive_some(_HANDSHAKE_BYTES)
-            except trio.BrokenResourceError:
-                return None
-            if not data:
-                return None
+            if pending:
+                data, pending = pending, b""
+            else:
+                try:
+                    data = await stream.receive_some(_HANDSHAKE_BYTES)
+                except trio.BrokenResourceError:
+                    return None
+                if not data:
+                    return None
             received += len(data)
             try:
                 handshake.receive_data(bytes(data))

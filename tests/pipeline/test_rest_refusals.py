@@ -85,6 +85,15 @@ BODY_CASES: list[tuple[str, str, int, str | None]] = [
 ]
 
 
+# The posting routes are answered on the HTTP port and on the fast listener's port alike.
+PORTS = ["http", "fast"]
+
+
+def _posting_url(server: ParleyProcess, port: str) -> str:
+    return server.http_url if port == "http" else server.fast_url
+
+
+@pytest.mark.parametrize("port", PORTS)
 @pytest.mark.parametrize(
     ("case", "body", "status", "field"), BODY_CASES, ids=[c[0] for c in BODY_CASES]
 )
@@ -96,9 +105,10 @@ async def test_bad_message_bodies_are_refused_and_nothing_is_stored(
     body: str,
     status: int,
     field: str | None,
+    port: str,
 ) -> None:
     raw = body.replace("%s", thread_id) if "%s" in body else body
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=_posting_url(server, port), timeout=30) as http:
         answer = await http.post("/api/messages", content=raw, headers=_auth(tokens["alice"]))
     assert answer.status_code == status, answer.text
     error: dict[str, Any] = answer.json()["error"]
@@ -113,6 +123,35 @@ def _stored_count(server: ParleyProcess, thread_id: str) -> int:
     with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
         db = client.get_database(uri.rsplit("/", 1)[1])
         return db["messages"].count_documents({"thread_id": thread_id})
+
+
+@pytest.mark.parametrize("port", PORTS)
+async def test_posting_authorisation_refusals(
+    server: ParleyProcess, tokens: dict[str, str], thread_id: str, port: str
+) -> None:
+    async with httpx.AsyncClient(base_url=_posting_url(server, port), timeout=30) as http:
+        body = {"thread_id": thread_id, "text": "hello"}
+        no_token = await http.post("/api/messages", json=body)
+        assert no_token.status_code == 401
+        assert no_token.json()["error"]["code"] == "missing_token"
+        forged = await http.post(
+            "/api/messages", json=body, headers=_auth(tokens["alice"][:-4] + "AAAA")
+        )
+        assert forged.status_code == 401
+        outsider = await http.post("/api/messages", json=body, headers=_auth(tokens["carol"]))
+        assert outsider.status_code == 403
+        assert outsider.json()["error"]["field"] == "thread_id"
+        on_path = await http.post(
+            f"/api/threads/{thread_id}/messages", json={"text": "x"}, headers=_auth(tokens["carol"])
+        )
+        assert on_path.status_code == 403
+        unknown = await http.post(
+            "/api/messages",
+            json={"thread_id": "t_doesnotexist", "text": "x"},
+            headers=_auth(tokens["alice"]),
+        )
+        assert unknown.status_code == 404
+    assert _stored_count(server, thread_id) == 0
 
 
 async def test_authorisation_refusals(
@@ -149,11 +188,12 @@ async def test_authorisation_refusals(
     assert _stored_count(server, thread_id) == 0
 
 
+@pytest.mark.parametrize("port", PORTS)
 async def test_client_msg_id_retry_and_conflict(
-    server: ParleyProcess, tokens: dict[str, str], thread_id: str
+    server: ParleyProcess, tokens: dict[str, str], thread_id: str, port: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
-        body = {"thread_id": thread_id, "text": "once", "client_msg_id": "retry-1"}
+    async with httpx.AsyncClient(base_url=_posting_url(server, port), timeout=30) as http:
+        body = {"thread_id": thread_id, "text": "once", "client_msg_id": f"retry-{port}"}
         first = await http.post("/api/messages", json=body, headers=_auth(tokens["alice"]))
         again = await http.post("/api/messages", json=body, headers=_auth(tokens["alice"]))
         assert first.status_code == again.status_code == 202

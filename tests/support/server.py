@@ -105,6 +105,12 @@ class ParleyProcess:
         scheme = "https" if self.settings.tls else "http"
         return f"{scheme}://127.0.0.1:{self.settings.http_port}"
 
+    @property
+    def fast_url(self) -> str:
+        """The fast listener as an HTTP base URL: it answers the REST posting routes too."""
+        scheme = "https" if self.settings.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.settings.ws_port}"
+
     def start(self, timeout_s: float = 60.0) -> ParleyProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
