@@ -87,7 +87,7 @@ class PostRoutes:
     `match_post_route` recognised, with ``path_thread_id`` from it.
 
     Served in front of Quart on the HTTP port (`FastIngest`) and by the fast listener
-    (`gateway.ws.http_posts`): one implementation, so both ports answer alike.
+    (`gateway.fast_posts`): one implementation, so both ports answer alike.
     """
 
     def __init__(
@@ -126,8 +126,13 @@ class PostRoutes:
         path_thread_id: str | None,
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
+        *,
+        cancel_on_disconnect: bool = True,
     ) -> None:
-        await self._post(scope, path_thread_id, receive, send)
+        """Answer one post. With ``cancel_on_disconnect`` (Quart's behaviour) a client that
+        leaves while its post awaits Kafka cancels the wait; without, the post runs to its
+        outcome and only the answer is lost (the record may be in Kafka either way)."""
+        await self._post(scope, path_thread_id, receive, send, cancel_on_disconnect)
 
     async def _post(
         self,
@@ -135,9 +140,10 @@ class PostRoutes:
         path_thread_id: str | None,
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
+        cancel_on_disconnect: bool = True,
     ) -> None:
         try:
-            accepted = await self._accept(scope, path_thread_id, receive)
+            accepted = await self._accept(scope, path_thread_id, receive, cancel_on_disconnect)
         except _Disconnected:
             return
         except Refusal as exc:
@@ -159,12 +165,18 @@ class PostRoutes:
             await self._answer(send, 202, accepted_json(accepted).encode(), _JSON)
 
     async def _accept(
-        self, scope: HTTPScope, path_thread_id: str | None, receive: ASGIReceiveCallable
+        self,
+        scope: HTTPScope,
+        path_thread_id: str | None,
+        receive: ASGIReceiveCallable,
+        cancel_on_disconnect: bool,
     ) -> Accepted | None:
         """The post's outcome; None if the client left while Kafka was being waited for."""
         authorization, content_length = _request_headers(scope["headers"])
         principal = await principal_of(self._verifier, authorization, _query_token(scope))
         fields = parse_post(await self._read_body(receive, content_length), path_thread_id)
+        if not cancel_on_disconnect:
+            return await accept_post(self._ingest, principal, fields)
         accepted: Accepted | None = None
         failure: Exception | None = None
         async with trio.open_nursery() as nursery:

@@ -4,9 +4,12 @@ Why: profiled under closed-loop posting (`python -m bench.profile_rest`), a post
 Hypercorn spent about as much of the gateway's core in Hypercorn's per-request machinery (its
 protocol wrapper and stream events, a task group and an app task per request, the idle-timeout
 task restarted on every request) as in authenticating, validating and producing the message.
-Here one task per connection reads, parses with h11 (the library Hypercorn itself uses) and
-hands each request to `PostRoutes`, the very ASGI routes the HTTP port serves in front of
-Quart: the same order of checks, the same refusals, byte for byte the same bodies.
+Here one task per connection reads, parses with httptools (llhttp, Node's C parser, as uvicorn
+uses; h11 in pure Python cost a tenth of a post in parsing alone) and hands each request to
+`PostRoutes`, the very ASGI routes the HTTP port serves in front of Quart: the same order of
+checks, the same refusals, byte for byte the same bodies. One difference, on purpose: a client
+that disconnects while its post awaits Kafka does not cancel the post (no watcher task per
+request); the answer is lost, the outcome is the same as if it had been sent.
 
 What this port answers over plain HTTP (the listener sends every request that does not begin
 ``POST `` to the WebSocket handshake, as before):
@@ -22,12 +25,14 @@ connections that sit idle between requests are closed.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
-import h11
+import httptools
 import trio
 
 from gateway.fast_ingest import match_post_route
@@ -85,97 +90,195 @@ class FastPosts:
             scope.cancel()
 
 
-class _Disconnected(Exception):
-    """The peer closed, or sent something h11 refuses after its request began."""
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _HeadTooLarge(Exception):
+    """A request line and headers over _MAX_HEAD_BYTES (answered 431)."""
+
+
+class _Request:
+    """One request as the parser delivered it: the head at once, the body as it arrives."""
+
+    __slots__ = (
+        "chunks",
+        "complete",
+        "expects_continue",
+        "head_bytes",
+        "headers",
+        "keep_alive",
+        "method",
+        "url",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0
+        self.method = b""
+        self.version = "1.1"
+        self.keep_alive = True
+        self.expects_continue = False
+        self.chunks: deque[bytes] = deque()
+        self.complete = False
+
+
+class _Parsed:
+    """httptools' callbacks: requests whose head is complete queue up in ``ready``, in order
+    (a pipelining client may send several in one read)."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.ready: deque[_Request] = deque()
+        self._current = _Request()
+
+    def feed(self, data: bytes) -> None:
+        """Raises httptools.HttpParserError (malformed) or _HeadTooLarge."""
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                raise _HeadTooLarge from exc
+            raise
+        if not self._current.method and len(self._current.url) + self._current.head_bytes > (
+            _MAX_HEAD_BYTES
+        ):
+            raise _HeadTooLarge
+
+    def on_message_begin(self) -> None:
+        self._current = _Request()
+
+    def on_url(self, url: bytes) -> None:
+        self._current.url += url
+        self._grew(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._current.headers.append((name.lower(), value))
+        self._grew(len(name) + len(value) + 4)
+
+    def _grew(self, size: int) -> None:
+        self._current.head_bytes += size
+        if self._current.head_bytes > _MAX_HEAD_BYTES:
+            raise _HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        request, parser = self._current, self.parser
+        request.method = parser.get_method()
+        request.version = parser.get_http_version()
+        request.keep_alive = parser.should_keep_alive()
+        request.expects_continue = (b"expect", b"100-continue") in (
+            (k, v.lower()) for k, v in request.headers
+        )
+        self.ready.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        self._current.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self._current.complete = True
 
 
 class _Connection:
     def __init__(self, posts: FastPosts, stream: trio.abc.Stream, prefix: bytes) -> None:
         self.posts = posts
         self.stream = stream
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD_BYTES)
-        self.h11.receive_data(prefix)
-        # Watching for a disconnect while a post awaits Kafka reads ahead of the next request:
-        # only on plain TCP (a cancelled read leaves a TLS stream unusable).
-        self.watch_disconnect = isinstance(stream, trio.SocketStream)
+        self.parsed = _Parsed()
+        self.prefix = prefix
         self.peer_gone = False
-        self._head: h11.Response | None = None
+        self.closes = False  # the answer said Connection: close
         address: Any = getattr(getattr(stream, "socket", None), "getpeername", lambda: None)()
         self.client = (address[0], address[1]) if isinstance(address, tuple) else None
+        self._request = _Request()
+        self._head: bytes = b""
+        self._body_asked = False
 
     async def run(self) -> None:
-        while not self.posts._closing:
-            request = await self._next_request()
-            if request is None:
-                return
-            await self._answer(request)
-            if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
-                return  # Connection: close on either side, or the body was not read to its end
-            self.h11.start_next_cycle()
+        try:
+            if self.prefix:
+                self.parsed.feed(self.prefix)
+            while not self.posts._closing:
+                request = await self._next_request()
+                if request is None:
+                    return
+                await self._answer(request)
+                self.parsed.ready.popleft()
+                if self.closes or self.peer_gone or not request.keep_alive:
+                    return
+                if not request.complete:
+                    return  # answered before its body was read to the end
+        except _HeadTooLarge:
+            await self._respond(431, _error_json("bad_request", "request head too large"))
+        except httptools.HttpParserError as exc:
+            if not self._body_asked:  # nothing answered yet for the request that broke
+                await self._respond(400, _error_json("bad_request", f"malformed request: {exc}"))
 
-    async def _next_request(self) -> h11.Request | None:
-        """The next request's head, or None: the peer closed, went idle too long, sent garbage
-        (answered 400/431 first), or the drain closed idle connections."""
+    async def _next_request(self) -> _Request | None:
+        """The next request whose head is complete, or None: the peer closed, went idle for
+        KEEP_ALIVE_S, or the drain closed idle connections."""
+        ready = self.parsed.ready
+        if ready:
+            return ready[0]
         with trio.move_on_after(KEEP_ALIVE_S) as idle:
             self.posts._idle.add(idle)
             try:
-                while True:
-                    try:
-                        event = self.h11.next_event()
-                    except h11.RemoteProtocolError as exc:
-                        await self._refuse_malformed(exc)
+                while not ready:
+                    if not await self._fill():
                         return None
-                    if isinstance(event, h11.Request):
-                        return event
-                    if event is not h11.NEED_DATA:
-                        return None  # ConnectionClosed, or a PAUSED left over
-                    if not await self._read():
-                        return None
+                return ready[0]
             finally:
                 self.posts._idle.discard(idle)
         return None
 
-    async def _read(self) -> bool:
+    async def _fill(self) -> bool:
+        """Read once and parse; False when the peer closed."""
         try:
             data = await self.stream.receive_some(_RECV_BYTES)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
-        self.h11.receive_data(bytes(data) if data else b"")
-        return bool(data)
+        if not data:
+            self.peer_gone = True
+            return False
+        self.parsed.feed(data if type(data) is bytes else bytes(data))
+        return True
 
-    async def _answer(self, request: h11.Request) -> None:
+    async def _answer(self, request: _Request) -> None:
         posts = self.posts
         posts.last_start = trio.current_time()
         posts.in_flight += 1
+        self._request, self._body_asked = request, False
         try:
-            target, _, query = request.target.partition(b"?")
+            target, _, query = request.url.partition(b"?")
             path = unquote(target.decode("ascii", "replace"))
             thread_id = match_post_route(path) if request.method == b"POST" else None
             if thread_id is None:
-                await self._not_ours()
+                await self._respond(NotFound.status, NotFound(_SERVES).to_json().encode())
                 return
-            scope = self._scope(request, path, target, query)
             # ASGI's typed events are TypedDicts; these callables build and read them as dicts.
             receive = cast("ASGIReceiveCallable", self._receive)
             send = cast("ASGISendCallable", self._send)
-            await posts._routes.answer(scope, thread_id or None, receive, send)
+            scope = self._scope(request, path, target, query)
+            await posts._routes.answer(
+                scope, thread_id or None, receive, send, cancel_on_disconnect=False
+            )
         finally:
             posts.in_flight -= 1
 
-    def _scope(self, request: h11.Request, path: str, raw_path: bytes, query: bytes) -> HTTPScope:
+    def _scope(self, request: _Request, path: str, raw_path: bytes, query: bytes) -> HTTPScope:
         sock = getattr(self.stream, "socket", None)
         server = sock.getsockname()[:2] if sock is not None else None
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.http_version.decode(),
+            "http_version": request.version,
             "method": "POST",
             "scheme": self.posts._scheme,
             "path": path,
             "raw_path": raw_path,
             "query_string": query,
             "root_path": "",
-            "headers": list(request.headers),
+            "headers": request.headers,
             "client": self.client,
             "server": server,
             "state": {},  # type: ignore[typeddict-item]
@@ -183,60 +286,41 @@ class _Connection:
         }
 
     async def _receive(self) -> dict[str, Any]:
-        """ASGI receive: the body in chunks, then (as a disconnect watcher) the peer's close."""
-        conn = self.h11
-        if conn.their_state is h11.SEND_BODY:
-            if conn.they_are_waiting_for_100_continue:
-                await self._write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-            while True:
-                try:
-                    event = conn.next_event()
-                except h11.RemoteProtocolError:
-                    return self._gone()
-                if isinstance(event, h11.Data):
-                    return {"type": "http.request", "body": bytes(event.data), "more_body": True}
-                if isinstance(event, h11.EndOfMessage):
-                    return {"type": "http.request", "body": b"", "more_body": False}
-                if event is h11.NEED_DATA and await self._read():
-                    continue
-                return self._gone()
-        # The body was read: only a disconnect is left to report.
-        if self.watch_disconnect:
-            pipelined = 0
-            while pipelined < _MAX_PIPELINED:
-                try:
-                    data = await self.stream.receive_some(_RECV_BYTES)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if not data:
-                    return self._gone()
-                pipelined += len(data)
-                conn.receive_data(bytes(data))  # the next request's bytes, kept for later
-        await trio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    def _gone(self) -> dict[str, Any]:
-        self.peer_gone = True
-        return {"type": "http.disconnect"}
+        """ASGI receive: the body in chunks as they come, then nothing more."""
+        request = self._request
+        if not self._body_asked:
+            self._body_asked = True
+            if request.expects_continue and not request.complete and not request.chunks:
+                await self._write(_CONTINUE)
+        while not request.chunks and not request.complete:
+            try:
+                more = await self._fill()
+            except (httptools.HttpParserError, _HeadTooLarge):
+                more = False  # a broken body (chunked framing): nothing to answer it with
+            if not more:
+                self.closes = True
+                return {"type": "http.disconnect"}
+        if request.chunks:
+            return {"type": "http.request", "body": request.chunks.popleft(), "more_body": True}
+        return {"type": "http.request", "body": b"", "more_body": False}
 
     async def _send(self, message: dict[str, Any]) -> None:
         """ASGI send: the head is held back and written with the body in one write."""
         if message["type"] == "http.response.start":
             status = int(message["status"])
-            self._head = h11.Response(
-                status_code=status,
-                headers=message.get("headers", []),
-                reason=HTTPStatus(status).phrase.encode(),
-            )
+            lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+            for name, value in message.get("headers", []):
+                if name == b"connection" and value.lower() == b"close":
+                    self.closes = True
+                lines.append(b"%s: %s\r\n" % (name, value))
+            if not self._request.keep_alive and not self.closes:
+                self.closes = True
+                lines.append(b"connection: close\r\n")
+            lines.append(b"\r\n")
+            self._head = b"".join(lines)
             return
-        body = message.get("body", b"")
-        assert self._head is not None, "ASGI: the body before the response's start"
-        data = self.h11.send(self._head) or b""
-        if body:
-            data += self.h11.send(h11.Data(data=body)) or b""
-        if not message.get("more_body", False):
-            data += self.h11.send(h11.EndOfMessage()) or b""
-        await self._write(data)
+        await self._write(self._head + message.get("body", b""))
+        self._head = b""
 
     async def _write(self, data: bytes) -> None:
         if self.peer_gone:
@@ -246,34 +330,22 @@ class _Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.peer_gone = True
 
-    async def _not_ours(self) -> None:
-        refusal = NotFound(_SERVES)
-        await self._respond(refusal.status, refusal.to_json().encode())
-
-    async def _refuse_malformed(self, exc: h11.RemoteProtocolError) -> None:
-        if self.h11.our_state is not h11.SEND_RESPONSE and self.h11.our_state is not h11.IDLE:
-            return
-        status = exc.error_status_hint
-        body = f'{{"error": {{"code": "bad_request", "message": "{HTTPStatus(status).phrase}"}}}}'
-        await self._respond(status, body.encode())
-
     async def _respond(self, status: int, body: bytes) -> None:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        response = h11.Response(
-            status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()
+        """An answer of this port's own (not a post's): JSON, and the connection closes."""
+        self.closes = True
+        await self._send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
         )
-        try:
-            data = self.h11.send(response) or b""
-        except h11.LocalProtocolError:
-            # h11 cannot answer a request it never parsed: write the answer by hand.
-            head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
-            head += b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
-            await self._write(head + body)
-            return
-        data += self.h11.send(h11.Data(data=body)) or b""
-        data += self.h11.send(h11.EndOfMessage()) or b""
-        await self._write(data)
+        await self._send({"type": "http.response.body", "body": body})
+
+
+def _error_json(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()

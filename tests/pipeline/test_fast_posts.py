@@ -168,6 +168,33 @@ def test_pipelined_and_expect_continue(server: ParleyProcess, tokens: dict[str, 
     assert sorted(stored) == ["after 100-continue", "pipelined 1", "pipelined 2"]
 
 
+def test_chunked_bodies_http_1_0_and_oversized_heads(
+    server: ParleyProcess, tokens: dict[str, str]
+) -> None:
+    thread_id = _new_thread(server, tokens["alice"])
+    port = server.settings.ws_port
+    body = json.dumps({"thread_id": thread_id, "text": "sent in chunks"}).encode()
+    chunked = (
+        f"POST /api/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tokens['alice']}\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+    half = len(body) // 2
+    for part in (body[:half], body[half:]):
+        chunked += b"%x\r\n%s\r\n" % (len(part), part)
+    chunked += b"0\r\n\r\n"
+    assert _exchange(port, chunked).startswith(b"HTTP/1.1 202 ")
+    old = json.dumps({"thread_id": thread_id, "text": "over HTTP/1.0"}).encode()
+    answer = _exchange(
+        port,
+        _post_bytes("/api/messages", tokens["alice"], old).replace(b"HTTP/1.1", b"HTTP/1.0", 1),
+    )
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 202 ") and b"connection: close" in head
+    huge = _post_bytes("/api/messages", tokens["alice"], b"{}", f"X-Pad: {'a' * 20_000}\r\n")
+    assert _exchange(port, huge).startswith(b"HTTP/1.1 431 ")
+    assert sorted(_wait_stored(server, thread_id, 2)) == ["over HTTP/1.0", "sent in chunks"]
+
+
 def test_what_this_port_does_not_serve(server: ParleyProcess, tokens: dict[str, str]) -> None:
     port = server.settings.ws_port
     other = _exchange(port, _post_bytes("/api/threads", tokens["alice"], b"{}"))
