@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     ws_port: int = Field(
         default=8081,
         description=(
-            "Fast WebSocket listener that /config.js advertises (0: any free port; -1: off, "
-            "clients use /ws on the HTTP port, which always works)."
+            "Fast listener: the WebSocket URL /config.js advertises, and the REST posting "
+            "routes at less CPU per post than the HTTP port (0: any free port; -1: off, "
+            "clients use /ws and the posting routes on the HTTP port, which always work)."
         ),
     )
     public_url: str = Field(
