@@ -319,6 +319,19 @@ ActorSpawner = Callable[[Outbox], "tuple[ConnectionActor, ActorRef[Inbound]]"]
 class RawConnection:
     """The socket half of one WebSocket connection (reader and writer tasks)."""
 
+    # One per connection, most of them idle: no instance dict.
+    __slots__ = (
+        "_scope",
+        "actor",
+        "input_done",
+        "last_rx",
+        "metrics",
+        "opts",
+        "outbox",
+        "stream",
+        "ws",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,
