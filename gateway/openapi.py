@@ -3,12 +3,18 @@
 The REST bodies come from the pydantic models that validate them (gateway.schemas); the
 message objects history answers with, and the whole WebSocket protocol (AsyncAPI 3), come
 from protocol.catalog, the one list of payloads the browser module is generated from too.
+
+The plugin routes (served by the plugin platform's blueprint, which the gateway does not
+import) and the operations API's plugin routes are listed with the refusals they answer,
+read off the classes in protocol.refusals: per status, the machine codes (an ``enum`` on
+``error.code``) and when each is answered. A test compares them with what the running
+routes answer.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response
 
@@ -25,6 +31,24 @@ from gateway.schemas import (
 from protocol.asyncapi import asyncapi_document
 from protocol.catalog import PAYLOADS, schema_of
 from protocol.events import MessageEvent
+from protocol.refusals import (
+    AdminRequired,
+    CommandNotTaken,
+    ExpiredToken,
+    InvalidToken,
+    MissingToken,
+    NotFound,
+    PayloadTooLarge,
+    PluginFailed,
+    PluginTimeout,
+    PluginUnavailable,
+    ProviderUnavailable,
+    Unavailable,
+    ValidationFailed,
+)
+
+if TYPE_CHECKING:
+    from protocol.refusals import Refusal
 
 __all__ = ["asyncapi_json", "openapi_blueprint", "openapi_document"]
 
@@ -59,12 +83,183 @@ def _answers(ok: str, description: str, *errors: int) -> dict[str, Any]:
     return out
 
 
+# (refusal class, when the route answers it)
+_Why = tuple["type[Refusal]", str]
+
+_TOKEN: tuple[_Why, ...] = (
+    (MissingToken, "no bearer token"),
+    (InvalidToken, "the token does not verify"),
+    (ExpiredToken, "the token expired"),
+    (ProviderUnavailable, "the identity provider's keys were never loaded"),
+)
+_OPERATOR: tuple[_Why, ...] = (
+    *_TOKEN,
+    (AdminRequired, "the token lacks the admin claim"),
+    (ValidationFailed, "field plugin_id: not a plugin id (lowercase letters, digits, -)"),
+    (NotFound, "field plugin_id: no live plugin host runs the plugin"),
+    (Unavailable, "the store failed or did not answer"),
+)
+
+
+def _refusals(ok: str, description: str, *refusals: _Why) -> dict[str, Any]:
+    """Responses: `ok`, then one per status the refusals answer with, naming their codes."""
+    by_status: dict[int, list[_Why]] = {}
+    for why in refusals:
+        by_status.setdefault(why[0].status, []).append(why)
+    out: dict[str, Any] = {ok: {"description": description}}
+    for status, whys in sorted(by_status.items()):
+        codes = sorted({cls.code for cls, _ in whys})
+        schema = {
+            "allOf": [
+                _ERROR,
+                {"properties": {"error": {"properties": {"code": {"enum": codes}}}}},
+            ]
+        }
+        out[str(status)] = {
+            "description": "; ".join(f"{cls.code}: {text}" for cls, text in whys),
+            "content": {"application/json": {"schema": schema}},
+        }
+    return out
+
+
 def _history_answers() -> dict[str, Any]:
     answers = _answers("200", "a page of messages", 403, 404)
     answers["200"]["content"] = {
         "application/json": {"schema": {"$ref": "#/components/schemas/History"}}
     }
     return answers
+
+
+def _string_param(name: str, where: str = "path", description: str = "") -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": where, "schema": {"type": "string"}}
+    if where == "path":
+        param["required"] = True
+    if description:
+        param["description"] = description
+    return param
+
+
+_NULLABLE_STRINGS = (
+    "id", "version", "commit", "state", "last_error", "bot_user_id", "description", "host",
+    "browser_entry", "ui_url",
+)  # fmt: skip
+_PLUGIN = {
+    "type": "object",
+    "properties": {
+        **{name: {"type": ["string", "null"]} for name in _NULLABLE_STRINGS},
+        **{
+            name: {"type": ["number", "null"]}
+            for name in ("hook_calls", "failures", "restarts", "p50_ms", "p99_ms")
+        },
+        "routes": {"type": ["array", "null"], "items": {"type": "string"}},
+        "kind": {"enum": ["assistant", "bot"]},
+    },
+}
+_PLUGIN_ROUTE: tuple[_Why, ...] = (
+    *_TOKEN,
+    (
+        NotFound,
+        "field plugin_id: no plugin host runs the plugin, or the one asked has not loaded it; "
+        "field path: the plugin has no such route",
+    ),
+    (PayloadTooLarge, "field body: a body over 64 KiB"),
+    (ValidationFailed, "field body: a body that is not JSON"),
+    (
+        PluginFailed,
+        "field path: the handler raised, or answered no JSON, a bad status or over 1 MiB (the "
+        "plugin's log has the details)",
+    ),
+    (
+        PluginUnavailable,
+        "field plugin_id: the plugin is failed, refused or stopped (the message has its last "
+        "error), or its host cannot be reached; + Retry-After",
+    ),
+    (
+        PluginTimeout,
+        "field path: the handler overran the plugin's hook_timeout_s, or its host did not "
+        "answer in time",
+    ),
+)
+
+
+def _plugin_paths() -> dict[str, Any]:
+    plugin_id = _string_param("plugin_id")
+    route = {
+        "summary": "Call a plugin's own HTTP route, run in a plugin host as the caller; the "
+        "route's status and JSON body, or a refusal",
+        "parameters": [
+            plugin_id,
+            _string_param("path", description="the route's path; may hold '/', may be empty"),
+        ],
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {}}},
+        },
+        "responses": _refusals(
+            "200", "the route's answer (its own status and JSON)", *_PLUGIN_ROUTE
+        ),
+    }
+    switch = {
+        "type": "object",
+        "required": ["plugin", "state", "hosts"],
+        "properties": {
+            "plugin": {"type": "object"},
+            "state": {"enum": ["running", "stopped"]},
+            "hosts": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    switched: tuple[_Why, ...] = (
+        *_OPERATOR,
+        (CommandNotTaken, "recorded, but not every host announced it in time; + Retry-After"),
+    )
+
+    def switch_route(action: str) -> dict[str, Any]:
+        answers = _refusals("200", f"every live host announced the {action}", *switched)
+        answers["200"]["content"] = {"application/json": {"schema": switch}}
+        return {
+            "post": {
+                "summary": f"{action.capitalize()} a plugin on every plugin host (operators)",
+                "parameters": [plugin_id],
+                "responses": answers,
+            }
+        }
+
+    listed = _refusals("200", "the plugins the hosts report (never cached)", *_TOKEN)
+    listed["200"]["content"] = {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["plugins"],
+                "properties": {"plugins": {"type": "array", "items": _PLUGIN}},
+            }
+        }
+    }
+    ui_file = _refusals(
+        "200",
+        "the file, cached immutably (a new version is a new URL)",
+        (NotFound, "field path: no version of the plugin has that file"),
+    )
+    return {
+        "/api/plugins": {"get": {"summary": "The plugins and their state", "responses": listed}},
+        "/api/plugins/{plugin_id}/{path}": {
+            method: {**route, "operationId": f"pluginRoute{method.capitalize()}"}
+            for method in ("get", "post", "put", "patch", "delete")
+        },
+        "/plugins/{plugin_id}/{version}/{path}": {
+            "get": {
+                "summary": "A plugin version's browser file (public, as the shell's files)",
+                "security": [],
+                "parameters": [
+                    plugin_id,
+                    _string_param("version"),
+                    _string_param("path", description="may hold '/'"),
+                ],
+                "responses": ui_file,
+            }
+        },
+        "/api/v1/ops/plugins/{plugin_id}/stop": switch_route("stop"),
+        "/api/v1/ops/plugins/{plugin_id}/start": switch_route("start"),
+    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -204,6 +399,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _history_answers(),
                 },
             },
+            **_plugin_paths(),
         },
     }
 

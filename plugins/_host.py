@@ -60,7 +60,7 @@ from protocol.events import EventDecodeError, MembershipEvent, MessageEvent, dec
 from protocol.plugins import PluginVersion, decode_plugin_version
 
 from ._config import config_fingerprint, read_config
-from ._errors import ManifestError, PluginError, PluginLoadError
+from ._errors import ManifestError, PluginError, PluginLoadError, WorkspaceError
 from ._loader import LoadedPlugin, load_plugin, ui_version
 from ._manifest import Manifest, bot_user_id
 from ._priority import lower_cpu_priority
@@ -217,6 +217,8 @@ class PluginHost:
         created = await self.workspace.ensure()
         if created:
             log.info("plugin workspace created", extra={"path": str(self.workspace.path)})
+        else:
+            await self._offer_examples()
         self._supervisor = await system.start_supervisor("plugins", max_restarts=50, within=10.0)
         try:
             # Before the first load: a plugin an operator stopped never starts here.
@@ -244,6 +246,20 @@ class PluginHost:
             ]
         for name, service in services:
             await start_service(system, name, service)
+
+    async def _offer_examples(self) -> None:
+        """A bundled example this workspace was never offered is added and committed; a
+        failure (a merge in progress, a bad record) is logged and the host starts anyway."""
+        try:
+            added = await self.workspace.offer_examples()
+        except (WorkspaceError, OSError) as exc:
+            log.warning("bundled examples not offered", extra={"why": str(exc)})
+            return
+        if added:
+            log.info(
+                "bundled examples added to the plugin workspace",
+                extra={"path": str(self.workspace.path), "plugins": added},
+            )
 
     def routes_blueprint(self) -> Blueprint:
         """The internal endpoint the gateways call plugin routes through (HTTP server)."""

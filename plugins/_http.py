@@ -12,9 +12,13 @@ the API: `authenticate` is the gateway's, passed in as a callable.
                           "ui_url", "routes": ["GET /stats", ...], "kind"}]}
         kind: "assistant" when the plugin's bot answers in turns (a host published its
         config to collection `assistants`), else "bot"; the browser's member picker says so
-    GET /plugins/<id>/<ui version>/<file> -> a version's browser file, cached immutably
+    GET /plugins/<id>/<ui version>/<file> -> a version's browser file, cached immutably (a
+        file no version has is 404 not_found, field path)
     GET|POST|PUT|PATCH|DELETE /api/plugins/<id>/<path> -> the plugin's own route, run in a
-        plugin host (see plugins._route_proxy for how, and the answers it may give)
+        plugin host (see plugins._route_proxy for how, and the refusals it may answer)
+
+Every failure is a `protocol.refusals` refusal, answered by the gateway's app; the OpenAPI
+document (gateway.openapi) lists these routes with them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Blueprint, Response, request
 
 from adapters import DocumentCollection
+from protocol.refusals import NotFound
 
 from ._route_proxy import METHODS, HostClient, route_proxy
 
@@ -79,7 +84,10 @@ def plugins_blueprint(
         # token); immutable: a new version is a new URL, so it is cached for a year.
         doc = await assets.get(f"{plugin_id}/{version}/{path}")
         if doc is None:
-            return Response("not found", status=404, content_type="text/plain")
+            raise NotFound(
+                f"plugin {plugin_id!r} version {version!r} has no browser file {path!r}",
+                field="path",
+            )
         return Response(
             bytes(doc["content"]),
             content_type=str(doc["content_type"]),

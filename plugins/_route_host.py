@@ -10,7 +10,8 @@ endpoint costs one blueprint.
     POST /internal/plugin-routes/<plugin id>
       Authorization: Bearer <the host's route secret>
       {"method", "path", "query": {name: value}, "body": JSON | null, "user_id"}
-    -> the route's status and JSON body, or a refusal body {"error": {"code", "message"}}
+    -> the route's status and JSON body, or a `protocol.refusals` refusal (its status,
+       body {"error": {"code", "message", "field"?}} and headers), which the gateway passes on
 
 The host announces where it listens (`routes_url`) and a random per-process secret
 (`route_secret`) in its plugin_status documents; gateways read them from the store (whoever
@@ -25,16 +26,26 @@ plugin's log, and not counted against its restart policy.
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 import traceback
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import trio
 from quart import Blueprint, Response, request
+
+from protocol.refusals import (
+    ApiError,
+    AuthError,
+    NotFound,
+    PluginFailed,
+    PluginTimeout,
+    PluginUnavailable,
+    Refusal,
+)
 
 from ._context import HookContext
 from ._manifest import validate_config
@@ -42,8 +53,6 @@ from ._runtime import PluginState
 from .api import Context, HttpMethod, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from ._runtime import PluginSlot, RuntimeDeps
 
 __all__ = [
@@ -65,6 +74,12 @@ _METHODS: tuple[HttpMethod, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _MAX_PATH = 2048
 
 
+class _NotThroughGateway(AuthError):
+    """Raised when the internal endpoint is called without the host's route secret."""
+
+    hint = "call /api/plugins/<id>/<path> on a gateway"
+
+
 def new_route_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -84,10 +99,12 @@ class RouteEnvelope:
 class RouteAnswer:
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def error(cls, status: int, code: str, message: str) -> RouteAnswer:
-        return cls(status, json.dumps({"error": {"code": code, "message": message}}).encode())
+    def refused(cls, refusal: Refusal) -> RouteAnswer:
+        """A refusal answered as the gateway answers it (status, JSON body, headers)."""
+        return cls(refusal.status, refusal.to_json().encode(), refusal.headers())
 
 
 class EnvelopeError(ValueError):
@@ -123,19 +140,25 @@ async def run_route(
 ) -> RouteAnswer:
     """Run the plugin's handler for `call` within its deadline; every outcome is an answer."""
     if slot is None or slot.loaded is None:
-        return RouteAnswer.error(
-            404, "not_found", f"plugin {plugin_id!r} is not loaded on this plugin host"
+        return RouteAnswer.refused(
+            NotFound(f"plugin {plugin_id!r} is not loaded on this plugin host", field="plugin_id")
         )
     if slot.state is not PluginState.RUNNING:
         why = f": {slot.refusal or slot.last_error}" if (slot.refusal or slot.last_error) else ""
-        return RouteAnswer.error(
-            503, "plugin_unavailable", f"plugin {plugin_id!r} is {slot.state.value}{why}"
+        return RouteAnswer.refused(
+            PluginUnavailable(
+                f"plugin {plugin_id!r} is {slot.state.value}{why}",
+                field="plugin_id",
+                retry_after_s=1,
+            )
         )
     loaded = slot.loaded
     found = loaded.routes.match(call.method, call.path) if loaded.routes else None
     what = f"{call.method} {call.path}"
     if found is None:
-        return RouteAnswer.error(404, "not_found", f"plugin {plugin_id!r} has no route {what}")
+        return RouteAnswer.refused(
+            NotFound(f"plugin {plugin_id!r} has no route {what}", field="path")
+        )
     handler, params = found
     manifest = loaded.manifest
     ctx = HookContext(
@@ -170,11 +193,11 @@ async def run_route(
         except Exception as exc:  # the plugin's bug; Cancelled (a BaseException) passes
             message = f"plugin {plugin_id!r}: route {what} raised {type(exc).__name__}: {exc}"
             slot.logger.error("%s\n%s", message, "".join(traceback.format_exception(exc)))
-            return RouteAnswer.error(500, "plugin_error", message)
+            return RouteAnswer.refused(PluginFailed(message, field="path"))
     if scope.cancelled_caught:
         message = f"plugin {plugin_id!r}: route {what} did not answer within {timeout:g} s"
         slot.logger.error("%s", message)
-        return RouteAnswer.error(504, "plugin_timeout", message)
+        return RouteAnswer.refused(PluginTimeout(message, field="path"))
     return _encode(plugin_id, what, slot, result)
 
 
@@ -197,7 +220,7 @@ def _encode(plugin_id: str, what: str, slot: PluginSlot, result: object) -> Rout
     if problem:
         message = f"plugin {plugin_id!r}: route {what} {problem}"
         slot.logger.error("%s", message)
-        return RouteAnswer.error(500, "plugin_error", message)
+        return RouteAnswer.refused(PluginFailed(message, field="path"))
     return RouteAnswer(status, encoded)
 
 
@@ -216,16 +239,21 @@ def route_host_blueprint(
     async def call_route(plugin_id: str) -> Response:
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):
-            answer = RouteAnswer.error(
-                401, "unauthenticated", "plugin routes are called through a gateway"
+            answer = RouteAnswer.refused(
+                _NotThroughGateway("plugin routes are called through a gateway")
             )
         else:
             try:
                 envelope = parse_envelope(await request.get_json(force=True, silent=True))
             except EnvelopeError as exc:
-                answer = RouteAnswer.error(400, "bad_request", str(exc))
+                answer = RouteAnswer.refused(ApiError(str(exc)))
             else:
                 answer = await run_route(plugin_id, slots.get(plugin_id), deps, envelope)
-        return Response(answer.body, status=answer.status, content_type="application/json")
+        return Response(
+            answer.body,
+            status=answer.status,
+            headers=dict(answer.headers),
+            content_type="application/json",
+        )
 
     return blueprint

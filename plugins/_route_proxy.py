@@ -5,17 +5,24 @@
                       ──▶ plugin host: run the handler within hook_timeout_s (_route_host)
     client ◀── the route's status and JSON body (or a refusal, see below)
 
-Outcomes the caller can tell apart (bodies are `{"error": {"code", "message"}}`):
+Every failure is a `protocol.refusals` refusal (`{"error": {"code", "message", "field"}}`,
+the plugin named in the message, the field naming what to fix), whichever side found it:
 
-    401  no or a bad token (the gateway's own check, as for every API route)
-    404  not_found            no host reports the plugin, or the plugin has no such route
-    413  too_large            a body over 64 KiB
-    422  invalid              a body that is not JSON
-    500  plugin_error         the handler raised or answered something that is not JSON
-    503  unavailable          the plugin is failed/refused/stopped (with its last error), or
-         plugin_unavailable   its host could not be reached
-    504  plugin_timeout       the handler overran its deadline, or the host did not answer
-                              within the deadline plus a grace (a busy-looping host)
+    401  missing_token, ...   no or a bad token (the gateway's own check, as for every route)
+    404  not_found            field plugin_id: no host reports the plugin, or the host that
+                              was asked has not loaded it; field path: the plugin has no such
+                              route
+    413  too_large            field body: a body over 64 KiB
+    422  invalid              field body: a body that is not JSON
+    500  plugin_error         field path: the handler raised, or answered something that is
+                              not JSON, a bad status or too much
+    503  plugin_unavailable   field plugin_id: the plugin is failed/refused/stopped (with its
+                              last error), or its host could not be reached; + Retry-After
+    504  plugin_timeout       field path: the handler overran its deadline, or the host did
+                              not answer within the deadline plus a grace (a busy-looping host)
+
+The OpenAPI document (gateway.openapi) lists them; a test checks every refusal seen on the
+wire is documented there.
 
 One pooled httpx client per gateway app, opened and closed with the app's serving lifespan:
 a fresh client per call was measured at 270-890 ms per call on the shared test machine (it
@@ -24,7 +31,6 @@ builds a TLS context each time) against 10-85 ms for the host's own answer.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -33,15 +39,24 @@ from typing import Any
 import httpx
 import orjson
 from quart import Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters import DocumentCollection
-from protocol.refusals import NotFound, PayloadTooLarge, Unavailable, ValidationFailed
+from protocol.refusals import (
+    NotFound,
+    PayloadTooLarge,
+    PluginFailed,
+    PluginTimeout,
+    PluginUnavailable,
+    ValidationFailed,
+)
 
 from ._route_host import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
 
 __all__ = ["METHODS", "HostClient", "route_proxy"]
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
 _STALE_S = 10.0
 # Beyond the plugin's own deadline: the host answers 504 itself when the handler overruns;
 # the gateway's timeout only fires when the host cannot answer at all (its loop is held).
@@ -83,11 +98,16 @@ def route_proxy(
 
     async def plugin_route(plugin_id: str, path: str = "") -> Response:
         user_id = await authenticate(request.headers.get("Authorization"))
-        raw = await request.get_data()
+        too_large = PayloadTooLarge(
+            f"a plugin route takes at most {MAX_REQUEST_BYTES} bytes of JSON", field="body"
+        )
+        try:
+            raw = await request.get_data()
+        except RequestEntityTooLarge:
+            # Over the gateway's own body limit: refused while reading, before our check.
+            raise too_large from None
         if len(raw) > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(
-                f"a plugin route takes at most {MAX_REQUEST_BYTES} bytes of JSON", field="body"
-            )
+            raise too_large
         body: Any = None
         if raw.strip():
             try:
@@ -115,25 +135,33 @@ def route_proxy(
                 deadline_s=timeout,
             )
         except httpx.TimeoutException:
-            return _error(
-                504,
-                "plugin_timeout",
+            raise PluginTimeout(
                 f"plugin {plugin_id!r}: its host {target.get('host')} did not answer "
                 f"within {timeout:g} s",
-            )
+                field="path",
+            ) from None
         except httpx.TransportError as exc:
-            raise Unavailable(
+            raise PluginUnavailable(
                 f"plugin {plugin_id!r}: its host {target.get('host')} cannot be reached "
                 f"({type(exc).__name__})",
+                field="plugin_id",
                 retry_after_s=1,
             ) from None
         if len(answer.content) > MAX_RESPONSE_BYTES + 1024:
-            return _error(502, "plugin_error", f"plugin {plugin_id!r}: the answer is too large")
+            raise PluginFailed(
+                f"plugin {plugin_id!r}: its host answered {len(answer.content)} bytes "
+                f"(at most {MAX_RESPONSE_BYTES})",
+                field="path",
+            )
+        headers = {"Cache-Control": "no-store"}
+        # The host's refusals carry Retry-After; a plugin's own answers never set headers.
+        if "Retry-After" in answer.headers:
+            headers["Retry-After"] = answer.headers["Retry-After"]
         return Response(
             answer.content,
             status=answer.status_code,
             content_type="application/json",
-            headers={"Cache-Control": "no-store"},
+            headers=headers,
         )
 
     return plugin_route
@@ -152,18 +180,10 @@ async def _pick_host(status: DocumentCollection, plugin_id: str) -> dict[str, An
     if not running:
         doc = docs[0]
         error = doc.get("last_error") or ""
-        raise Unavailable(
+        raise PluginUnavailable(
             f"plugin {plugin_id!r} is {doc.get('state')}" + (f": {error}" if error else ""),
+            field="plugin_id",
             retry_after_s=1,
         )
     # Hosts converge on one version; any running one answers, and the load spreads.
     return random.choice(running)
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return Response(
-        json.dumps({"error": {"code": code, "message": message}}),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )

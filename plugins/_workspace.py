@@ -3,6 +3,8 @@
     <workspace>/                 git repository, created on first start with the examples
         commands/plugin.toml     one folder per plugin
         commands/server.py
+        .parley/bundled.toml     the bundled examples it was offered (plugins._bundled): a
+                                 new one is added on start, a deleted one stays deleted
 
 - dev: the working tree is what runs. A plugin's version is its plugin.toml version, its
   commit is `HEAD[:12]`, plus `+dirty` when the folder has uncommitted changes; its digest
@@ -39,6 +41,14 @@ from adapters import (
     write_files,
 )
 
+from ._bundled import (
+    FIRST_COMMIT,
+    RECORD_PATH,
+    bundled_examples,
+    legacy_record,
+    parse_record,
+    render_record,
+)
 from ._errors import ManifestError, PluginError, PluginNotFound, WorkspaceError
 from ._examples import EXAMPLES, GITIGNORE
 from ._loader import PluginSource
@@ -46,8 +56,6 @@ from ._manifest import Manifest, parse_manifest
 from ._settings import Mode
 
 __all__ = ["ScanResult", "Workspace"]
-
-_FIRST_COMMIT = "Parley plugin workspace with the bundled examples"
 
 
 @dataclass(slots=True)
@@ -82,19 +90,88 @@ class Workspace:
         if await path_exists(self.path / ".git"):
             return False
         files: dict[str, str] = {".gitignore": GITIGNORE}
-        for folder, content in EXAMPLES.items():
-            if not await path_exists(self.path / folder):
-                files.update({f"{folder}/{rel}": text for rel, text in content.items()})
+        examples = bundled_examples(EXAMPLES)
+        for example in examples:
+            if not await path_exists(self.path / example.folder):
+                files.update({f"{example.folder}/{r}": t for r, t in example.files.items()})
+        files[RECORD_PATH] = render_record({e.id: e.version for e in examples})
         await write_files(self.path, files)
         await self.git("init", "-q", "-b", "main")
         await self.git("add", "-A")
         try:
-            await self.git("commit", "-q", "-m", _FIRST_COMMIT)
+            await self.git("commit", "-q", "-m", FIRST_COMMIT)
         except WorkspaceError:
             # Another host created it at the same moment and committed first.
             await self.head()
             return False
         return True
+
+    async def offer_examples(self) -> list[str]:
+        """Add and commit (one commit) the bundled examples this workspace was never offered;
+        returns their ids. See plugins._bundled for the record that decides."""
+        if self.mode is Mode.COMMIT and (await self.git("remote")).strip():
+            return []
+        examples = bundled_examples(EXAMPLES)
+        record = self.path / RECORD_PATH
+        if await path_exists(record):
+            offered = parse_record(await read_text(record))
+            before: dict[str, str] | None = dict(offered)
+        else:
+            first = await self._first_folders()
+            if first is None:
+                return []  # a repository made by hand: never Parley's to commit into
+            offered = legacy_record(examples, await list_dirs(self.path), await self._ids(), first)
+            before = None
+        added: list[str] = []
+        files: dict[str, str] = {}
+        for example in examples:
+            if example.id in offered:
+                continue
+            offered[example.id] = example.version
+            if await path_exists(self.path / example.folder):
+                continue  # someone else's folder by that name: offered, never written over
+            files.update({f"{example.folder}/{r}": t for r, t in example.files.items()})
+            added.append(example.id)
+        if offered == before:
+            return []
+        files[RECORD_PATH] = render_record(offered)
+        await write_files(self.path, files)
+        folders = [e.folder for e in examples if e.id in added]
+        message = (
+            "Parley: add the bundled example"
+            + ("s " if len(added) > 1 else " ")
+            + ", ".join(f"{e.id} {e.version}" for e in examples if e.id in added)
+            if added
+            else f"Parley: record the bundled examples offered ({', '.join(sorted(offered))})"
+        )
+        await self.commit_all(message, RECORD_PATH, *folders)
+        return added
+
+    async def _ids(self) -> list[str]:
+        """The ids the working tree's plugin.toml files declare (unreadable ones left out)."""
+        ids: list[str] = []
+        for folder in await list_dirs(self.path):
+            toml = self.path / folder / "plugin.toml"
+            if not await path_exists(toml):
+                continue
+            try:
+                declared = tomllib.loads(await read_text(toml)).get("id")
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if isinstance(declared, str):
+                ids.append(declared)
+        return ids
+
+    async def _first_folders(self) -> list[str] | None:
+        """The top-level folders of the workspace's first commit, None when Parley did not
+        make it (a repository made by hand)."""
+        roots = (await self.git("rev-list", "--max-parents=0", "HEAD")).split()
+        folders: list[str] = []
+        for root in roots:
+            if (await self.git("log", "-1", "--format=%s", root)).strip() != FIRST_COMMIT:
+                return None
+            folders += await self._trees(root)
+        return folders
 
     async def commit_all(self, message: str, *paths: str) -> str:
         """Commit `paths` (everything when none); returns the new HEAD."""

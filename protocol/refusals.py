@@ -37,18 +37,25 @@ on the bottom floor beside ``protocol.events``: free of I/O, importable from eve
         │   └── ArchivedThread     409  1008  thread_archived       a post or edit to an
         │                                                           archived thread
         ├── PayloadTooLarge        413  1009  too_large             text over the byte limit
-        └── Unavailable            503  1013  unavailable           draining, overloaded, or
-            │                                                       *Broken*: Kafka/store down
-            └── CommandNotTaken    503  1013  command_not_taken     the process did not take
-                                                                    an operator command in time
+        ├── Unavailable            503  1013  unavailable           draining, overloaded, or
+        │   │                                                       *Broken*: Kafka/store down
+        │   ├── CommandNotTaken    503  1013  command_not_taken     the process did not take
+        │   │                                                       an operator command in time
+        │   └── PluginUnavailable  503  1013  plugin_unavailable    a plugin failed/stopped, or
+        │                                                           its host is unreachable
+        ├── PluginFailed           500  1011  plugin_error          a plugin's route raised or
+        │                                                           answered no JSON
+        └── PluginTimeout          504  1011  plugin_timeout        a plugin's route overran
 
 Bodies are ``{"error": {"code", "message", "field"?, "retry_after_s"?}}`` and WebSocket error
 frames ``{"type": "error", "code", "message", "field"?, "retry_after_s"?}``. The message is the
 reason (what happened) then the class's hint (what to do). No message carries token material:
 the reasons are fixed sentences.
 
-The two 503s are *Broken* (trio's word): the infrastructure failed, not the client, who may
-retry. Everything else refuses the client's request as it stands.
+The 503s are *Broken* (trio's word): the infrastructure failed, not the client, who may
+retry. ``PluginFailed`` and ``PluginTimeout`` are a plugin's own bug answered for it under
+``/api/plugins/{id}/...`` (the plugin's log has the details). Everything else refuses the
+client's request as it stands.
 
 Not in this tree: ``gateway.ws.FrameRejected`` and ``CommandInvalid``, the WebSocket reader's
 parse outcomes. They never travel as refusals: the reader turns ``FrameRejected`` into a close
@@ -84,6 +91,9 @@ __all__ = [
     "NotRestartable",
     "OriginRejected",
     "PayloadTooLarge",
+    "PluginFailed",
+    "PluginTimeout",
+    "PluginUnavailable",
     "PrincipalMismatch",
     "ProcessGone",
     "ProviderUnavailable",
@@ -411,3 +421,33 @@ class CommandNotTaken(Unavailable):
     timeout (it may take it later: the command stays queued). *Broken*: retry or look."""
 
     code = "command_not_taken"
+
+
+# --- plugins --------------------------------------------------------------------------------
+
+
+class PluginUnavailable(Unavailable):
+    """Raised when a plugin HTTP route is called while the plugin is failed, refused or
+    stopped on the host that would run it (the reason names its last error), or while no
+    host running it can be reached. *Broken*: retry, or ask an operator to look."""
+
+    code = "plugin_unavailable"
+
+
+class PluginFailed(ApiError):
+    """Raised when a plugin's HTTP route handler raised, or answered what cannot be sent (not
+    JSON, a status outside 100-599, too large): the plugin's bug, logged to its log and never
+    counted against its restart policy."""
+
+    status = 500
+    close_code = 1011
+    code = "plugin_error"
+
+
+class PluginTimeout(ApiError):
+    """Raised when a plugin's HTTP route handler did not answer within the plugin's
+    ``hook_timeout_s``, or its host did not answer within that plus a grace (a held loop)."""
+
+    status = 504
+    close_code = 1011
+    code = "plugin_timeout"

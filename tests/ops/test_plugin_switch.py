@@ -22,6 +22,7 @@ from pymongo import MongoClient
 from config.settings import Settings
 from tests.ops.conftest import ops_settings
 from tests.plugins.conftest import PluginHostProcess
+from tests.support.documented import assert_documented
 from tests.support.server import REPO, ParleyProcess
 
 pytestmark = pytest.mark.integration
@@ -110,7 +111,8 @@ def test_an_operator_stops_and_starts_a_plugin(
 
             refused = http.post("/api/v1/ops/plugins/echo/stop")
             assert refused.status_code == 403, refused.text
-            assert refused.json()["error"]["code"] == "admin_required"
+            stop_path = "/api/v1/ops/plugins/{plugin_id}/stop"
+            assert assert_documented("POST", stop_path, refused)["code"] == "admin_required"
 
             stop = _ops(chat, admin, "plugin", "stop", "echo")
             assert stop.returncode == 0, stop.stderr
@@ -121,6 +123,16 @@ def test_an_operator_stops_and_starts_a_plugin(
             assert announced["id"] == "echo"
             assert announced["state"] == "stopped"
             assert announced["stopped_by"] == "admin"
+            # Its HTTP routes answer the refusal that says so, naming the plugin.
+            routed = http.get("/api/plugins/echo/anything")
+            assert routed.status_code == 503, routed.text
+            assert routed.headers["retry-after"] == "1"
+            assert assert_documented("GET", "/api/plugins/{plugin_id}/{path}", routed) == {
+                "code": "plugin_unavailable",
+                "message": "plugin 'echo' is stopped",
+                "field": "plugin_id",
+                "retry_after_s": 1,
+            }
 
             # Said while stopped: skipped for good (the record is acked, not kept for later).
             posted = http.post("/api/messages", json={"thread_id": thread, "text": "meanwhile"})
@@ -144,7 +156,13 @@ def test_an_operator_stops_and_starts_a_plugin(
                 "/api/v1/ops/plugins/Bad_Id/stop", headers={"Authorization": f"Bearer {admin}"}
             )
             assert bad.status_code == 422, bad.text
-            assert bad.json()["error"]["field"] == "plugin_id"
+            assert assert_documented("POST", stop_path, bad)["field"] == "plugin_id"
+            missing = http.post(
+                "/api/v1/ops/plugins/nosuch/start", headers={"Authorization": f"Bearer {admin}"}
+            )
+            assert missing.status_code == 404, missing.text
+            start_path = "/api/v1/ops/plugins/{plugin_id}/start"
+            assert assert_documented("POST", start_path, missing)["field"] == "plugin_id"
 
         # The host logged who asked, in the plugin's own log (what `parley plugin logs` shows).
         with MongoClient(chat_settings.mongo_uri, serverSelectionTimeoutMS=3000) as client:

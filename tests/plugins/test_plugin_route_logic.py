@@ -146,7 +146,13 @@ async def test_run_route_outcomes(tmp_path: Path, autojump_clock: trio.abc.Clock
     )
     assert await answer(_call("GET", "/nothing")) == (
         404,
-        {"error": {"code": "not_found", "message": "plugin 'echo' has no route GET /nothing"}},
+        {
+            "error": {
+                "code": "not_found",
+                "message": "plugin 'echo' has no route GET /nothing",
+                "field": "path",
+            }
+        },
     )
     assert await answer(_call("POST", "/boom")) == (
         500,
@@ -154,6 +160,7 @@ async def test_run_route_outcomes(tmp_path: Path, autojump_clock: trio.abc.Clock
             "error": {
                 "code": "plugin_error",
                 "message": "plugin 'echo': route POST /boom raised KeyError: 'nope'",
+                "field": "path",
             }
         },
     )
@@ -163,6 +170,7 @@ async def test_run_route_outcomes(tmp_path: Path, autojump_clock: trio.abc.Clock
             "error": {
                 "code": "plugin_timeout",
                 "message": "plugin 'echo': route GET /slow did not answer within 2 s",
+                "field": "path",
             }
         },
     )
@@ -178,6 +186,7 @@ async def test_run_route_outcomes(tmp_path: Path, autojump_clock: trio.abc.Clock
                 "code": "plugin_error",
                 "message": "plugin 'echo': route GET /bad-status answered status 1000 "
                 "(an int from 100 to 599 is needed)",
+                "field": "path",
             }
         },
     )
@@ -192,11 +201,22 @@ async def test_run_route_outcomes(tmp_path: Path, autojump_clock: trio.abc.Clock
             "error": {
                 "code": "plugin_unavailable",
                 "message": "plugin 'echo' is failed: on_message raised ValueError: x",
+                "field": "plugin_id",
+                "retry_after_s": 1,
             }
         },
     )
+    unavailable = await run_route("echo", slot, deps, _call("GET", "/stats"))
+    assert unavailable.headers == {"Retry-After": "1"}
     missing = await run_route("other", None, deps, _call("GET", "/stats"))
-    assert (missing.status, json.loads(missing.body)["error"]["code"]) == (404, "not_found")
+    assert (missing.status, json.loads(missing.body)["error"]) == (
+        404,
+        {
+            "code": "not_found",
+            "message": "plugin 'other' is not loaded on this plugin host",
+            "field": "plugin_id",
+        },
+    )
 
 
 def test_unload_drops_the_routes_so_the_module_can_go(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from config.settings import Settings
 from plugins._settings import Mode
 from plugins._workspace import Workspace
 from tests.plugins.conftest import PluginHostProcess
+from tests.support.documented import assert_documented
 from tests.support.server import ParleyProcess
 
 pytestmark = pytest.mark.integration
@@ -64,11 +65,13 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _error(answer: httpx.Response) -> dict[str, Any]:
+_ROUTE = "/api/plugins/{plugin_id}/{path}"
+
+
+def _error(answer: httpx.Response, method: str = "GET", path: str = _ROUTE) -> dict[str, Any]:
+    """The refusal's error object, once checked to be one the OpenAPI document lists."""
     assert answer.headers["content-type"].startswith("application/json"), answer.text
-    error = answer.json()["error"]
-    assert isinstance(error, dict)
-    return error
+    return assert_documented(method, path, answer)
 
 
 async def _wait_for_route(http: httpx.AsyncClient, token: str) -> httpx.Response:
@@ -104,6 +107,9 @@ async def test_plugin_routes_through_the_gateway(
             assert _error(unauthenticated)["code"] == "missing_token"
             bad_token = await http.get("/api/plugins/routed/hello", headers=_auth("nope"))
             assert bad_token.status_code == 401
+            assert _error(bad_token)["code"] == "invalid_token"
+            unlisted = await http.get("/api/plugins")
+            assert _error(unlisted, path="/api/plugins")["code"] == "missing_token"
 
             hello = await _wait_for_route(http, token)
             assert hello.status_code == 200, hello.text
@@ -129,14 +135,18 @@ async def test_plugin_routes_through_the_gateway(
 
             unknown = await http.get("/api/plugins/nope/hello", headers=_auth(token))
             assert unknown.status_code == 404
-            assert _error(unknown)["message"].startswith("no plugin host runs a plugin 'nope'")
-            assert _error(unknown)["field"] == "plugin_id"
+            assert _error(unknown) == {
+                "code": "not_found",
+                "message": "no plugin host runs a plugin 'nope'",
+                "field": "plugin_id",
+            }
 
             no_route = await http.get("/api/plugins/routed/missing", headers=_auth(token))
             assert no_route.status_code == 404
             assert _error(no_route) == {
                 "code": "not_found",
                 "message": "plugin 'routed' has no route GET /missing",
+                "field": "path",
             }
 
             not_json = await http.post(
@@ -145,21 +155,32 @@ async def test_plugin_routes_through_the_gateway(
                 headers={**_auth(token), "Content-Type": "application/json"},
             )
             assert not_json.status_code == 422
-            assert _error(not_json)["field"] == "body"
+            assert _error(not_json, "POST") == {
+                "code": "invalid",
+                "message": "the body of a plugin route call must be JSON",
+                "field": "body",
+            }
 
+            # Over the gateway's own body limit too (also 64 KiB), which refuses it while
+            # reading: still the plugin route's refusal, naming the field.
             too_large = await http.post(
                 "/api/plugins/routed/items/pear",
                 json={"blob": "x" * (70 * 1024)},
                 headers=_auth(token),
             )
             assert too_large.status_code == 413
-            assert _error(too_large)["code"] == "too_large"
+            assert _error(too_large, "POST") == {
+                "code": "too_large",
+                "message": "a plugin route takes at most 65536 bytes of JSON",
+                "field": "body",
+            }
 
             boom = await http.get("/api/plugins/routed/boom", headers=_auth(token))
             assert boom.status_code == 500
             assert _error(boom) == {
                 "code": "plugin_error",
                 "message": "plugin 'routed': route GET /boom raised ValueError: no luck today",
+                "field": "path",
             }
 
             hang = await http.get("/api/plugins/routed/hang", headers=_auth(token))
@@ -167,6 +188,7 @@ async def test_plugin_routes_through_the_gateway(
             assert _error(hang) == {
                 "code": "plugin_timeout",
                 "message": "plugin 'routed': route GET /hang did not answer within 1 s",
+                "field": "path",
             }
 
             # Neither failure counts against the plugin: it runs on and answers.
@@ -196,6 +218,7 @@ async def test_plugin_routes_through_the_gateway(
                 json={"method": "GET", "path": "/hello", "user_id": "mallory"},
             )
             assert direct.status_code == 401
+            assert direct.json()["error"]["code"] == "unauthenticated"
     finally:
         host.stop()
 
@@ -204,3 +227,6 @@ async def test_plugin_routes_through_the_gateway(
     async with httpx.AsyncClient(base_url=chat_server.http_url, timeout=15) as http:
         gone = await http.get("/api/plugins/routed/hello", headers=_auth(tokens["alice"]))
         assert gone.status_code in (404, 503), gone.text
+        error = _error(gone)
+        assert error["code"] in ("not_found", "plugin_unavailable"), error
+        assert error["field"] == "plugin_id"

@@ -79,6 +79,9 @@ WIRE = {
     "Conflict": (409, 1008, "conflict"),
     "PayloadTooLarge": (413, 1009, "too_large"),
     "Unavailable": (503, 1013, "unavailable"),
+    "PluginUnavailable": (503, 1013, "plugin_unavailable"),
+    "PluginFailed": (500, 1011, "plugin_error"),
+    "PluginTimeout": (504, 1011, "plugin_timeout"),
 }
 
 
