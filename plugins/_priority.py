@@ -28,15 +28,33 @@ _NICEST = 19
 
 
 def lower_cpu_priority(priority: CpuPriority) -> None:
-    """Apply `priority` to this process (all its threads: librdkafka's too)."""
+    """Apply `priority` to every thread of this process (librdkafka's too).
+
+    On Linux a nice value and a scheduling policy belong to a thread, not to the process:
+    `setpriority(PRIO_PROCESS, 0)` changes the calling thread only, and a new thread inherits
+    its creator's. So each thread running now is changed by its id, and those started later
+    inherit the priority from the thread that starts them.
+    """
     if priority == "normal":
         return
+    changed = 0
+    for tid in _thread_ids():
+        try:
+            if priority == "idle":
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            else:
+                os.setpriority(os.PRIO_PROCESS, tid, _NICEST)
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
+        except OSError as exc:  # not allowed in this container: run at the normal priority
+            log.warning("plugin host CPU priority not lowered", extra={"why": str(exc)})
+            return
+        changed += 1
+    log.info("plugin host CPU priority lowered", extra={"priority": priority, "threads": changed})
+
+
+def _thread_ids() -> list[int]:
     try:
-        if priority == "idle":
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        else:
-            os.setpriority(os.PRIO_PROCESS, 0, _NICEST)
-    except OSError as exc:  # not allowed in this container: run at the normal priority
-        log.warning("plugin host CPU priority not lowered", extra={"why": str(exc)})
-        return
-    log.info("plugin host CPU priority lowered", extra={"priority": priority})
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except FileNotFoundError:  # no /proc: this thread alone
+        return [0]
