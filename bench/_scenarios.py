@@ -334,6 +334,12 @@ def _limits(runs: list[dict[str, Any]], row: Row, metric: Metric) -> str:
             errs[e] = errs.get(e, 0) + n
     if errs and metric.better == "higher":
         notes.append("errors: " + ", ".join(f"{k} x{v}" for k, v in list(errs.items())[:3]))
+    reconnects = sum(int(r.get("reconnects", 0)) for r in runs)
+    if reconnects and metric.better == "higher":
+        retried = sum(int(r.get("retried", 0)) for r in runs)
+        notes.append(f"POST connections closed by the server and reopened x{reconnects}")
+        if retried:
+            notes.append(f"posts sent again after an unanswered close x{retried}")
     closes: dict[str, int] = {}
     for r in runs:
         for code, n in r.get("server_closes", {}).items():
