@@ -45,6 +45,9 @@ class Bench:
     services: dict[str, int] = field(default_factory=dict)
     # (Kafka bootstrap, MongoDB URI, OIDC issuer) of the run: the Go peer runs on them
     endpoints: tuple[str, str, str] | None = None
+    # Called with each target before its run is set up (bench._freeze.OneAtATime: only the
+    # target being measured may use CPU)
+    before_run: Callable[[Target], None] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -64,6 +67,8 @@ class Bench:
             return self._run(noop, job, 0)
 
     def _run(self, target: Target, job: JobFactory, round_no: int) -> dict[str, Any]:
+        if self.before_run is not None:
+            self.before_run(target)
         spec = job(target, round_no)  # may create threads: let that settle before measuring
         quiesce(target.pids, sample_s=0.2 if self.cfg.tiny else 0.5)
         window = CpuWindow(cpu_groups(target, self.services))
@@ -264,6 +269,17 @@ def _with_children(pid: int) -> list[int]:
         except FileNotFoundError:
             continue
     return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` first, then its descendants (a server's plugin host child, say), parents before
+    their children."""
+    pids, todo = [], [pid]
+    while todo:
+        found = todo.pop(0)
+        pids.append(found)
+        todo.extend(_with_children(found)[1:])
+    return pids
 
 
 _CPU_ORDER = ("app", "kafka", "store", "oidc", "generator", STACK)
