@@ -12,9 +12,12 @@ each probe with a 2 s timeout, and kills a child whose last answer is older than
 PARLEY_PLUGIN_UNRESPONSIVE_S (10 s by default). A freeze lasts longer than that, so on the
 server's resume its last answer is always too old: a probe that was waiting for its answer
 when the server was stopped would find its deadline passed and, unanswered, get the child
-killed and respawned. Resumed first, the child answers that probe before the server runs
-again, and the server's Trio loop takes the ready answer before it expires deadlines; a probe
-that was not in flight is sent after the resume, to a child already running. Whether the
+killed and respawned (seen in a tiny run: a child busy with its backlog is slow to answer,
+so a probe is often in flight). So the child is resumed first and the server only once the
+child answers /healthz to the bench (found through the child's PARLEY_HTTP_PORT): by then it
+has answered the server's waiting probe too, and the server's Trio loop takes the ready answer
+before it expires deadlines; a probe that was not in flight is sent after the resume, to a
+child already answering. Whether the
 child survived is checked after each resume (the server's child processes must be the same
 pids) and reported.
 
@@ -29,6 +32,8 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
+
+import httpx
 
 from bench._scenarios import _with_children
 from bench._targets import Target
@@ -78,15 +83,44 @@ def freeze_tree(pid: int) -> list[int]:
     return stopped
 
 
+def _health_url(pid: int) -> str | None:
+    """A Parley child's /healthz (its PARLEY_HTTP_PORT), or None for any other process."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+    except (FileNotFoundError, PermissionError):
+        return None
+    if b"PARLEY_ROLE" not in env or b"PARLEY_HTTP_PORT" not in env:
+        return None
+    return f"http://127.0.0.1:{int(env[b'PARLEY_HTTP_PORT'])}/healthz"
+
+
+def _until_answering(pids: Sequence[int], limit_s: float = 30.0) -> None:
+    """Wait until each Parley child among `pids` answers /healthz: by then it has answered
+    the probe its parent may have left waiting when it was frozen."""
+    deadline = time.monotonic() + limit_s
+    for url in filter(None, map(_health_url, pids)):
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+
+
 def thaw_tree(stopped: Sequence[int], child_lead_s: float = 1.0) -> None:
-    """SIGCONT what freeze_tree stopped: the descendants, then the root `child_lead_s` later."""
+    """SIGCONT what freeze_tree stopped: the descendants; once its Parley children answer
+    /healthz and at least `child_lead_s` later, the root."""
     if not stopped:
         return
     root, descendants = stopped[0], stopped[1:]
     for pid in reversed(descendants):
         _signal(pid, signal.SIGCONT)
     if descendants:
-        time.sleep(child_lead_s)
+        started = time.monotonic()
+        _until_answering(descendants)
+        time.sleep(max(0.0, child_lead_s - (time.monotonic() - started)))
     _signal(root, signal.SIGCONT)
 
 

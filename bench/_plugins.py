@@ -279,12 +279,27 @@ def run_plugins(bench: Bench) -> None:
                 f"thread) ran {spin.get('hook_calls')} hook calls, state {spin.get('state')}; "
                 "its host held a CPU while the rows with it ran"
             )
-            bench.results.notes.append(f"plugins: {_frozen_note(turns, host, _host_pid(loaded))}")
+            bench.results.notes.append(
+                f"plugins: {_frozen_note(turns, host, _host_pid(loaded), _supervision(loaded))}"
+            )
         finally:
             loaded.close()
 
 
-def _frozen_note(turns: OneAtATime, host_before: int | None, host_after: int | None) -> str:
+def _supervision(target: ParleyTarget) -> str:
+    """What the server's log says its child supervision did (adapters/_child.py)."""
+    try:
+        text = target._log.read_text(errors="replace")
+    except OSError:
+        return "server log unreadable"
+    kills = text.count('"child unresponsive: killed"')
+    restarts = text.count('"child ended; restarting"')
+    return f"the server's log: {kills} kill(s) of an unresponsive child, {restarts} restart(s)"
+
+
+def _frozen_note(
+    turns: OneAtATime, host_before: int | None, host_after: int | None, supervision: str
+) -> str:
     settle = (
         f"; after each resume (child first) it settled, a warm-up until it delivered again, in "
         f"median {statistics.median(turns.settle_s):.1f} s (max {max(turns.settle_s):.1f} s)"
@@ -300,7 +315,10 @@ def _frozen_note(turns: OneAtATime, host_before: int | None, host_after: int | N
     return (
         f"the loaded Parley (server and plugin host child) was frozen (SIGSTOP) while "
         f"`{_NONE}` and any other target ran, {turns.freezes} time(s), so that the plain "
-        f"Parley was measured without the spinning host taking a CPU" + settle + survived
+        f"Parley was measured without the spinning host taking a CPU"
+        + settle
+        + survived
+        + f" ({supervision})"
     )
 
 
