@@ -56,6 +56,9 @@ class BenchConfig:
     soak_rate: float = 100.0
     soak_minutes: float = 10.0
     soak_interval_s: float = 10.0
+    # plugins: the plugin host's PARLEY_PLUGIN_CPU_PRIORITY (low, idle, normal); "" = the
+    # bench's environment's, else Parley's default (low)
+    plugin_cpu_priority: str = ""
     # users the Parley clients log in as (tokens are fetched once per user)
     users: int = 16
     # Already running services (all three, or none: then the bench starts its own)
@@ -144,6 +147,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         type=float,
         dest="assist_e2e_rate",
         help="messages/s of the chat while assistant turns stream",
+    )
+    p.add_argument(
+        "--plugin-cpu-priority",
+        choices=("low", "idle", "normal"),
+        dest="plugin_cpu_priority",
+        help="plugins scenario: the plugin host's CPU priority (PARLEY_PLUGIN_CPU_PRIORITY; "
+        "default: as in the environment, else Parley's default, low = nice 19)",
     )
     p.add_argument("--idle-connections", type=int, dest="idle_connections")
     p.add_argument("--idle-threads", type=int, dest="idle_threads")

@@ -14,22 +14,37 @@ Hook overhead: before the e2e rounds (while `spin` is idle), `echo` answers `/ec
 thread of its own; the host measures each trigger from the moment it consumed the event to
 the end of the hook call, by which time the reply was accepted by Kafka (`ctx.reply` waits for
 the broker's ack). p50/p99 of those are read from the host's status in the store.
+
+One target at a time: while `parley, no plugin` (or the no-op ceiling) runs, the loaded
+Parley's whole process tree is frozen (SIGSTOP, bench._freeze), else its host would work
+through its backlog on one of the two CPUs and the plain Parley would be measured on the
+other. Resumed (SIGCONT, child first) before its own runs, it runs a short warm-up until it
+delivers again (its Kafka group sessions expired while it was frozen).
+
+The host's CPU priority (PARLEY_PLUGIN_CPU_PRIORITY: low = nice 19 by default, idle =
+SCHED_IDLE; `--plugin-cpu-priority`) decides how much of a CPU the chat leaves it; the notes
+give what was asked and what the host's threads ran with, read from the kernel.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bench._e2e import _job, _search
 from bench._errors import BenchError
+from bench._freeze import OneAtATime
+from bench._procs import run_generator
 from bench._results import Row
-from bench._scenarios import Bench, Metric, _ms
-from bench._targets import ParleyTarget
+from bench._scenarios import Bench, Metric, _ms, _with_children
+from bench._targets import ParleyTarget, Target
 
 __all__ = ["run_plugins"]
 
@@ -128,6 +143,87 @@ def _hook_overhead(target: ParleyTarget, mongo_uri: str, messages: int) -> dict[
         time.sleep(0.5)
 
 
+def _host_pid(target: Target) -> int | None:
+    """The plugin host child of `target`'s server (`parley serve --role plugins`)."""
+    for pid in _with_children(target.server_pid)[1:]:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"--role" in argv and b"plugins" in argv:
+            return pid
+    return None
+
+
+_POLICIES = {
+    os.SCHED_OTHER: "SCHED_OTHER",
+    os.SCHED_BATCH: "SCHED_BATCH",
+    os.SCHED_IDLE: "SCHED_IDLE",
+    os.SCHED_FIFO: "SCHED_FIFO",
+    os.SCHED_RR: "SCHED_RR",
+}
+
+
+def host_priority(pid: int) -> str:
+    """What the kernel says each thread of process `pid` runs with, e.g. "21 threads
+    SCHED_OTHER nice 0, 2 threads SCHED_OTHER nice 19 (its main thread, ...: SCHED_OTHER nice
+    19)": nice and policy are per thread on Linux."""
+    seen: Counter[str] = Counter()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            policy = os.sched_getscheduler(int(tid))
+            nice = os.getpriority(os.PRIO_PROCESS, int(tid))
+        except (ProcessLookupError, PermissionError):
+            continue
+        seen[f"{_POLICIES.get(policy, str(policy))} nice {nice}"] += 1
+    policy, nice = os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)
+    main = f"{_POLICIES.get(policy, str(policy))} nice {nice}"
+    threads = ", ".join(f"{n} thread{'s' if n > 1 else ''} {k}" for k, n in seen.most_common())
+    return f"{threads} (its main thread, which runs the hooks: {main})"
+
+
+def _requested_priority(cfg_value: str) -> str:
+    if cfg_value:
+        return f"{cfg_value} (--plugin-cpu-priority)"
+    env = os.environ.get("PARLEY_PLUGIN_CPU_PRIORITY")
+    return f"{env} (environment)" if env else "low (Parley's default)"
+
+
+def _settle(bench: Bench, target: Target, limit_s: float = 120.0) -> None:
+    """After a resume: short e2e runs at a low rate in a thread of the usual size until one
+    delivers every message (not measured)."""
+    cfg = bench.cfg
+    deadline = time.monotonic() + limit_s
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        last = run_generator(
+            {
+                "kind": "e2e",
+                "ws": target.ws,
+                "http": target.posting,
+                "clients": cfg.e2e_thread_size,
+                "thread_ids": target.new_threads(1, cfg.users),
+                "rate": 20.0,
+                "duration": 1.0,
+                "run_id": f"w{uuid.uuid4().hex[:6]}",
+                "tokens": target.tokens(cfg.users),
+                "connections": 2,
+                "drain_s": 5.0,
+            },
+            prefer=cfg.generator,
+        )
+        if (
+            "error" not in last
+            and last["missing"] == 0
+            and last["accepted"] == last["sent"]
+            and last["unsent"] == 0
+        ):
+            return
+    summary = {k: last.get(k) for k in ("error", "sent", "accepted", "missing", "statuses")}
+    raise BenchError(f"{target.name} did not deliver again {limit_s:.0f} s after resume: {summary}")
+
+
 def run_plugins(bench: Bench) -> None:
     cfg = bench.cfg
     none = bench.parley
@@ -136,22 +232,32 @@ def run_plugins(bench: Bench) -> None:
     spin_ms = 20
     with tempfile.TemporaryDirectory(prefix="parley-bench-plugins-") as tmp:
         run = uuid.uuid4().hex[:8]
+        env = {
+            "PARLEY_PLUGIN_HOST": "child",
+            "PARLEY_PLUGIN_WORKSPACE": str(_workspace(Path(tmp) / "ws", spin_ms)),
+            "PARLEY_PLUGIN_MODE": "commit",
+            "PARLEY_PLUGIN_GROUP": f"bench-{run}-plugins",
+            "PARLEY_PLUGIN_VERSIONS_TOPIC": f"bench.{run}.plugin-versions",
+        }
+        if cfg.plugin_cpu_priority:
+            env["PARLEY_PLUGIN_CPU_PRIORITY"] = cfg.plugin_cpu_priority
         loaded = ParleyTarget(
             cfg.users,
             bench.endpoints,
             list(bench.services.values()),
-            extra_env={
-                "PARLEY_PLUGIN_HOST": "child",
-                "PARLEY_PLUGIN_WORKSPACE": str(_workspace(Path(tmp) / "ws", spin_ms)),
-                "PARLEY_PLUGIN_MODE": "commit",
-                "PARLEY_PLUGIN_GROUP": f"bench-{run}-plugins",
-                "PARLEY_PLUGIN_VERSIONS_TOPIC": f"bench.{run}.plugin-versions",
-            },
+            extra_env=env,
             members=["plugin:spin"],
         )
         try:
             mongo_uri = bench.endpoints[1]
             _wait_listening(loaded, mongo_uri)
+            host = _host_pid(loaded)
+            priority = (
+                f"plugin host CPU priority asked: {_requested_priority(cfg.plugin_cpu_priority)}"
+                f"; the host's threads ran with: "
+                + (host_priority(host) if host is not None else "? (host child not found)")
+            )
+            bench.results.notes.append(f"plugins: {priority}")
             echo = _hook_overhead(loaded, mongo_uri, 20 if cfg.tiny else 200)
             for name, key in (("p50", "trigger_p50_ms"), ("p99", "trigger_p99_ms")):
                 bench.results.add(
@@ -165,23 +271,67 @@ def run_plugins(bench: Bench) -> None:
                         "own measure (mailbox wait + hook + Kafka ack of the reply)",
                     )
                 )
-            _compare_e2e(bench, loaded, none)
+            with OneAtATime([loaded], lambda t: _settle(bench, t)) as turns:
+                _compare_e2e(bench, loaded, none, turns, priority)
             spin = _plugin_status(loaded, mongo_uri).get("spin", {})
             bench.results.notes.append(
                 f"plugins: `spin` ({spin_ms} ms busy loop per message, member of every bench "
                 f"thread) ran {spin.get('hook_calls')} hook calls, state {spin.get('state')}; "
                 "its host held a CPU while the rows with it ran"
             )
+            bench.results.notes.append(
+                f"plugins: {_frozen_note(turns, host, _host_pid(loaded), _supervision(loaded))}"
+            )
         finally:
             loaded.close()
 
 
-def _compare_e2e(bench: Bench, loaded: ParleyTarget, none: Any) -> None:
+def _supervision(target: ParleyTarget) -> str:
+    """What the server's log says its child supervision did (adapters/_child.py)."""
+    try:
+        text = target._log.read_text(errors="replace")
+    except OSError:
+        return "server log unreadable"
+    kills = text.count('"child unresponsive: killed"')
+    restarts = text.count('"child ended; restarting"')
+    return f"the server's log: {kills} kill(s) of an unresponsive child, {restarts} restart(s)"
+
+
+def _frozen_note(
+    turns: OneAtATime, host_before: int | None, host_after: int | None, supervision: str
+) -> str:
+    settle = (
+        f"; after each resume (child first) it settled, a warm-up until it delivered again, in "
+        f"median {statistics.median(turns.settle_s):.1f} s (max {max(turns.settle_s):.1f} s)"
+        if turns.settle_s
+        else ""
+    )
+    if turns.problems or host_before != host_after:
+        survived = f"; NOT SURVIVED: host child pid {host_before} -> {host_after}; " + "; ".join(
+            turns.problems
+        )
+    else:
+        survived = f"; its plugin host child (pid {host_after}) survived every freeze"
+    return (
+        f"the loaded Parley (server and plugin host child) was frozen (SIGSTOP) while "
+        f"`{_NONE}` and any other target ran, {turns.freezes} time(s), so that the plain "
+        f"Parley was measured without the spinning host taking a CPU"
+        + settle
+        + survived
+        + f" ({supervision})"
+    )
+
+
+def _compare_e2e(
+    bench: Bench, loaded: ParleyTarget, none: Any, turns: OneAtATime, priority: str
+) -> None:
     cfg = bench.cfg
     # _compare labels Parley's runs by the name "parley": the loaded server takes it, the
     # plain one is the "peer" the ratios divide by.
     none.name = _NONE
-    sub = Bench(cfg, bench.results, loaded, bench.services, bench.endpoints)
+    sub = Bench(
+        cfg, bench.results, loaded, bench.services, bench.endpoints, before_run=turns.before_run
+    )
     metrics = [
         Metric(f"e2e p50 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p50")),
         Metric(f"e2e p99 at {cfg.e2e_rate:.0f} msg/s", "ms", "lower", _ms("p99")),
@@ -204,7 +354,8 @@ def _compare_e2e(bench: Bench, loaded: ParleyTarget, none: Any) -> None:
             values=[found[loaded.name]],
             peer=_NONE,
             peer_values=[found[_NONE]],
-            note=f"one bounded search each, {cfg.search_duration_s:g} s per step",
+            note=f"one bounded search each, {cfg.search_duration_s:g} s per step, the loaded "
+            f"Parley frozen while the other searched; {priority}",
         )
     )
     bench.results.notes.append("plugins max-rate search steps: " + " | ".join(traces))

@@ -45,6 +45,9 @@ class Bench:
     services: dict[str, int] = field(default_factory=dict)
     # (Kafka bootstrap, MongoDB URI, OIDC issuer) of the run: the Go peer runs on them
     endpoints: tuple[str, str, str] | None = None
+    # Called with each target before its run is set up (bench._freeze.OneAtATime: only the
+    # target being measured may use CPU)
+    before_run: Callable[[Target], None] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -64,6 +67,8 @@ class Bench:
             return self._run(noop, job, 0)
 
     def _run(self, target: Target, job: JobFactory, round_no: int) -> dict[str, Any]:
+        if self.before_run is not None:
+            self.before_run(target)
         spec = job(target, round_no)  # may create threads: let that settle before measuring
         quiesce(target.pids, sample_s=0.2 if self.cfg.tiny else 0.5)
         window = CpuWindow(cpu_groups(target, self.services))
@@ -266,6 +271,17 @@ def _with_children(pid: int) -> list[int]:
     return found
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` first, then its descendants (a server's plugin host child, say), parents before
+    their children."""
+    pids, todo = [], [pid]
+    while todo:
+        found = todo.pop(0)
+        pids.append(found)
+        todo.extend(_with_children(found)[1:])
+    return pids
+
+
 _CPU_ORDER = ("app", "kafka", "store", "oidc", "generator", STACK)
 
 
@@ -334,6 +350,12 @@ def _limits(runs: list[dict[str, Any]], row: Row, metric: Metric) -> str:
             errs[e] = errs.get(e, 0) + n
     if errs and metric.better == "higher":
         notes.append("errors: " + ", ".join(f"{k} x{v}" for k, v in list(errs.items())[:3]))
+    reconnects = sum(int(r.get("reconnects", 0)) for r in runs)
+    if reconnects and metric.better == "higher":
+        retried = sum(int(r.get("retried", 0)) for r in runs)
+        notes.append(f"POST connections closed by the server and reopened x{reconnects}")
+        if retried:
+            notes.append(f"posts sent again after an unanswered close x{retried}")
     closes: dict[str, int] = {}
     for r in runs:
         for code, n in r.get("server_closes", {}).items():

@@ -31,7 +31,7 @@ import orjson
 from bench._errors import BenchError
 from bench._procs import quiesce, rss_bytes
 from bench._results import Row
-from bench._scenarios import Bench, _with_children
+from bench._scenarios import Bench, process_tree
 from bench._targets import Target
 from bench.loadgen._stats import histogram_percentile
 
@@ -154,12 +154,7 @@ def _series(samples: Sequence[Sample], name: str) -> list[list[float]]:
 
 def _server_pids(target: Target) -> list[int]:
     """The server's processes: its own and their descendants (a plugin host child, say)."""
-    pids, todo = [], list(target.app_pids or [target.server_pid])
-    while todo:
-        pid = todo.pop()
-        pids.append(pid)
-        todo.extend(_with_children(pid)[1:])
-    return pids
+    return [p for pid in target.app_pids or [target.server_pid] for p in process_tree(pid)]
 
 
 def _fds(pid: int) -> int:

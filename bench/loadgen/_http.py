@@ -1,15 +1,22 @@
 """A minimal HTTP/1.1 keep-alive client as an asyncio protocol: one request in flight at a time.
 
 Only what the bench needs: POST with a JSON body, a response with Content-Length or chunked
-encoding. It parses the status and the framing headers and nothing else, so the generator's
-ceiling stays far above the servers under test (see the `ceiling` target of the harness).
+encoding. It parses the status, the framing headers and `Connection: close` and nothing else,
+so the generator's ceiling stays far above the servers under test (see the `ceiling` target of
+the harness).
+
+`KeptAlive` is what the workers post through: a server may close a kept-alive connection
+(Hypercorn after `keep_alive_max_requests` answers, saying `Connection: close`; any server
+when it drains or times a connection out), and the worker then reconnects and carries on. A
+request the server closed the connection on without answering is sent once more on the new
+connection (same body, so the same client_msg_id): that close is not a lost post.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-__all__ = ["HttpClient", "http_connect"]
+__all__ = ["ConnectFailed", "HttpClient", "KeptAlive", "http_connect"]
 
 
 class HttpClient(asyncio.Protocol):
@@ -19,10 +26,17 @@ class HttpClient(asyncio.Protocol):
         self._buf = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._lost: BaseException | None = None
+        # The last answer said `Connection: close`: the server closes after it
+        self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+
+    @property
+    def usable(self) -> bool:
+        """Connected, and the server has not closed nor said it will."""
+        return self.transport is not None and self._lost is None and not self.closing
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = exc or ConnectionError("connection closed by server")
@@ -60,6 +74,8 @@ class HttpClient(asyncio.Protocol):
         head = bytes(buf[:end]).lower()
         status = int(head[9:12])
         start = end + 4
+        if b"\r\nconnection: close" in head:
+            self.closing = True
         cl = head.find(b"\r\ncontent-length:")
         if cl >= 0:
             line_end = head.find(b"\r\n", cl + 2)
@@ -92,3 +108,56 @@ async def http_connect(host: str, port: int) -> HttpClient:
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_connection(lambda: HttpClient(host, port), host, port)
     return proto
+
+
+class ConnectFailed(OSError):
+    """(Re)connecting to the server failed: it is gone, not merely closing a connection."""
+
+
+class KeptAlive:
+    """A kept-alive connection that is opened again when the server closed it.
+
+    `reconnects` counts the connections opened after the first; `retried` the requests sent a
+    second time because the server closed the connection without answering them.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.client: HttpClient | None = None
+        self.reconnects = 0
+        self.retried = 0
+
+    async def connect(self) -> KeptAlive:
+        try:
+            self.client = await http_connect(self.host, self.port)
+        except OSError as exc:
+            raise ConnectFailed(f"connect {self.host}:{self.port}: {exc}") from exc
+        return self
+
+    async def _reconnect(self) -> HttpClient:
+        self.close()
+        await self.connect()
+        self.reconnects += 1
+        assert self.client is not None
+        return self.client
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: str = ""
+    ) -> tuple[int, bytes]:
+        """(status, body). Raises ConnectFailed when the server cannot be reached again, and
+        OSError when it closed the connection without answering twice in a row."""
+        client = self.client
+        if client is None or not client.usable:
+            client = await self._reconnect()
+        try:
+            return await client.request(method, path, body, headers)
+        except OSError:
+            # Closed before the answer: the server did not take this request.
+            client = await self._reconnect()
+            self.retried += 1
+            return await client.request(method, path, body, headers)
+
+    def close(self) -> None:
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.close()
+        self.client = None

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from bench.loadgen._common import CpuMeter, mark_window, open_fleet, padded_text
-from bench.loadgen._http import http_connect
+from bench.loadgen._http import ConnectFailed, KeptAlive
 from bench.loadgen._stats import distribution
 from bench.loadgen._ws import WsClient
 
@@ -38,11 +38,14 @@ async def ingest_rest(job: dict[str, Any]) -> dict[str, Any]:
     t_start = time.perf_counter() + warmup
     t_end = t_start + duration
 
+    conn_list = [KeptAlive(http["host"], http["port"]) for _ in range(conns)]
+
     async def worker(i: int) -> None:
+        client = conn_list[i]
         try:
-            client = await http_connect(http["host"], http["port"])
-        except OSError as exc:
-            errors[f"connect: {exc}"[:120]] += 1
+            await client.connect()
+        except ConnectFailed as exc:
+            errors[str(exc)[:120]] += 1
             return
         header = f"Authorization: Bearer {tokens[i % len(tokens)]}\r\n"
         thread = threads[i % len(threads)]
@@ -55,16 +58,18 @@ async def ingest_rest(job: dict[str, Any]) -> dict[str, Any]:
                 break
             try:
                 status, _ = await client.request("POST", path, body, header)
-            except (OSError, ConnectionError) as exc:
+            except ConnectFailed as exc:  # the server is gone
+                errors[str(exc)[:120]] += 1
+                break
+            except OSError as exc:  # closed without an answer, on the retry too
                 errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
-                return
+                continue
             done = time.perf_counter()
             # Completions inside the window count (as wrk counts them), whenever they started.
             if t_start <= done <= t_end:
                 statuses[status] += 1
                 latencies.append(done - t)
-        if client.transport is not None:
-            client.transport.close()
+        client.close()
 
     async def window() -> None:
         await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
@@ -85,6 +90,10 @@ async def ingest_rest(job: dict[str, Any]) -> dict[str, Any]:
         "latency": distribution(latencies, points=50),
         "gen_cpu": cpu_share,
         "errors": dict(errors),
+        # Connections the server closed (keep-alive limits, drains) and the workers reopened;
+        # posts it closed on unanswered, sent again on the new connection
+        "reconnects": sum(c.reconnects for c in conn_list),
+        "retried": sum(c.retried for c in conn_list),
     }
 
 
