@@ -69,7 +69,7 @@ def serve_main(role: str | None = None, port: int | None = None) -> int:
     configure_logging(settings.log_level)
     _tune_gc()
     try:
-        trio.run(partial(run_server, settings, trap_signals=True))
+        trio.run(partial(run_server, settings, trap_signals=True, freeze_startup_heap=True))
     except RestartIntensityExceeded as exc:
         # Already logged with its cause by the supervisor; the exit code tells the operator's
         # supervisor (systemd, Kubernetes) to restart us after its own backoff.
@@ -91,6 +91,17 @@ def _tune_gc() -> None:
     gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)
 
 
+def _freeze_startup_heap() -> None:
+    # What is alive once the server runs (modules, schemas, compiled patterns, the actors'
+    # and adapters' own state: ~100,000 objects) lives as long as the process; a full
+    # collection traversed all of it each time, ~60 ms with the event loop stopped (measured:
+    # gc.collect() after importing the server's modules). Frozen, a full collection looks
+    # only at what was allocated since. Cyclic garbage among frozen objects is never freed:
+    # collect once first so there is none.
+    gc.collect()
+    gc.freeze()
+
+
 class Served:
     """What a running `run_server` reports to its starter (tests, the bench)."""
 
@@ -107,9 +118,13 @@ async def run_server(
     settings: Settings,
     *,
     trap_signals: bool = False,
+    freeze_startup_heap: bool = False,
     task_status: trio.TaskStatus[Served] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled or (with trap_signals) SIGTERM/SIGINT, then drain in order."""
+    """Serve until cancelled or (with trap_signals) SIGTERM/SIGINT, then drain in order.
+
+    `freeze_startup_heap` (the server process, not an in-process test): once serving, move
+    every object alive to the collector's permanent generation (see _freeze_startup_heap)."""
     _check_ports_free(settings)
     status = ProcessStatus(role=settings.role.value, process_id=process_id(settings.gateway_id))
     async with open_actor_system(
@@ -127,6 +142,8 @@ async def run_server(
                 "ws": served.ws_url or None,
             },
         )
+        if freeze_startup_heap:
+            _freeze_startup_heap()
         task_status.started(served)
         await trio.sleep_forever()
 
