@@ -88,7 +88,7 @@ def _health_url(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
             env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
-    except (FileNotFoundError, PermissionError):
+    except OSError:  # gone (a zombie's environ reads as ProcessLookupError), or not ours
         return None
     if b"PARLEY_ROLE" not in env or b"PARLEY_HTTP_PORT" not in env:
         return None

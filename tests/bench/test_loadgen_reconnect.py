@@ -10,9 +10,10 @@ is asserted.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from hypercorn.asyncio import serve
@@ -21,6 +22,15 @@ from hypercorn.config import Config
 from adapters import free_port
 from bench.loadgen._http import ConnectFailed, KeptAlive
 from bench.loadgen._ingest import ingest_rest
+
+T = TypeVar("T")
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run in a thread of its own: the session's Playwright (sync API) keeps an event
+    loop running in the test thread once a browser test ran, and asyncio.run refuses that."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def test_ingest_rest_reconnects_after_hypercorn_keep_alive_limit() -> None:
@@ -59,7 +69,7 @@ def test_ingest_rest_reconnects_after_hypercorn_keep_alive_limit() -> None:
             stop.set()
             await server
 
-    result = asyncio.run(main())
+    result = _run(main)
     assert result["errors"] == {}
     assert set(result["statuses"]) == {"202"}
     # Each connection carried at most 5 posts: every further post went over a new one.
@@ -130,7 +140,7 @@ def test_unanswered_post_is_sent_again_on_a_new_connection() -> None:
             client.close()
             return statuses, client
 
-    statuses, client = asyncio.run(main())
+    statuses, client = _run(main)
     assert statuses == [202, 202, 202]
     assert (client.reconnects, client.retried) == (1, 1)
     # The unanswered post went again with the same body (so the same client_msg_id).
@@ -154,7 +164,7 @@ def test_unanswered_twice_is_an_error_and_a_gone_server_a_connect_failure() -> N
             await client.request("POST", "/p", b"{}")
         return client, twice.type, gone.type
 
-    client, twice, gone = asyncio.run(main())
+    client, twice, gone = _run(main)
     assert twice is not ConnectFailed
     assert gone is ConnectFailed
     assert client.retried == 1
