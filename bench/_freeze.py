@@ -54,7 +54,7 @@ def _state(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             return f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except OSError:  # FileNotFoundError, or ProcessLookupError while it is being reaped
         return ""
 
 

@@ -260,13 +260,13 @@ def _with_children(pid: int) -> list[int]:
     found = [pid]
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
+    except OSError:  # gone, or ProcessLookupError while it is being reaped
         return found
     for task in tasks:
         try:
             with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
                 found.extend(int(c) for c in f.read().split())
-        except FileNotFoundError:
+        except OSError:
             continue
     return found
 

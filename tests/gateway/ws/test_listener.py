@@ -332,10 +332,12 @@ async def test_client_close_is_answered_and_forgotten(stack: Stack) -> None:
 
 
 async def test_heartbeat_pings_idle_clients_and_drops_silent_ones(nursery: trio.Nursery) -> None:
-    stack = await start_stack(nursery, ping_interval_s=0.1)
+    # Silent for three intervals means dropped: 0.75 s, long enough that a loaded CI machine
+    # does not starve the live client that long (0.3 s at 0.1 was flaky there).
+    stack = await start_stack(nursery, ping_interval_s=0.25)
     alive = await stack.client("bob")
     silent = await stack.client("carol")
-    for _ in range(8):  # ~0.8 s: the live client answers pings (WsClient.recv does)
+    for _ in range(10):  # ~1 s, past 3 intervals: the live client answers pings (recv does)
         with trio.move_on_after(0.1):
             await alive.recv()
     await alive.send({"type": "ping"})
