@@ -132,16 +132,6 @@ class PostRoutes:
         """Answer one post. With ``cancel_on_disconnect`` (Quart's behaviour) a client that
         leaves while its post awaits Kafka cancels the wait; without, the post runs to its
         outcome and only the answer is lost (the record may be in Kafka either way)."""
-        await self._post(scope, path_thread_id, receive, send, cancel_on_disconnect)
-
-    async def _post(
-        self,
-        scope: HTTPScope,
-        path_thread_id: str | None,
-        receive: ASGIReceiveCallable,
-        send: ASGISendCallable,
-        cancel_on_disconnect: bool = True,
-    ) -> None:
         try:
             accepted = await self._accept(scope, path_thread_id, receive, cancel_on_disconnect)
         except _Disconnected:

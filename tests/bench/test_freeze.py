@@ -3,6 +3,7 @@ kernel says so, and resumed; a child that did not survive a freeze is reported."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,11 +38,9 @@ def tree() -> Iterator[tuple[int, int]]:
         yield parent.pid, child
     finally:
         for pid in (child, parent.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(pid, signal.SIGCONT)
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         parent.wait(10)
 
 

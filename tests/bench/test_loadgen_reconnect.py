@@ -43,8 +43,9 @@ def test_ingest_rest_reconnects_after_hypercorn_keep_alive_limit() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        while (await receive()).get("more_body"):
-            pass
+        more_body = True
+        while more_body:  # read the whole request before answering
+            more_body = bool((await receive()).get("more_body"))
         await send({"type": "http.response.start", "status": 202, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
