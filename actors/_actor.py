@@ -263,7 +263,7 @@ class ActorRef(Node, Generic[M]):
         actor = make() if make is not None else self._parent._make_actor(self._name)  # type: ignore[union-attr]
         actor.ref = self
         self._actor = actor
-        self._restarts += 1
+        self._count_restart()
         self._stop_mode = RUN
         self._state = ActorState.STARTING
 
@@ -296,6 +296,9 @@ class ActorRef(Node, Generic[M]):
         if self._policy.restart is Restart.TEMPORARY:
             return "is temporary: it is never restarted, only stopped"
         return self._actor.not_restartable
+
+    def _deepest_mailbox(self) -> int:
+        return self._rx.statistics().current_buffer_used
 
     def _snapshot(self, now: float, out: list[dict[str, Any]], limit: int) -> None:
         entry = self._base_snapshot(now)

@@ -66,7 +66,7 @@ class Group(Node):
 
     # -- node protocol -----------------------------------------------------------------
     def _renew(self) -> None:
-        self._restarts += 1
+        self._count_restart()
         self._stop_mode = RUN
         self._state = ActorState.STARTING
         self._intensity.reset()

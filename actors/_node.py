@@ -169,6 +169,15 @@ class Node:
     def restarts(self) -> int:
         return self._restarts
 
+    def _count_restart(self) -> None:
+        self._restarts += 1
+        # Kept as it happens, so the process's total is read without walking the tree.
+        self.system._restarts_total += 1
+
+    def _deepest_mailbox(self) -> int:
+        """The deepest mailbox at or below this node (0 for a node without one)."""
+        return 0
+
     @property
     def last_failure(self) -> str | None:
         return self._failure

@@ -261,6 +261,12 @@ class Registry(Group, Generic[K, M]):
         if self._live:
             logger.debug("%s released with %d live entries", self.path, self._live)
 
+    def _deepest_mailbox(self) -> int:
+        return max(
+            (e._deepest_mailbox() for e in self._entries.values() if isinstance(e, ActorRef)),
+            default=0,
+        )
+
     def _snapshot(self, now: float, out: list[dict[str, Any]], limit: int) -> None:
         entry = self._base_snapshot(now)
         entry["entries"] = len(self._entries)

@@ -263,6 +263,9 @@ class Supervisor(Group):
             child._stop_mode = PERMANENT
             child._finish(reason, None)
 
+    def _deepest_mailbox(self) -> int:
+        return max((child._deepest_mailbox() for child in self._children.values()), default=0)
+
     def _snapshot(self, now: float, out: list[dict[str, Any]], limit: int) -> None:
         entry = self._base_snapshot(now)
         entry["strategy"] = self._strategy.value

@@ -50,6 +50,7 @@ class ActorSystem:
         self._draining = False
         self._stopped = trio.Event()
         self._hard = False
+        self._restarts_total = 0
 
     # -- Parent protocol for the root ------------------------------------------------------
     @property
@@ -79,9 +80,7 @@ class ActorSystem:
     ) -> ActorRef[M]:
         return await self.root.start(factory, **options)
 
-    async def start_supervisor(
-        self, name: str, **options: Unpack[SupervisorOptions]
-    ) -> Supervisor:
+    async def start_supervisor(self, name: str, **options: Unpack[SupervisorOptions]) -> Supervisor:
         return await self.root.start_supervisor(name, **options)
 
     async def start_registry(
@@ -172,6 +171,16 @@ class ActorSystem:
         return node
 
     # -- introspection -------------------------------------------------------------------
+    @property
+    def restarts(self) -> int:
+        """Restarts of every node since the system started (counted as they happen)."""
+        return self._restarts_total
+
+    def deepest_mailbox(self) -> int:
+        """Messages queued in the fullest mailbox now, for a metrics scrape: a walk of every
+        live actor, without building the snapshot's dict per node."""
+        return self.root._deepest_mailbox()
+
     def snapshot(self, *, limit_per_registry: int = 100) -> list[dict[str, Any]]:
         """The live tree, depth first, as JSON-serialisable dicts (path, kind, state, restarts,
         uptime, last_failure, mailbox depth/capacity for actors, counts for groups).

@@ -47,6 +47,7 @@ from parley._announce import Announcer
 from parley._options import kafka_options, store_options
 from parley.logs import configure_logging
 from telemetry import ProcessStatus, process_id
+from telemetry.tasks import TaskCount
 
 if TYPE_CHECKING:
     from quart import Blueprint
@@ -131,21 +132,26 @@ async def run_server(
         "parley", trap_signals=trap_signals, shutdown_timeout=settings.shutdown_grace_s + 5
     ) as system:
         status.add_snapshot_section(lambda: {"actors": system.snapshot(limit_per_registry=50)})
-        status.add_gauges(partial(_actor_gauges, system, status))
-        status.add_gauges(partial(_task_gauge, status))
-        served = await _start(system, settings, status)
-        log.info(
-            "parley serving",
-            extra={
-                "role": settings.role.value,
-                "http": settings.http_base_url,
-                "ws": served.ws_url or None,
-            },
-        )
-        if freeze_startup_heap:
-            _freeze_startup_heap()
-        task_status.started(served)
-        await trio.sleep_forever()
+        status.add_gauges(partial(_restarts_gauge, system, status))
+        status.add_gauges(partial(_mailbox_gauge, system, status), scrape_only=True)
+        tasks = TaskCount.install()
+        try:
+            status.add_gauges(lambda: status.metrics.trio_tasks.set(tasks.alive))
+            served = await _start(system, settings, status)
+            log.info(
+                "parley serving",
+                extra={
+                    "role": settings.role.value,
+                    "http": settings.http_base_url,
+                    "ws": served.ws_url or None,
+                },
+            )
+            if freeze_startup_heap:
+                _freeze_startup_heap()
+            task_status.started(served)
+            await trio.sleep_forever()
+        finally:
+            tasks.uninstall()
 
 
 async def _start(system: ActorSystem, settings: Settings, status: ProcessStatus) -> Served:
@@ -219,36 +225,12 @@ def _check_ports_free(settings: Settings) -> None:
                 ) from None
 
 
-def _actor_gauges(system: ActorSystem, status: ProcessStatus) -> None:
-    restarts = 0
-    deepest = 0
-    for node in system.snapshot(limit_per_registry=10_000):
-        restarts += int(node.get("restarts") or 0)
-        mailbox = node.get("mailbox")
-        if isinstance(mailbox, dict):
-            deepest = max(deepest, int(mailbox.get("depth") or 0))
-    status.metrics.actor_restarts.set(restarts)
-    status.metrics.mailbox_depth.set(deepest)
+def _restarts_gauge(system: ActorSystem, status: ProcessStatus) -> None:
+    status.metrics.actor_restarts.set(system.restarts)
 
 
-def _task_gauge(status: ProcessStatus) -> None:
-    """Trio tasks alive, by a walk of the task tree from the root: a few ms with tens of
-    thousands of tasks, paid at a scrape or heartbeat, never per message (the soak bench
-    watches it for leaks)."""
-    try:
-        root = trio.lowlevel.current_root_task()
-    except RuntimeError:  # refreshed outside Trio (a test reading the registry): no figure
-        return
-    if root is None:
-        return
-    count = 0
-    stack = [root]
-    while stack:
-        task = stack.pop()
-        count += 1
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    status.metrics.trio_tasks.set(count)
+def _mailbox_gauge(system: ActorSystem, status: ProcessStatus) -> None:
+    status.metrics.mailbox_depth.set(system.deepest_mailbox())
 
 
 async def _ensure_topics(settings: Settings, kafka: KafkaOptions) -> None:

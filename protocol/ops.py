@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 __all__ = [
@@ -106,7 +106,9 @@ class ProcessAnnouncement:
         }
 
     def to_doc(self) -> dict[str, Any]:
-        doc = asdict(self)
+        # Shallow: the nested values are the announcer's fresh JSON-shaped data, only read
+        # from here on. asdict()'s deep copy of the actor tree took 3-8 ms of each heartbeat.
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
         doc["_id"] = doc.pop("process_id")
         doc["state"] = self.state.value
         return doc

@@ -36,6 +36,7 @@ class ProcessStatus:
     readiness: Readiness = field(default_factory=Readiness)
     _probes: dict[str, Probe] = field(default_factory=dict)
     _gauges: list[Callable[[], None]] = field(default_factory=list)
+    _scrape_gauges: list[Callable[[], None]] = field(default_factory=list)
     _sections: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
     _partitions: dict[str, Callable[[], list[str]]] = field(default_factory=dict)
     _plugins: list[Callable[[], list[dict[str, Any]]]] = field(default_factory=list)
@@ -45,9 +46,11 @@ class ProcessStatus:
         self.readiness.register(name)
         self._probes[name] = probe
 
-    def add_gauges(self, refresh: Callable[[], None]) -> None:
-        """Sets gauges from live state just before `/metrics` is read."""
-        self._gauges.append(refresh)
+    def add_gauges(self, refresh: Callable[[], None], *, scrape_only: bool = False) -> None:
+        """Sets gauges from live state just before `/metrics` is read and, unless
+        `scrape_only` (a refresh that walks every actor: milliseconds with the event loop
+        stopped), before each heartbeat of the process's announcement."""
+        (self._scrape_gauges if scrape_only else self._gauges).append(refresh)
 
     def add_snapshot_section(self, section: Callable[[], dict[str, Any]]) -> None:
         """Adds keys to the `/api/v1/server` snapshot."""
@@ -74,9 +77,14 @@ class ProcessStatus:
             ok, detail = probe()
             self.readiness.set(name, ok, detail)
 
-    def refresh_gauges(self) -> None:
+    def refresh_gauges(self, *, scrape: bool = True) -> None:
+        """All gauges for a scrape; without `scrape`, only those cheap enough for every
+        heartbeat."""
         for refresh in self._gauges:
             refresh()
+        if scrape:
+            for refresh in self._scrape_gauges:
+                refresh()
 
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = {

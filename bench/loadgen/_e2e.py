@@ -42,15 +42,29 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
     all_delivered = asyncio.Event()
 
     marker = text_marker(run)
+    # `trace`: per message, [sent, answered, first delivered, last delivered] as seconds after
+    # it was due, to tell which leg a stall is on (bench.e2e_trace reads it).
+    trace: dict[int, list[float]] | None = {} if job.get("trace") else None
+
+    def traced(k: int) -> list[float]:
+        assert trace is not None
+        return trace.setdefault(k, [float("nan")] * 4)
 
     def on_raw(_client: WsClient, payload: bytes) -> bool:
         hits = marker.findall(payload)
         if not hits:
             return False
         now = time.perf_counter()
-        for k in hits:
-            latencies.append(now - (t0 + int(k) / rate))
-            seen.add(int(k))
+        for hit in hits:
+            k = int(hit)
+            since_due = now - (t0 + k / rate)
+            latencies.append(since_due)
+            seen.add(k)
+            if trace is not None:
+                legs = traced(k)
+                if legs[2] != legs[2]:  # NaN: the first delivery
+                    legs[2] = since_due
+                legs[3] = since_due
         state["deliveries"] += len(hits)
         if state["deliveries"] >= expected:
             all_delivered.set()
@@ -104,11 +118,16 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
             )
             state["max_lag"] = max(state["max_lag"], time.perf_counter() - (t0 + k / rate))
             sent_at = time.perf_counter()
+            if trace is not None:
+                traced(k)[0] = sent_at - (t0 + k / rate)
             try:
                 # A post the server closed the connection on unanswered is sent again on a new
                 # one: its latency runs from the first send.
                 status, _ = await client.request("POST", path, body, header)
-                post_latencies.append(time.perf_counter() - sent_at)
+                answered_at = time.perf_counter()
+                post_latencies.append(answered_at - sent_at)
+                if trace is not None:
+                    traced(k)[1] = answered_at - (t0 + k / rate)
             except ConnectFailed as exc:  # the server is gone
                 errors[str(exc)[:120]] += 1
                 return
@@ -153,7 +172,16 @@ async def e2e(job: dict[str, Any]) -> dict[str, Any]:
     for c in pool:
         c.close()
     accepted = sum(v for s, v in statuses.items() if 200 <= s < 300)
+    extra: dict[str, Any] = {}
+    if trace is not None:
+        # JSON has no NaN: a leg that never happened is null.
+        extra["trace"] = [
+            [k, *(None if v != v else round(v, 6) for v in legs)]
+            for k, legs in sorted(trace.items())
+        ]
+        extra["t0_unix"] = time.time() - (time.perf_counter() - t0)
     return {
+        **extra,
         "rate": rate,
         "sent": total - unsent,
         "unsent": unsent,

@@ -152,6 +152,7 @@ async def test_a_crashed_actor_restarts_in_place(autojump_clock: trio.abc.Clock)
         await trio.sleep(1)
         assert registry.get("t") is ref
         assert ref.restarts == 1
+        assert system.restarts == 1  # the process's total, kept without a walk
         assert await total(registry, "t") == 1
 
 
@@ -178,6 +179,29 @@ async def test_a_registry_that_gives_up_forgets_live_actors(autojump_clock: trio
         assert not first.alive
         assert "a" not in registry
         assert await registry.ask("a", lambda reply: Get(reply)) == 0
+
+
+async def test_the_deepest_mailbox_is_found_below_supervisors_and_registries() -> None:
+    gate = trio.Event()
+
+    class Held(Actor[int]):
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        async def receive(self, msg: int) -> None:
+            await gate.wait()
+
+    async with open_actor_system() as system:
+        assert system.deepest_mailbox() == 0
+        registry = await system.start_registry("threads", Held)
+        for _ in range(4):
+            registry.tell("a", 1)  # the first is taken and held, three wait
+        registry.tell("b", 1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.deepest_mailbox() == 3
+        gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.deepest_mailbox() == 0
 
 
 async def test_snapshot_lists_registry_counts() -> None:
