@@ -114,3 +114,19 @@ async def test_a_hung_store_does_not_hold_up_the_stop(autojump_clock: trio.abc.C
             await start_service(system, "announcer", _announcer(system, board))
             await trio.sleep(2.0)
     assert board.announced == []
+
+
+async def test_a_heartbeat_refreshes_only_the_cheap_gauges() -> None:
+    """A scrape-only refresh (a walk of every actor) never runs on the 2 s heartbeat."""
+    calls = {"cheap": 0, "walk": 0}
+    async with open_actor_system() as system:
+        announcer = _announcer(system, FakeBoard())
+        status = announcer._status
+        status.add_gauges(lambda: calls.__setitem__("cheap", calls["cheap"] + 1))
+        status.add_gauges(lambda: calls.__setitem__("walk", calls["walk"] + 1), scrape_only=True)
+        status.metrics.ws_connections.set(3)
+        announced = announcer.announcement()
+        assert calls == {"cheap": 1, "walk": 0}
+        assert announced.connections == 3
+        status.refresh_gauges()  # what /metrics does
+        assert calls == {"cheap": 2, "walk": 1}
