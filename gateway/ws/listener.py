@@ -47,6 +47,7 @@ from gateway.ws._interfaces import PlainHttp
 from gateway.ws._options import WsOptions
 from gateway.ws._origin import WsOriginPolicy, is_loopback_host
 from gateway.ws._outbox import Outbox
+from gateway.ws._rounds import Round
 from gateway.ws._server import WsServer
 from gateway.ws.connection import ConnectionActor
 from gateway.ws.protocol import (
@@ -69,6 +70,8 @@ _HANDSHAKE_BYTES = 16_384
 WS_PATH = "/ws"
 # A connection whose first request begins so is plain HTTP (a WebSocket handshake is a GET).
 _POST = b"POST "
+# The heartbeat's step: each step handles the connections whose turn came since the last.
+_SLICE_S = 0.05
 _CAN_SEND_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
 
@@ -125,21 +128,20 @@ async def serve_websockets(
 
 async def _heartbeat(live: set[RawConnection], opts: WsOptions) -> None:
     """One task for all connections (no timer each): token expiry every ``expiry_check_s``,
-    pings to quiet peers and dropping of silent ones every ``ping_interval_s``."""
+    pings to quiet peers and dropping of silent ones every ``ping_interval_s``, each spread
+    over its period in slices (gateway/ws/_rounds.py)."""
     interval = opts.ping_interval_s
-    tick = min(opts.expiry_check_s, interval)
-    next_ping = trio.current_time() + interval
+    expiry: Round[RawConnection] = Round(opts.expiry_check_s)
+    pings: Round[RawConnection] = Round(interval)
+    tick = min(_SLICE_S, opts.expiry_check_s / 4, interval / 4)
     while True:
         await trio.sleep(tick)
         now = trio.current_time()
-        ping = now >= next_ping
-        if ping:
-            next_ping = now + interval
-        for conn in list(live):
+        for conn in expiry.due(live, now):
             if conn.actor is not None:
                 conn.actor.check_deadlines()
-            if ping:
-                conn.heartbeat(now, interval)
+        for conn in pings.due(live, now):
+            conn.heartbeat(now, interval)
 
 
 def _public_ws_url(public_url: str, bind_host: str, port: int, *, secure: bool = False) -> str:
