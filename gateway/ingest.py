@@ -7,13 +7,15 @@ store here; the core does that exactly once, later, from Kafka.
 Retries: with a `client_msg_id` the message_id is derived from (sender, client_msg_id), so a
 retry through any gateway, before or after a crash, names the same message and the store's
 unique index keeps one copy. A retry with *different* text is refused with 409 when this
-gateway remembers the first (its last 50,000 posts); elsewhere the first text stands.
+gateway remembers the first (its posts of the last two minutes, at most 50,000); elsewhere the
+first text stands.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["Accepted", "AcceptedChange", "Ingest", "message_id_for"]
 
 _RECENT_POSTS = 50_000
+# Retries come within seconds; the memory follows the current post rate rather than growing
+# for as long as 50,000 posts take to arrive (8 minutes at 100 posts/s, the soak's rate).
+_REMEMBER_S = 120.0
 # Records awaiting the broker's ack beyond which a new post is refused with 503 rather than
 # queued: a client told to retry later is better served than one whose request hangs.
 OVERLOAD_IN_FLIGHT = 8_000
@@ -116,8 +121,8 @@ class Ingest:
         self._rate = rate_limiter
         self._metrics = metrics
         self._readiness = readiness
-        # (sender, client_msg_id) → digest of what was accepted, for 409 on reuse.
-        self._recent: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        # (sender, client_msg_id) → (digest of what was accepted, when), for 409 on reuse.
+        self._recent: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
 
     async def accept(
         self,
@@ -215,16 +220,21 @@ class Ingest:
         # grows). A reuse this gateway does not remember names the same message_id, so the
         # store keeps the first text and the retry is answered as a duplicate.
         seen = self._recent.get((user, client_msg_id))
-        if seen is not None and seen != _digest(thread_id, text):
+        fresh = seen is not None and time.monotonic() - seen[1] <= _REMEMBER_S
+        if fresh and seen is not None and seen[0] != _digest(thread_id, text):
             raise Conflict(
                 "client_msg_id was already used for a different message; use a new one",
                 field="client_msg_id",
             )
 
     def _remember(self, user: str, client_msg_id: str, thread_id: str, text: str) -> None:
-        self._recent[(user, client_msg_id)] = _digest(thread_id, text)
-        if len(self._recent) > _RECENT_POSTS:
-            self._recent.popitem(last=False)
+        now = time.monotonic()
+        recent = self._recent
+        recent[(user, client_msg_id)] = (_digest(thread_id, text), now)
+        recent.move_to_end((user, client_msg_id))
+        cutoff = now - _REMEMBER_S
+        while len(recent) > _RECENT_POSTS or next(iter(recent.values()))[1] < cutoff:
+            recent.popitem(last=False)
 
     async def accept_change(
         self,

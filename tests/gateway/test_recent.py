@@ -139,3 +139,56 @@ def test_runs_keep_the_newest_messages_and_the_most_recent_threads() -> None:
     # An eviction invalidates store reads that began before it.
     mem.learn_page("t9", 0, [], reached_newest=True, generation=generation)
     assert mem.page("t9", 0, 10) is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def aged(max_age_s: float) -> tuple[RecentMessages, Clock]:
+    clock = Clock()
+    return RecentMessages(Epoch(), max_age_s=max_age_s, clock=clock), clock
+
+
+def test_a_busy_thread_keeps_only_what_it_learned_within_the_age() -> None:
+    mem, clock = aged(10.0)
+    for seq in range(1, 31):  # one a second for 30 s
+        mem.observe(msg(seq))
+        clock.now += 1.0
+    # seq k was learned at 1000 + k - 1; when seq 30 came (1029) everything before 1019 went,
+    # and seq 20, exactly 10 s old, stayed.
+    assert mem.page("t1", 18, 100) is None
+    assert seqs(mem.page("t1", 19, 100)) == list(range(20, 31))
+
+
+def test_a_quiet_thread_is_forgotten_once_all_it_kept_aged_out() -> None:
+    mem, clock = aged(10.0)
+    mem.observe(msg(1, "quiet"))
+    mem.observe(msg(2, "quiet"))
+    clock.now += 5.0
+    mem.observe(msg(1, "busy"))
+    generation = mem.generation()
+    clock.now += 6.0  # quiet's messages are 11 s old, busy's 6 s
+    mem.observe(msg(2, "busy"))
+    assert mem.page("quiet", 0, 10) is None
+    assert seqs(mem.page("busy", 0, 10)) == [1, 2]
+    # Forgetting a thread invalidates store reads that began before it, as an eviction does.
+    mem.learn_page("t9", 0, [], reached_newest=True, generation=generation)
+    assert mem.page("t9", 0, 10) is None
+
+
+def test_events_learned_from_a_store_page_age_like_consumed_ones() -> None:
+    mem, clock = aged(10.0)
+    generation = mem.generation()
+    mem.learn_page("t1", 0, [msg(1), msg(2)], reached_newest=True, generation=generation)
+    clock.now += 5.0
+    mem.observe(msg(3))
+    assert seqs(mem.page("t1", 0, 10)) == [1, 2, 3]
+    clock.now += 6.0
+    mem.observe(msg(4))  # 1 and 2 were learned 11 s ago
+    assert mem.page("t1", 0, 10) is None
+    assert seqs(mem.page("t1", 2, 10)) == [3, 4]
