@@ -352,6 +352,17 @@ def _getter(http: httpx.Client, path: str, params: dict[str, int]) -> Callable[[
     return lambda: http.get(path, params=params).raise_for_status()
 
 
+def _last_seqs(store: Any, threads: dict[str, int]) -> dict[str, int]:
+    async def read() -> dict[str, int]:
+        await store.start()
+        try:
+            return {t: await store.last_seq(t) for t in threads}
+        finally:
+            await store.close()
+
+    return trio.run(read)
+
+
 def _paired(
     pair: Sequence[tuple[str, Callable[[], object]]], queries: int, limit_s: float, at_least: int
 ) -> dict[str, Any]:
@@ -496,6 +507,8 @@ def measure_long_thread(
                         store, (control, long), run, queries, query_limit_s, min_queries
                     ),
                 }
+                # The inserts measured took the next seqs of both threads.
+                top.update(_last_seqs(store, top))
                 print(orjson.dumps(row).decode(), file=sys.stderr, flush=True)
                 out.append(row)
                 on_row(row)
