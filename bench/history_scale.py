@@ -48,6 +48,7 @@ import orjson
 import pymongo
 import trio
 
+from adapters import StoreError
 from bench._errors import BenchError
 from bench._targets import ParleyTarget
 
@@ -368,22 +369,35 @@ def _paired(
 ) -> dict[str, Any]:
     """The two calls alternately (control first), as in `_interleaved`; quantiles and ratios."""
     samples: dict[str, list[float]] = {name: [] for name, _ in pair}
+    failed: dict[str, list[str]] = {name: [] for name, _ in pair}
     deadline = time.monotonic() + limit_s
     done = 0
     while done < queries and (done < at_least or time.monotonic() < deadline):
         for name, call in pair:
             start = time.perf_counter()
-            call()
+            try:
+                call()
+            except httpx.HTTPError as exc:
+                # A page that fails (the store's 10 s socket timeout: HTTP 500) is a figure
+                # too: counted, and left out of the quantiles.
+                failed[name].append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
             samples[name].append(time.perf_counter() - start)
         done += 1
+    return _compared(samples, failed)
+
+
+def _compared(samples: dict[str, list[float]], failed: dict[str, list[str]]) -> dict[str, Any]:
     (lo_name, lo_s), (hi_name, hi_s) = samples.items()
-    lo, hi = quantiles(lo_s), quantiles(hi_s)
-    return {
-        lo_name: lo,
-        hi_name: hi,
-        "p50_ratio": round(hi["p50_ms"] / lo["p50_ms"], 2),
-        "p99_ratio": round(hi["p99_ms"] / lo["p99_ms"], 2),
-    }
+    out: dict[str, Any] = {lo_name: quantiles(lo_s), hi_name: quantiles(hi_s)}
+    for name, errors in failed.items():
+        if errors:
+            out[name] = {**out[name], "failed": len(errors), "first_error": errors[0]}
+    lo, hi = out[lo_name], out[hi_name]
+    if lo.get("count") and hi.get("count"):
+        out["p50_ratio"] = round(hi["p50_ms"] / lo["p50_ms"], 2)
+        out["p99_ratio"] = round(hi["p99_ms"] / lo["p99_ms"], 2)
+    return out
 
 
 def _store_paired(
@@ -399,6 +413,9 @@ def _store_paired(
         "store_last_seq": {"control_10k": [], "long": []},
         "store_insert_assign_seq": {"control_10k": [], "long": []},
     }
+    failed: dict[str, dict[str, list[str]]] = {
+        figure: {"control_10k": [], "long": []} for figure in timings
+    }
 
     async def measure() -> None:
         await store.start()
@@ -409,27 +426,22 @@ def _store_paired(
                 while done < queries and (done < at_least or time.monotonic() < deadline):
                     for name, thread in zip(("control_10k", "long"), threads, strict=True):
                         start = time.perf_counter()
-                        if figure == "store_last_seq":
-                            await store.last_seq(thread)
-                        else:
-                            one = _message(thread, 0, f"{run}-w{done}")
-                            await store.insert_message(one, assign_seq=True)
+                        try:
+                            if figure == "store_last_seq":
+                                await store.last_seq(thread)
+                            else:
+                                one = _message(thread, 0, f"{run}-w{done}")
+                                await store.insert_message(one, assign_seq=True)
+                        except StoreError as exc:
+                            failed[figure][name].append(f"{type(exc).__name__}: {exc}"[:200])
+                            continue
                         timings[figure][name].append(time.perf_counter() - start)
                     done += 1
         finally:
             await store.close()
 
     trio.run(measure)
-    out: dict[str, Any] = {}
-    for figure, by_thread in timings.items():
-        lo, hi = quantiles(by_thread["control_10k"]), quantiles(by_thread["long"])
-        out[figure] = {
-            "control_10k": lo,
-            "long": hi,
-            "p50_ratio": round(hi["p50_ms"] / lo["p50_ms"], 2),
-            "p99_ratio": round(hi["p99_ms"] / lo["p99_ms"], 2),
-        }
-    return out
+    return {figure: _compared(timings[figure], failed[figure]) for figure in timings}
 
 
 def measure_long_thread(
@@ -625,8 +637,9 @@ def _print_long(r: dict[str, Any]) -> None:
         lo, hi = f["control_10k"], f["long"]
         print(
             f"  {figure:26} p50 {lo.get('p50_ms', 0):8.1f} -> {hi.get('p50_ms', 0):8.1f} ms"
-            f" (x{f['p50_ratio']})  p99 {lo.get('p99_ms', 0):8.1f} -> {hi.get('p99_ms', 0):8.1f} ms"
-            f" (x{f['p99_ratio']})  n={hi['count']}"
+            f" (x{f.get('p50_ratio', '-')})  p99 {lo.get('p99_ms', 0):8.1f} ->"
+            f" {hi.get('p99_ms', 0):8.1f} ms (x{f.get('p99_ratio', '-')})  n={hi['count']}"
+            f" failed={hi.get('failed', 0)}"
         )
 
 
