@@ -239,7 +239,8 @@ def backfill(messages: Collection[Doc], marks: Collection[Doc], known: KnownMark
     idempotent (a second run, or two processes at once, set the same values). Returns how
     many rows it set. A read of the collection per slice (FerretDB filters `$exists` itself),
     then one update by ``_id`` per row (the lookup FerretDB serves from an index; single
-    updates, see `mark`): measured about 350 rows/s on FerretDB over PostgreSQL here."""
+    updates, see `mark`): measured 470 rows/s on FerretDB over PostgreSQL here (20,000 rows
+    in 43 s), so a million rows hold the store's first start for about 35 minutes."""
     done = 0
     tops: dict[str, int] = {}
     missing = {FIELD: {"$exists": False}, "seq": {"$exists": True}}
