@@ -1,13 +1,16 @@
 """Records ↔ BSON documents: the one place that knows how the store lays out what it keeps.
 
-    messages   {message_id, thread_id, seq, sender_id, text, created_at[, client_msg_id]
-                [, edited_at, change_seq][, deleted_at, deleted_by, change_seq]}
+    messages   {message_id, thread_id, seq, thread_bucket, sender_id, text, created_at
+                [, client_msg_id][, edited_at, change_seq][, deleted_at, deleted_by, change_seq]}
                ↔ protocol.events.MessageEvent (its `type` tag is not stored); a deleted
                message is a tombstone: its seq stays, its text is ""
                changes share the collection (so the unique (thread_id, seq) and message_id
                indexes number and fence them like messages):
-               {message_id: change_id, thread_id, seq, kind: "edit"|"delete", target_id,
-                actor_id, created_at[, text]}
+               {message_id: change_id, thread_id, seq, thread_bucket, kind: "edit"|"delete",
+                target_id, actor_id, created_at[, text]}
+               thread_bucket = "<thread_id> <seq // BUCKET>": the one equality a page, a
+               replay and the last seq find a thread's rows by (see _buckets); rows stored
+               before it get it from the store's schema step (_buckets.backfill)
                ↔ protocol.events.MessageEdited / MessageDeleted (an edit's text is
                blanked when its message is deleted)
     threads    {thread_id, title, members, created_by, created_at[, archived]}
@@ -15,9 +18,9 @@
                adds that on insert, see _store.py)
 
 The field names and types are those of every document stored so far and of the indexes
-(`message_id`, `(thread_id, seq)`, `created_at`, `members`): change them here and existing
-data no longer reads back. A field a document lacks reads as the record's default; fields
-the records do not know are ignored on read.
+(`message_id`, `(thread_id, seq)`, `thread_bucket`, `created_at`, `members`): change them
+here and existing data no longer reads back. A field a document lacks reads as the record's
+default; fields the records do not know are ignored on read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from protocol.events import MessageChange, MessageDeleted, MessageEdited, Messag
 from protocol.records import ThreadRecord
 
 __all__ = [
+    "BUCKET",
+    "BUCKET_FIELD",
+    "bucket_key",
     "change_document",
     "change_from_document",
     "is_change",
@@ -40,6 +46,15 @@ __all__ = [
 ]
 
 Doc = dict[str, Any]
+# Seqs per bucket. A page of 50 (the default) spans one or two buckets: 100 rows of ~300 bytes
+# read for it cost less than one more round trip would.
+BUCKET = 100
+BUCKET_FIELD = "thread_bucket"
+
+
+def bucket_key(thread_id: str, bucket: int) -> str:
+    # Ids are [A-Za-z0-9._:@-]; the bucket is the last space-separated part either way.
+    return f"{thread_id} {bucket}"
 
 
 def message_document(message: MessageEvent) -> Doc:
@@ -47,6 +62,7 @@ def message_document(message: MessageEvent) -> Doc:
         "message_id": message.message_id,
         "thread_id": message.thread_id,
         "seq": message.seq,
+        BUCKET_FIELD: bucket_key(message.thread_id, message.seq // BUCKET),
         "sender_id": message.sender_id,
         "text": message.text,
         "created_at": message.created_at,
@@ -84,6 +100,7 @@ def change_document(change: MessageChange) -> Doc:
         "message_id": change.change_id,
         "thread_id": change.thread_id,
         "seq": change.seq,
+        BUCKET_FIELD: bucket_key(change.thread_id, change.seq // BUCKET),
         "target_id": change.message_id,
     }
     if isinstance(change, MessageEdited):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,8 +40,12 @@ from protocol.domain import (
 )
 from protocol.events import MessageDeleted, MessageEdited
 
+from . import _buckets
 from ._backoff import backoff_delays
 from ._codec import (
+    BUCKET,
+    BUCKET_FIELD,
+    bucket_key,
     change_document,
     change_from_document,
     is_change,
@@ -83,6 +88,9 @@ _PENDING = "outbox_pending"
 _MAX_PAGE = 500
 # Read markers: one document per (user, thread), `_id` = _read_key(...).
 _READS = "read_markers"
+# Schema steps done once per database: `_id` = the step's name.
+_SCHEMA = "schema_steps"
+_BACKFILL_STEP = "thread_bucket"
 
 
 class MongoStore:
@@ -98,6 +106,7 @@ class MongoStore:
         self._db: Database[Doc] | None = None
         self._schema_ready = trio.Event()
         self._seq_locks: dict[str, list[Any]] = {}
+        self._known_marks = _buckets.KnownMarks()
         # Batches of many threads arriving together share one write (see _group_insert).
         self._group_insert = GroupInsert(self._write_leading)
         self._stop_requested = trio.Event()
@@ -615,7 +624,7 @@ class MongoStore:
         assert self._db is not None
         self._db.command("ping")
         existing = set(self._db.list_collection_names())
-        for name in ("messages", "threads", "users", _READS):
+        for name in ("messages", "threads", "users", _READS, _buckets.MARKS, _SCHEMA):
             if name not in existing:
                 # Another process may create it first.
                 with contextlib.suppress(CollectionInvalid, OperationFailure):
@@ -626,20 +635,43 @@ class MongoStore:
             [("thread_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="thread_seq_unique"
         )
         msgs.create_index([("created_at", ASCENDING)], name="created_at")
+        # MongoDB's index for the bucket reads; on FerretDB the GIN index of
+        # infra/postgres/indexes.sql serves them (its own btree here cannot serve `@>`).
+        msgs.create_index([(BUCKET_FIELD, ASCENDING)], name=BUCKET_FIELD)
         threads.create_index([("thread_id", ASCENDING)], unique=True, name="thread_id_unique")
         threads.create_index([("members", ASCENDING)], name="members")
         threads.create_index([("created_at", ASCENDING)], name="created_at")
+        self._backfill_buckets()
+
+    def _backfill_buckets(self) -> None:
+        """Rows stored before `thread_bucket` get it (and their threads a mark) on the first
+        start of this version; a page, a replay or last_seq would not see a row without it.
+        Done once per database (a `schema_steps` document says so, since finding rows without
+        the field reads the whole collection on FerretDB); two processes starting together
+        both run it harmlessly. Rows an older version still writes after this ran lack the
+        field: stop the older writers before the first start of this version."""
+        steps = self._collection(_SCHEMA)
+        if steps.find_one({"_id": _BACKFILL_STEP}) is not None:
+            return
+        started = time.monotonic()
+        done = _buckets.backfill(self._messages(), self._marks(), self._known_marks)
+        log.info("thread_bucket backfill: %d rows in %.1f s", done, time.monotonic() - started)
+        steps.update_one({"_id": _BACKFILL_STEP}, {"$set": {"rows": done}}, upsert=True)
+
+    def _marks(self) -> Collection[Doc]:
+        return self._collection(_buckets.MARKS)
+
+    def _mark(self, docs: Sequence[Doc]) -> None:
+        _buckets.mark(self._marks(), self._known_marks, _buckets.tops_of(docs))
 
     def _last_seq(self, thread_id: str) -> int:
-        top = self._messages().find_one(
-            {"thread_id": thread_id}, {"seq": 1}, sort=[("seq", DESCENDING)]
-        )
-        return int(top["seq"]) if top is not None and "seq" in top else 0
+        return _buckets.last_seq(self._messages(), self._marks(), self._known_marks, thread_id)
 
     def _insert_message(self, doc: Doc, assign_seq: bool) -> StoredMessage:
         for _ in range(_SEQ_RETRIES):
             if assign_seq:
                 doc["seq"] = self._last_seq(doc["thread_id"]) + 1
+                doc[BUCKET_FIELD] = bucket_key(doc["thread_id"], doc["seq"] // BUCKET)
             attempt = dict(doc)  # insert_one adds _id to the dict it is given
             try:
                 self._messages().insert_one(attempt)
@@ -653,6 +685,7 @@ class MongoStore:
                         f"seq {doc.get('seq')} of thread {doc['thread_id']} is taken"
                     ) from None
                 continue
+            self._mark([attempt])
             return StoredMessage(message_from_document(attempt), duplicate=False)
         raise SeqConflictError(
             f"no free seq for thread {doc['thread_id']} after {_SEQ_RETRIES} tries"
@@ -670,6 +703,7 @@ class MongoStore:
             raise SeqConflictError(
                 f"seq {doc['seq']} of thread {doc['thread_id']} is taken"
             ) from None
+        self._mark([doc])
         return StoredChange(change_from_document(doc), duplicate=False)
 
     def _apply_to_message(self, change: MessageChange) -> None:
@@ -728,38 +762,33 @@ class MongoStore:
                     or any(e.get("code") != 11000 for e in clashes)
                 ):
                     raise
-                return done + min(int(e["index"]) for e in clashes)
+                stored = done + min(int(e["index"]) for e in clashes)
+                self._mark(docs[:stored])
+                return stored
             done += len(part)
+        self._mark(docs)
         return done
 
     def _history(
         self, thread_id: str, after_seq: int | None, before_seq: int | None, limit: int
     ) -> HistoryPage:
-        query: Doc = {"thread_id": thread_id}
+        rows, more = _buckets.page(
+            self._messages(),
+            self._marks(),
+            self._known_marks,
+            thread_id,
+            after_seq,
+            before_seq,
+            limit,
+        )
+        messages, changes = _split(rows)
         if after_seq is not None:
-            query["seq"] = {"$gt": after_seq}
-            if before_seq is not None:
-                query["seq"]["$lt"] = before_seq
-            rows = list(
-                self._messages().find(query, {"_id": 0}).sort("seq", ASCENDING).limit(limit + 1)
-            )
-            more = len(rows) > limit
-            rows = rows[:limit]
-            messages, changes = _split(rows)
             return HistoryPage(
                 messages,
                 changes=changes,
                 next_before_seq=rows[0]["seq"] if rows and after_seq > 0 else None,
                 next_after_seq=rows[-1]["seq"] if rows and more else None,
             )
-        if before_seq is not None:
-            query["seq"] = {"$lt": before_seq}
-        rows = list(
-            self._messages().find(query, {"_id": 0}).sort("seq", DESCENDING).limit(limit + 1)
-        )
-        more = len(rows) > limit
-        rows = rows[:limit][::-1]
-        messages, changes = _split(rows)
         return HistoryPage(
             messages,
             changes=changes,

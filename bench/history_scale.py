@@ -15,6 +15,16 @@ state directory, GIN indexes from `infra/postgres/indexes.sql`); after each load
 for autovacuum to finish and runs `VACUUM ANALYZE` (`settle_s`), so that the page is measured on
 a store at rest. SQLite is a FerretDB of its own on SQLite files. `rest_replay_after_seq` is
 `GET ...?after_seq=0`, the store call a WebSocket subscribe replays with.
+
+`--long-thread`: the same sizes in ONE thread instead of spread over 1,000. Two threads made
+through REST: a control thread loaded to 10,000 messages once, and the measured thread loaded to
+each size, both through the store's own write (`MongoStore.insert_new_messages`, as the
+sequencer writes, so every field and mark the store keeps is there). At each size every figure
+is taken alternately on the two threads, so both see the same moment of a shared machine: REST
+latest page, REST page before the thread's middle seq, REST page after the middle seq (the
+store call a subscribe replays with), the store's `last_seq`, and an `insert_message` with
+`assign_seq` (which reads the last seq first: the write path). Each row gives both threads'
+p50/p99 and the ratios.
 """
 
 from __future__ import annotations
@@ -36,7 +46,9 @@ from typing import Any
 import httpx
 import orjson
 import pymongo
+import trio
 
+from adapters import StoreError
 from bench._errors import BenchError
 from bench._targets import ParleyTarget
 
@@ -291,6 +303,232 @@ def measure_backend(
     return out
 
 
+# --- one long thread -----------------------------------------------------------------------------
+LONG_BATCH = 1000
+
+
+def _store(mongo: str, database: str) -> Any:
+    from adapters import MongoStore
+    from adapters._options import StoreOptions
+
+    return MongoStore(StoreOptions(uri=mongo, write_majority=False, database=database))
+
+
+def _message(thread: str, seq: int, run: str) -> Any:
+    from protocol.events import MessageEvent
+
+    return MessageEvent(
+        thread_id=thread,
+        seq=seq,
+        message_id=f"{run}-{thread}-{seq}",
+        sender_id="bench-filler",
+        text=f"filler {seq} " + "x" * 90,
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+    )
+
+
+def _load_thread(store: Any, thread: str, first: int, last: int, run: str, limit_s: float) -> int:
+    """Seqs first..last into `thread` through the store's batch write; the last seq stored."""
+
+    async def load() -> int:
+        await store.start()
+        try:
+            deadline = time.monotonic() + limit_s
+            seq = first
+            while seq <= last and time.monotonic() < deadline:
+                upto = min(last, seq + LONG_BATCH - 1)
+                batch = [_message(thread, k, run) for k in range(seq, upto + 1)]
+                stored = await store.insert_new_messages(batch)
+                if stored != len(batch):
+                    raise BenchError(f"load of {thread}: {stored} of {len(batch)} stored at {seq}")
+                seq = upto + 1
+            return seq - 1
+        finally:
+            await store.close()
+
+    return trio.run(load)
+
+
+def _getter(http: httpx.Client, path: str, params: dict[str, int]) -> Callable[[], object]:
+    return lambda: http.get(path, params=params).raise_for_status()
+
+
+def _last_seqs(store: Any, threads: dict[str, int]) -> dict[str, int]:
+    async def read() -> dict[str, int]:
+        await store.start()
+        try:
+            return {t: await store.last_seq(t) for t in threads}
+        finally:
+            await store.close()
+
+    return trio.run(read)
+
+
+def _paired(
+    pair: Sequence[tuple[str, Callable[[], object]]], queries: int, limit_s: float, at_least: int
+) -> dict[str, Any]:
+    """The two calls alternately (control first), as in `_interleaved`; quantiles and ratios."""
+    samples: dict[str, list[float]] = {name: [] for name, _ in pair}
+    failed: dict[str, list[str]] = {name: [] for name, _ in pair}
+    deadline = time.monotonic() + limit_s
+    done = 0
+    while done < queries and (done < at_least or time.monotonic() < deadline):
+        for name, call in pair:
+            start = time.perf_counter()
+            try:
+                call()
+            except httpx.HTTPError as exc:
+                # A page that fails (the store's 10 s socket timeout: HTTP 500) is a figure
+                # too: counted, and left out of the quantiles.
+                failed[name].append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            samples[name].append(time.perf_counter() - start)
+        done += 1
+    return _compared(samples, failed)
+
+
+def _compared(samples: dict[str, list[float]], failed: dict[str, list[str]]) -> dict[str, Any]:
+    (lo_name, lo_s), (hi_name, hi_s) = samples.items()
+    out: dict[str, Any] = {lo_name: quantiles(lo_s), hi_name: quantiles(hi_s)}
+    for name, errors in failed.items():
+        if errors:
+            out[name] = {**out[name], "failed": len(errors), "first_error": errors[0]}
+    lo, hi = out[lo_name], out[hi_name]
+    if lo.get("count") and hi.get("count"):
+        out["p50_ratio"] = round(hi["p50_ms"] / lo["p50_ms"], 2)
+        out["p99_ratio"] = round(hi["p99_ms"] / lo["p99_ms"], 2)
+    return out
+
+
+def _store_paired(
+    store: Any,
+    threads: tuple[str, str],
+    run: str,
+    queries: int,
+    limit_s: float,
+    at_least: int,
+) -> dict[str, Any]:
+    """The store's last_seq and an assign_seq insert, alternately on the two threads."""
+    timings: dict[str, dict[str, list[float]]] = {
+        "store_last_seq": {"control_10k": [], "long": []},
+        "store_insert_assign_seq": {"control_10k": [], "long": []},
+    }
+    failed: dict[str, dict[str, list[str]]] = {
+        figure: {"control_10k": [], "long": []} for figure in timings
+    }
+
+    async def measure() -> None:
+        await store.start()
+        try:
+            for figure in timings:
+                deadline = time.monotonic() + limit_s
+                done = 0
+                while done < queries and (done < at_least or time.monotonic() < deadline):
+                    for name, thread in zip(("control_10k", "long"), threads, strict=True):
+                        start = time.perf_counter()
+                        try:
+                            if figure == "store_last_seq":
+                                await store.last_seq(thread)
+                            else:
+                                one = _message(thread, 0, f"{run}-w{done}")
+                                await store.insert_message(one, assign_seq=True)
+                        except StoreError as exc:
+                            failed[figure][name].append(f"{type(exc).__name__}: {exc}"[:200])
+                            continue
+                        timings[figure][name].append(time.perf_counter() - start)
+                    done += 1
+        finally:
+            await store.close()
+
+    trio.run(measure)
+    return {figure: _compared(timings[figure], failed[figure]) for figure in timings}
+
+
+def measure_long_thread(
+    name: str,
+    endpoints: tuple[str, str, str],
+    sizes: Sequence[int],
+    *,
+    queries: int,
+    query_limit_s: float,
+    load_limit_s: float,
+    min_queries: int = 3,
+    on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+    after_load: Callable[[], float] = lambda: 0.0,
+) -> list[dict[str, Any]]:
+    kafka, mongo, issuer = endpoints
+    out: list[dict[str, Any]] = []
+    target = ParleyTarget(users=2, services=(kafka, mongo, issuer))
+    try:
+        control, long = target.new_threads(2, 2)
+        token = target.tokens(1)[0]
+        headers = {"Authorization": f"Bearer {token}"}
+        api = f"http://127.0.0.1:{target.http['port']}"
+        run = uuid.uuid4().hex[:6]
+        with httpx.Client(base_url=api, headers=headers, timeout=120.0) as http:
+            for thread in (control, long):
+                for k in range(10):
+                    resp = http.post(
+                        "/api/messages",
+                        json={
+                            "thread_id": thread,
+                            "text": f"history {k}",
+                            "client_msg_id": f"{thread}-h{k}",
+                        },
+                    )
+                    if resp.status_code != 202:
+                        raise BenchError(f"POST /api/messages: HTTP {resp.status_code} {resp.text}")
+                deadline = time.monotonic() + 60
+                page = f"/api/threads/{thread}/messages"
+                while len(http.get(page).json().get("messages", [])) < 10:
+                    if time.monotonic() > deadline:
+                        raise BenchError("the 10 messages were not stored within 60 s")
+                    time.sleep(0.2)
+            store = _store(mongo, target.database)
+            top = {control: 10, long: 10}
+            top[control] = _load_thread(store, control, 11, CONTROL_SIZE, run, load_limit_s)
+            load_s = 0.0
+            pages = {t: f"/api/threads/{t}/messages" for t in (control, long)}
+            for size in sizes:
+                started = time.monotonic()
+                top[long] = _load_thread(
+                    store, long, top[long] + 1, size, run, load_limit_s - load_s
+                )
+                load_s += time.monotonic() - started
+                settle_s = after_load()
+
+                def rest(params: Callable[[str], dict[str, int]]) -> dict[str, Any]:
+                    calls = [
+                        (label, _getter(http, pages[t], params(t)))
+                        for label, t in (("control_10k", control), ("long", long))
+                    ]
+                    return _paired(calls, queries, query_limit_s, min_queries)
+
+                row: dict[str, Any] = {
+                    "backend": name,
+                    "mode": "long-thread",
+                    "target_size": size,
+                    "stored": top[long],
+                    "control_stored": top[control],
+                    "load_s": round(load_s, 1),
+                    "settle_s": round(settle_s, 1),
+                    "rest_history_page": rest(lambda t: {}),
+                    "rest_page_before_middle": rest(lambda t: {"before_seq": top[t] // 2}),
+                    "rest_replay_after_middle": rest(lambda t: {"after_seq": top[t] // 2}),
+                    **_store_paired(
+                        store, (control, long), run, queries, query_limit_s, min_queries
+                    ),
+                }
+                # The inserts measured took the next seqs of both threads.
+                top.update(_last_seqs(store, top))
+                print(orjson.dumps(row).decode(), file=sys.stderr, flush=True)
+                out.append(row)
+                on_row(row)
+    finally:
+        target.close()
+    return out
+
+
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
     """After every measurement: an interrupted run keeps what it measured."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -312,6 +550,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument(
         "--min-queries", type=int, default=3, help="requests per measurement even past the limit"
+    )
+    p.add_argument(
+        "--long-thread",
+        action="store_true",
+        help="all messages in ONE thread, measured alternately with a 10,000-message thread",
     )
     p.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "history.json"
@@ -346,7 +589,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         after_load = functools.partial(_settle, pg.psql, args.settle_limit_s)
                     else:
                         raise BenchError(f"unknown backend {backend!r}")
-                    measure_backend(
+                    measure = measure_long_thread if args.long_thread else measure_backend
+                    measure(
                         backend,
                         (ends.kafka_bootstrap, mongo, ends.oidc_issuer),
                         sizes,
@@ -361,6 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             local.stop()
     _write(args.out, results)
     for r in results:
+        if r.get("mode") == "long-thread":
+            _print_long(r)
+            continue
         rest = r["rest_history_page"]
         print(
             f"{r['backend']:10} stored {r['stored']:>9,}  REST page p50 "
@@ -375,6 +622,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"history_scale: wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _print_long(r: dict[str, Any]) -> None:
+    print(f"{r['backend']:10} one thread of {r['stored']:>9,} vs {r['control_stored']:,}:")
+    for figure in (
+        "rest_history_page",
+        "rest_page_before_middle",
+        "rest_replay_after_middle",
+        "store_last_seq",
+        "store_insert_assign_seq",
+    ):
+        f = r[figure]
+        lo, hi = f["control_10k"], f["long"]
+        print(
+            f"  {figure:26} p50 {lo.get('p50_ms', 0):8.1f} -> {hi.get('p50_ms', 0):8.1f} ms"
+            f" (x{f.get('p50_ratio', '-')})  p99 {lo.get('p99_ms', 0):8.1f} ->"
+            f" {hi.get('p99_ms', 0):8.1f} ms (x{f.get('p99_ratio', '-')})  n={hi['count']}"
+            f" failed={hi.get('failed', 0)}"
+        )
 
 
 if __name__ == "__main__":

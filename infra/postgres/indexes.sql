@@ -18,8 +18,10 @@
 CREATE OR REPLACE FUNCTION parley_gin_fields(collection_table text) RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
-        -- history pages, last seq, replay; duplicate check; blanking the copies of a deleted text
-        WHEN collection_table ~ '^messages_[0-9a-f]{8}$' THEN ARRAY['_id', 'thread_id', 'message_id', 'target_id']
+        -- a thread's rows by bucket (history pages, replay, last seq: adapters/_buckets.py); a
+        -- thread's count; duplicate check; blanking the copies of a deleted text
+        WHEN collection_table ~ '^messages_[0-9a-f]{8}$'
+            THEN ARRAY['_id', 'thread_bucket', 'thread_id', 'message_id', 'target_id']
         -- a member's thread list; threads stored before `_id` = thread_id are found by thread_id
         WHEN collection_table ~ '^threads_[0-9a-f]{8}$' THEN ARRAY['_id', 'members', 'thread_id']
         -- every other collection is read by `_id`

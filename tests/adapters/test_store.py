@@ -231,6 +231,7 @@ async def test_documents_keep_the_shape_every_stored_one_has(store: MongoStore) 
         "message_id": "m1",
         "thread_id": "th1",
         "seq": 1,
+        "thread_bucket": "th1 0",
         "sender_id": "tester",
         "text": "hello 1",
         "created_at": "2026-01-01T00:00:00.000Z",

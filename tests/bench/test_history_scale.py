@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.history_scale import FILLER_THREADS, _filler, quantiles
+from bench.history_scale import FILLER_THREADS, _compared, _filler, quantiles
 
 
 def test_quantiles_in_ms_with_p99_the_largest_of_a_small_sample() -> None:
@@ -30,3 +30,20 @@ def test_filler_keys_are_unique_across_batches() -> None:
     assert len({(d["thread_id"], d["seq"]) for d in docs}) == 5000
     assert len({d["thread_id"] for d in docs}) == FILLER_THREADS
     assert set(docs[0]) == {"message_id", "thread_id", "seq", "sender_id", "text", "created_at"}
+
+
+def test_long_thread_figures_compare_the_two_threads_and_count_failures() -> None:
+    got = _compared(
+        {"control_10k": [0.010, 0.020], "long": [0.030, 0.040]},
+        {"control_10k": [], "long": ["HTTPStatusError: 500"]},
+    )
+    assert got["control_10k"] == pytest.approx({"count": 2, "p50_ms": 15.0, "p99_ms": 20.0})
+    assert got["long"]["failed"] == 1
+    assert got["long"]["first_error"] == "HTTPStatusError: 500"
+    assert (got["p50_ratio"], got["p99_ratio"]) == (2.33, 2.0)
+
+
+def test_no_ratio_when_every_call_of_a_thread_failed() -> None:
+    got = _compared({"control_10k": [0.010], "long": []}, {"control_10k": [], "long": ["x"] * 3})
+    assert got["long"] == {"count": 0, "failed": 3, "first_error": "x"}
+    assert "p50_ratio" not in got and "p99_ratio" not in got

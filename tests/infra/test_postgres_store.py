@@ -39,7 +39,12 @@ def test_a_new_database_gets_gin_indexes_that_history_filters_use(services: Endp
         db = client[database]
         db["messages"].insert_many(
             [
-                {"message_id": f"m{i}", "thread_id": f"t{i % 50}", "seq": i // 50 + 1}
+                {
+                    "message_id": f"m{i}",
+                    "thread_id": f"t{i % 50}",
+                    "seq": i // 50 + 1,
+                    "thread_bucket": f"t{i % 50} {(i // 50 + 1) // 100}",
+                }
                 for i in range(5000)
             ]
         )
@@ -55,6 +60,7 @@ def test_a_new_database_gets_gin_indexes_that_history_filters_use(services: Endp
         names = {f"{n.split('_')[0]}.{n.split('_')[-2]}" for n in indexes.stdout.split()}
         assert names == {
             "messages.id",
+            "messages.threadbucket",
             "messages.threadid",
             "messages.messageid",
             "messages.targetid",
@@ -64,6 +70,8 @@ def test_a_new_database_gets_gin_indexes_that_history_filters_use(services: Endp
         }
 
         for find in (
+            # What the store reads now (adapters/_buckets.py): one bucket of a thread.
+            {"filter": {"thread_bucket": "t7 0"}},
             {"filter": {"thread_id": "t7"}, "sort": {"seq": -1}, "limit": 51},
             {"filter": {"thread_id": "t7", "seq": {"$gt": 3}}, "sort": {"seq": 1}, "limit": 101},
             {"filter": {"message_id": "m7"}},
