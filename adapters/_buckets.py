@@ -71,7 +71,9 @@ class KnownMarks:
         self._marks: dict[str, int] = {}
 
     def above(self, tops: dict[str, int]) -> dict[str, int]:
-        return {t: b for t, b in tops.items() if b > self._marks.get(t, -1)}
+        # No mark reads as bucket 0 (see _marked): a thread's first hundred messages need no
+        # upsert, so a new thread's first write costs the store one write, not two.
+        return {t: b for t, b in tops.items() if b > self._marks.get(t, 0)}
 
     def forget(self, thread_id: str) -> None:
         self._marks.pop(thread_id, None)
@@ -234,6 +236,10 @@ def _backward(
     return picked[-limit:], len(picked) > limit
 
 
+# Rows stored before buckets (changes and messages both carry a seq).
+WITHOUT_BUCKET: Doc = {FIELD: {"$exists": False}, "seq": {"$exists": True}}
+
+
 def backfill(messages: Collection[Doc], marks: Collection[Doc], known: KnownMarks) -> int:
     """Give rows stored before buckets their ``thread_bucket`` and their threads a mark;
     idempotent (a second run, or two processes at once, set the same values). Returns how
@@ -243,7 +249,7 @@ def backfill(messages: Collection[Doc], marks: Collection[Doc], known: KnownMark
     in 43 s), so a million rows hold the store's first start for about 35 minutes."""
     done = 0
     tops: dict[str, int] = {}
-    missing = {FIELD: {"$exists": False}, "seq": {"$exists": True}}
+    missing = WITHOUT_BUCKET
     while True:
         # In slices read whole rather than one cursor held open through the updates: at
         # 350 rows/s a million rows outlast a server's idle cursor timeout (10 minutes).
