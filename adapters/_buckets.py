@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MARKS",
+    "WITHOUT_BUCKET",
     "KnownMarks",
     "backfill",
     "last_seq",
