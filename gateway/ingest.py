@@ -220,8 +220,9 @@ class Ingest:
         # grows). A reuse this gateway does not remember names the same message_id, so the
         # store keeps the first text and the retry is answered as a duplicate.
         seen = self._recent.get((user, client_msg_id))
-        fresh = seen is not None and time.monotonic() - seen[1] <= _REMEMBER_S
-        if fresh and seen is not None and seen[0] != _digest(thread_id, text):
+        if seen is None or time.monotonic() - seen[1] > _REMEMBER_S:
+            return
+        if seen[0] != _digest(thread_id, text):
             raise Conflict(
                 "client_msg_id was already used for a different message; use a new one",
                 field="client_msg_id",
