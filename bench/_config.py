@@ -41,6 +41,10 @@ class BenchConfig:
     e2e_thread_size: int = 10
     e2e_duration_s: float = 5.0
     e2e_p99_goal_ms: float = 50.0
+    # A second fixed-rate comparison near where Parley's max-rate search lands, with CPU per
+    # message for each process: at low rates nothing batches, so the stack's cost per message
+    # is several times its cost at e2e_rate, and that is what the search runs into (0 = skip).
+    e2e_moderate_rate: float = 125.0
     search_start_rate: float = 250.0
     search_max_rate: float = 16000.0
     search_steps: int = 8
@@ -82,6 +86,7 @@ TINY = BenchConfig(
     e2e_clients=20,
     e2e_thread_size=5,
     e2e_duration_s=0.5,
+    e2e_moderate_rate=25.0,
     search_start_rate=50.0,
     search_max_rate=200.0,
     search_steps=2,
@@ -134,6 +139,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     p.add_argument("--e2e-clients", type=int, dest="e2e_clients", help="connected clients")
     p.add_argument("--e2e-thread-size", type=int, dest="e2e_thread_size", help="clients/thread")
     p.add_argument("--e2e-duration", type=float, dest="e2e_duration_s", help="seconds")
+    p.add_argument(
+        "--e2e-moderate-rate",
+        type=float,
+        dest="e2e_moderate_rate",
+        help="messages/s of the second fixed-rate comparison, with CPU per message (0 = skip)",
+    )
     p.add_argument("--search-steps", type=int, dest="search_steps", help="max-rate search steps")
     p.add_argument(
         "--search-duration", type=float, dest="search_duration_s", help="seconds per step"

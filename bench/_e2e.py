@@ -115,7 +115,9 @@ def run_e2e(bench: Bench) -> None:
             f"{cfg.e2e_thread_size} per thread",
             runs,
         )
-        if cfg.search_steps <= 0:  # `--search-steps 0`: the fixed rate only
+        if go is not None and cfg.e2e_moderate_rate > 0:
+            _compare_at_moderate_rate(bench, go)
+        if cfg.search_steps <= 0:  # `--search-steps 0`: the fixed rates only
             return
         found: dict[str, float] = {}
         traces: list[str] = []
@@ -142,6 +144,27 @@ def run_e2e(bench: Bench) -> None:
         bench.results.notes.append("e2e max-rate search steps: " + " | ".join(traces))
         if bench.parley is not None and go is not None and found.get(go.name):
             _at_peer_rate(bench, bench.parley, go, found[go.name])
+
+
+def _compare_at_moderate_rate(bench: Bench, go: Target) -> None:
+    """Parley and the Go peer at a rate both hold, with each process's CPU per message.
+
+    At e2e_rate requests batch (many records per produce request, fetch response and store
+    write); near the rates the max-rate search ends at, each message travels alone, so this
+    is the CPU per message that decides where the two cores run out.
+    """
+    rate = bench.cfg.e2e_moderate_rate
+    bench._compare(
+        "e2e-moderate",
+        _job(bench, rate, bench.cfg.e2e_duration_s),
+        go,
+        [
+            Metric(f"p50 at {rate:.0f} msg/s", "ms", "lower", _ms("p50")),
+            Metric(f"p99 at {rate:.0f} msg/s", "ms", "lower", _ms("p99")),
+            Metric("delivered", "fraction", "higher", lambda r: r["deliveries"] / r["expected"]),
+        ],
+        cpu=f" at {rate:.0f} msg/s",
+    )
 
 
 def _at_peer_rate(bench: Bench, parley: Target, peer: Target, rate: float) -> None:

@@ -89,6 +89,10 @@ def test_parley_scenarios_produce_numbers(tmp_path: Path, services: Endpoints) -
     assert fanout[0]["value"] == 1.0
     e2e = [r for r in rows if r["scenario"] == "e2e" and r["metric"] == "delivered"]
     assert isinstance(e2e[0]["value"], float) and e2e[0]["value"] > 0
+    # Beside the Go peer, a second fixed rate with CPU per message (the app's and the
+    # generator's here: the services are the test session's, so their CPU is not counted).
+    moderate = {str(r["metric"]) for r in rows if r["scenario"] == "e2e-moderate"}
+    assert {"p99 at 25 msg/s", "CPU per message, app at 25 msg/s"} <= moderate, moderate
 
 
 @pytest.mark.integration
