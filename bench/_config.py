@@ -41,6 +41,12 @@ class BenchConfig:
     e2e_thread_size: int = 10
     e2e_duration_s: float = 5.0
     e2e_p99_goal_ms: float = 50.0
+    # Between the e2e fleet's last subscribe and the first POST: each run connects a fresh
+    # fleet, and that storm is not what the run measures. After 1,000 connects Parley's event
+    # loop still stopped for young-generation collections full of the new connections'
+    # objects (25-37 ms, and 14-25 ms again ~0.6 s later), so with 1 s the first second of a
+    # 3-s search step was the storm's aftermath (bench.e2e_trace, 100 vs 1,000 clients).
+    e2e_settle_s: float = 3.0
     # A second fixed-rate comparison near where Parley's max-rate search lands, with CPU per
     # message for each process: at low rates nothing batches, so the stack's cost per message
     # is several times its cost at e2e_rate, and that is what the search runs into (0 = skip).
@@ -87,6 +93,7 @@ TINY = BenchConfig(
     e2e_thread_size=5,
     e2e_duration_s=0.5,
     e2e_moderate_rate=25.0,
+    e2e_settle_s=0.2,
     search_start_rate=50.0,
     search_max_rate=200.0,
     search_steps=2,
@@ -139,6 +146,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     p.add_argument("--e2e-clients", type=int, dest="e2e_clients", help="connected clients")
     p.add_argument("--e2e-thread-size", type=int, dest="e2e_thread_size", help="clients/thread")
     p.add_argument("--e2e-duration", type=float, dest="e2e_duration_s", help="seconds")
+    p.add_argument(
+        "--e2e-settle",
+        type=float,
+        dest="e2e_settle_s",
+        help="seconds between the e2e fleet's last subscribe and the first POST",
+    )
     p.add_argument(
         "--e2e-moderate-rate",
         type=float,

@@ -35,7 +35,7 @@ def _job(bench: Bench, rate: float, duration: float) -> JobFactory:
             "drain_s": 5.0,
             # Not measured: the 1,000 clients' connects and subscribes just before (Parley
             # publishes presence for each; the peers have none).
-            "settle_s": 1.0,
+            "settle_s": cfg.e2e_settle_s,
         }
 
     return job

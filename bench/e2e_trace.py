@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bench._config import BenchConfig
 from bench._procs import run_generator
 from bench._targets import ParleyTarget
 
@@ -93,7 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--thread-size", type=int, default=10, help="clients per thread")
     parser.add_argument("--runs", type=int, default=1, help="runs on the same server")
     parser.add_argument("--slowest", type=int, default=15, help="slowest messages to list")
-    parser.add_argument("--settle", type=float, default=1.0, help="seconds after subscribing")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=BenchConfig().e2e_settle_s,
+        help="seconds after subscribing (default: make bench's)",
+    )
     parser.add_argument("--kafka", default="", help="use this Kafka (with the next two)")
     parser.add_argument("--mongo-uri", default="", help="use this MongoDB/FerretDB")
     parser.add_argument("--oidc-issuer", default="", help="use this OIDC provider")
