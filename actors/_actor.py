@@ -118,8 +118,10 @@ class Actor(Generic[M]):
         return nursery
 
     def stop(self) -> None:
-        """Stop this actor for good after the messages already queued."""
-        self.ref.stop()
+        """Stop this actor for good after the messages already queued (no-op once ended)."""
+        ref: ActorRef[M] | None = getattr(self, "ref", None)
+        if ref is not None:
+            ref.stop()
 
 
 class ActorRef(Node, Generic[M]):
@@ -291,6 +293,18 @@ class ActorRef(Node, Generic[M]):
         self._rx.close()
         if pending:
             fail_replies(pending, ActorStopped(self.path, "stopped before handling the request"))
+
+    def _forget(self) -> None:
+        # The actor points at its ref and the ref at its actor: left as it is, every actor that
+        # ended became cyclic garbage that only a full collection frees, with all it held
+        # (~22 objects per closed WebSocket connection; after 6,000 connections had closed,
+        # one full collection stopped the event loop for 294 ms). Without the actor's edge
+        # both go by reference counting once the last holder lets go. `_actor` stays: a
+        # registry reads on_passivate() through it, and `stop()` on an ended actor is a no-op.
+        actor = self._actor
+        if getattr(actor, "ref", None) is self:
+            del actor.ref
+        self._make = None
 
     def _not_restartable(self) -> str | None:
         if self._policy.restart is Restart.TEMPORARY:

@@ -286,9 +286,13 @@ class Node:
                     _notify(waiter, down)
         if self._parent is not None:
             self._parent._child_finished(self)
+        self._forget()
 
     def _release(self) -> None:
         """Free what the node holds once it has ended for good (overridden)."""
+
+    def _forget(self) -> None:
+        """Drop what would keep a reference cycle alive once everyone was told (overridden)."""
 
     # -- overridden by the concrete nodes ------------------------------------------------
     def _launch(self, nursery: trio.Nursery) -> None:

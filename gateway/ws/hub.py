@@ -161,6 +161,10 @@ class FanoutHub:
     def close(self, peer: Peer) -> list[str]:
         """Forget the connection; returns the threads where its user is now offline."""
         offline = [tid for tid in list(peer.subs) if self._drop(peer.subs[tid])]
+        # Peer ↔ Subscription and Peer → its actor's callback → Peer are cycles: cut them so
+        # a closed connection is freed by reference counting, not by a full collection.
+        peer.subs.clear()
+        peer.on_removed = None
         if peer in self._peers:
             self._peers.discard(peer)
             if peer.user_id is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import dataclass
 
 import pytest
@@ -346,3 +348,24 @@ async def test_stop_during_on_started_runs_each_hook_once(
             ref.stop()  # type: ignore[attr-defined]
         await ref.wait_stopped()
     assert journal.events == ["started counter", "stopping counter", "stopped counter"]
+
+
+async def test_an_ended_actor_is_freed_by_reference_counting() -> None:
+    """Ref and actor pointed at each other: every ended actor (one per closed WebSocket
+    connection) was cyclic garbage until a full collection, which then stopped the event loop
+    for as long as it took to walk all of it."""
+    gc.collect()
+    gc.disable()
+    try:
+        async with open_actor_system() as system:
+            ref = system.spawn(Counter, name="c")
+            assert await ask_total(ref) == 0
+            instance = ref._actor
+            gone = weakref.ref(instance)
+            ref.stop()
+            await ref.wait_stopped()
+            instance.stop()  # on an ended actor: nothing to do, and no error
+            del instance, ref
+            assert gone() is None, gc.get_referrers(gone())
+    finally:
+        gc.enable()

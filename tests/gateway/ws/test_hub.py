@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 
 import orjson
@@ -310,3 +311,38 @@ def test_members_not_following_a_thread_are_told_of_it() -> None:
     hub.close(peers["bob"])
     hub.publish(MembershipEvent("t_9", ("alice", "bob")))  # a closed connection is forgotten
     assert payloads(outboxes["bob"]) == []
+
+
+class _Owner:
+    """Stands for the connection actor: it holds its peer, the peer holds its callback."""
+
+    def __init__(self, hub: FanoutHub) -> None:
+        self.peer = hub.open(hub.new_outbox())
+        self.peer.on_removed = self.removed
+
+    def removed(self, thread_id: str, offline: bool) -> None:
+        pass
+
+
+def test_a_closed_connection_leaves_no_reference_cycle() -> None:
+    """Peer ↔ Subscription and peer → owner's callback → peer: uncut, every closed connection
+    waited for a full collection (which stops the event loop for as long as it walks)."""
+    hub = FanoutHub()
+    gc.collect()
+    gc.disable()
+    try:
+        owner = _Owner(hub)
+        hub.authenticate(owner.peer, "bob")
+        for thread_id in ("t_1", "t_2"):
+            sub, _ = hub.subscribe(owner.peer, thread_id)
+            hub.go_live(sub, 0)
+        assert sorted(hub.close(owner.peer)) == ["t_1", "t_2"]
+        del owner, sub
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, hub_module.Peer | _Owner)]
+        assert left == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
