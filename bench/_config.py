@@ -42,10 +42,11 @@ class BenchConfig:
     e2e_duration_s: float = 5.0
     e2e_p99_goal_ms: float = 50.0
     # Between the e2e fleet's last subscribe and the first POST: each run connects a fresh
-    # fleet, and that storm is not what the run measures. After 1,000 connects Parley's event
-    # loop still stopped for young-generation collections full of the new connections'
-    # objects (25-37 ms, and 14-25 ms again ~0.6 s later), so with 1 s the first second of a
-    # 3-s search step was the storm's aftermath (bench.e2e_trace, 100 vs 1,000 clients).
+    # fleet, and that storm is not what the run measures. With 1 s every leg of the first
+    # second of a 3-s search step was slow after 1,000 connects, not after 100 (bench.e2e_trace).
+    # One part stays whatever the settle: nothing allocates while the fleet waits, so Parley's
+    # young-generation collection of the new connections' objects (16-36 ms) comes with the
+    # step's first messages.
     e2e_settle_s: float = 3.0
     # A second fixed-rate comparison near where Parley's max-rate search lands, with CPU per
     # message for each process: at low rates nothing batches, so the stack's cost per message
