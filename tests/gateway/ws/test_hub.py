@@ -317,11 +317,12 @@ class _Owner:
     """Stands for the connection actor: it holds its peer, the peer holds its callback."""
 
     def __init__(self, hub: FanoutHub) -> None:
+        self.removed_from: list[str] = []
         self.peer = hub.open(hub.new_outbox())
         self.peer.on_removed = self.removed
 
     def removed(self, thread_id: str, offline: bool) -> None:
-        pass
+        self.removed_from.append(thread_id)
 
 
 def test_a_closed_connection_leaves_no_reference_cycle() -> None:
@@ -337,6 +338,7 @@ def test_a_closed_connection_leaves_no_reference_cycle() -> None:
             sub, _ = hub.subscribe(owner.peer, thread_id)
             hub.go_live(sub, 0)
         assert sorted(hub.close(owner.peer)) == ["t_1", "t_2"]
+        assert owner.removed_from == []  # closing is not a removal by a membership change
         del owner, sub
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
