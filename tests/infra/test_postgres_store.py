@@ -49,6 +49,7 @@ def test_a_new_database_gets_gin_indexes_that_history_filters_use(services: Endp
             ]
         )
         db["threads"].insert_one({"_id": "t1", "thread_id": "t1", "members": ["alice"]})
+        db["users"].insert_one({"_id": "alice", "display_name": "Alice"})
 
         indexes = Postgres(services.state_dir).psql(
             "-c",
@@ -64,9 +65,13 @@ def test_a_new_database_gets_gin_indexes_that_history_filters_use(services: Endp
             "messages.threadid",
             "messages.messageid",
             "messages.targetid",
+            "messages.outboxpending",
             "threads.id",
             "threads.members",
             "threads.threadid",
+            "threads.outboxpending",
+            "users.id",
+            "users.outboxpending",
         }
 
         for find in (
@@ -75,6 +80,8 @@ def test_a_new_database_gets_gin_indexes_that_history_filters_use(services: Endp
             {"filter": {"thread_id": "t7"}, "sort": {"seq": -1}, "limit": 51},
             {"filter": {"thread_id": "t7", "seq": {"$gt": 3}}, "sort": {"seq": 1}, "limit": 101},
             {"filter": {"message_id": "m7"}},
+            # What the outbox relay reads on every round (MongoStore.pending_outbox).
+            {"filter": {"outbox_pending": True}, "sort": {"thread_id": 1, "seq": 1}, "limit": 100},
         ):
             explained = db.command("explain", {"find": "messages", **find})
             assert explained["filterPushdown"] is True
